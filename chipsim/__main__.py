@@ -1,0 +1,5 @@
+import sys
+
+from chipsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""The command line: ``python -m chipsim run NET.yaml [--out DIR] [--set KEY=VALUE ...]``.
+
+Library code raises ChipsimError subclasses; here they become one clear message on stderr
+and an exit status: 0 success, 1 internal error, 2 bad input, 3 network does not fit the chip.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from chipsim import __version__
+from chipsim.errors import ChipsimError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chipsim",
+        description="Cycle-level fixed-point simulator of a neuromorphic chip that learns "
+                    "on chip with OTTT.")
+    parser.add_argument("--version", action="version", version=f"chipsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train and evaluate the network a net.yaml describes")
+    run.add_argument("config", help="path to a net.yaml")
+    run.add_argument("--out", help="run directory (default: output.dir of the config)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key by its dotted path, value parsed as YAML "
+                          "(e.g. --set chip.bits.weight=4); repeatable")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show progress bars (default: only on a terminal)")
+    sub.add_parser("config-doc", help="print the net.yaml reference (docs/config.md)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own usage message; usage errors are bad input
+        return 0 if exc.code == 0 else 2
+    try:
+        if args.command == "run":
+            from chipsim.config import load_config
+            from chipsim.runner import run
+
+            config = load_config(args.config, args.set)
+            run(config, Path(args.config).stem, args.out, show_progress=args.progress)
+        elif args.command == "config-doc":
+            from chipsim.config import reference_markdown
+
+            sys.stdout.write(reference_markdown())
+        return 0
+    except ChipsimError as exc:
+        print(f"chipsim: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("chipsim: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug in chipsim, not bad input: keep the traceback for the report
+        traceback.print_exc()
+        print("chipsim: internal error (exit 1); please report it with the traceback above",
+              file=sys.stderr)
+        return 1

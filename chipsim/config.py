@@ -1,0 +1,461 @@
+"""net.yaml: the declared schema, loading, ``--set`` overrides and readable errors.
+
+Every key is declared once below with its type, range, default and a one-line description
+(docs/config.md is generated from these declarations). A config is validated once at load;
+all problems are reported together, each by its dotted path with what would be valid, e.g.
+``chip.core.synapse_memory_kib: expected an integer in [1, 4096], got 40000``.
+"""
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import annotated_types as at
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chipsim.errors import ConfigError
+
+
+class _Section(BaseModel):
+    # strict: "8" is not an integer and "yes" is not a boolean; a typo never becomes a default.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _f(default, description, **constraints):
+    return Field(default, description=description, **constraints)
+
+
+# ----------------------------------------------------------------------------- data
+class DataConfig(_Section):
+    source: Literal["digits", "npz"] = _f(
+        "digits", "data set: digits (scikit-learn's bundled 8x8 digits) or a user npz file")
+    path: Union[str, None] = _f(
+        None, "npz file (source npz): x (N,T,in) pre-encoded or (N,in) static, y (N,) int, "
+        "optional x_test, y_test")
+    test_fraction: float = _f(0.25, "fraction split off as test set when the data has none",
+                              gt=0.0, lt=1.0)
+    encoding: Literal["direct", "rate"] = _f(
+        "direct", "direct: the analog input every step (as the paper); rate: seeded Bernoulli")
+    timesteps: int = _f(6, "time steps per sample (T)", ge=1, le=100_000)
+
+
+# ----------------------------------------------------------------------------- network
+class NeuronConfig(_Section):
+    model: Literal["lif"] = _f("lif", "neuron model of the spiking layers")
+    tau: float = _f(2.0, "membrane and trace time constant in steps; leak lambda = 1 - 1/tau",
+                    ge=1.0, le=1e6)
+    threshold: float = _f(1.0, "firing threshold; a neuron spikes when u >= threshold",
+                          gt=0.0, le=1e6)
+    reset: Literal["subtract", "zero"] = _f(
+        "subtract", "after a spike: subtract the threshold (soft) or set to zero (hard)")
+
+
+class LayerConfig(_Section):
+    name: Union[str, None] = _f(None, "layer name (key in weight files); default layer<i>",
+                                pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    type: Literal["dense"] = _f("dense", "layer type")
+    units: int = _f(..., "number of neurons", ge=1, le=10_000_000)
+    neuron: Literal["lif", "readout"] = _f(
+        "lif", "lif: spiking; readout: non-spiking linear read-out (the last layer)")
+
+
+class InitConfig(_Section):
+    weights: Union[str, None] = _f(
+        None, "npz of initial weights keyed by layer name, (out, in) layout; null: seeded init")
+    gain: float = _f(1.0, "seeded init: W ~ U(-b, b), b = gain * sqrt(3 / fan_in)",
+                     gt=0.0, le=1e3)
+
+
+class NetworkConfig(_Section):
+    neuron: NeuronConfig = _f(NeuronConfig(), "parameters of the spiking neurons")
+    input_trace: bool = _f(
+        False, "false: layer 1 learns from the raw input x[t] (the paper); true: from a trace")
+    bias: bool = _f(False, "layers have a bias")
+    layers: Annotated[list[LayerConfig], at.MinLen(1)] = _f(
+        ..., "the layers, input side first; the last is the read-out")
+    init: InitConfig = _f(InitConfig(), "initial weights")
+
+
+# ----------------------------------------------------------------------------- learning
+class SurrogateConfig(_Section):
+    type: Literal["sigmoid"] = _f("sigmoid", "surrogate derivative of the spike function")
+    alpha: float = _f(4.0, "slope: sigma'(z) = alpha sig(alpha z)(1 - sig(alpha z))",
+                      gt=0.0, le=1e3)
+
+
+class LossConfig(_Section):
+    mse_weight: float = _f(0.05, "lam_L in L = (1 - lam_L) CE + lam_L MSE", ge=0.0, le=1.0)
+
+
+class OptimizerConfig(_Section):
+    type: Literal["sgd"] = _f("sgd", "optimizer (torch.optim.SGD semantics)")
+    lr: float = _f(0.1, "learning rate", gt=0.0, le=1e3)
+    momentum: float = _f(0.0, "momentum (no dampening, no Nesterov)", ge=0.0, lt=1.0)
+    weight_decay: float = _f(0.0, "L2 weight decay added to the gradient", ge=0.0, le=1e3)
+
+
+class LearningConfig(_Section):
+    rule: Literal["ottt", "bptt", "none"] = _f(
+        "ottt", "ottt: online training through time; bptt: float reference; none: inference")
+    variant: Literal["A", "O"] = _f(
+        "A", "A: sum the sample's T step gradients, one update; O: update every step")
+    error: Literal["backprop", "broadcast"] = _f(
+        "backprop", "backprop: error through the next layer's weights; broadcast: through a "
+        "fixed random feedback matrix")
+    surrogate: SurrogateConfig = _f(SurrogateConfig(), "surrogate gradient")
+    loss: LossConfig = _f(LossConfig(), "per-step loss")
+    optimizer: OptimizerConfig = _f(OptimizerConfig(), "optimizer")
+    batch_size: int = _f(1, "samples per update", ge=1, le=1_000_000)
+    epochs: int = _f(5, "passes over the training set (0: evaluate only)", ge=0, le=100_000)
+    shuffle: bool = _f(True, "shuffle the training set every epoch (seeded)")
+    detach_reset: bool = _f(True, "bptt: no gradient through the reset (as the paper)")
+
+
+# ----------------------------------------------------------------------------- chip
+class BitsConfig(_Section):
+    weight: int = _f(8, "synaptic weight width (signed)", ge=1, le=32)
+    membrane: int = _f(16, "membrane register width (signed)", ge=2, le=32)
+    trace: int = _f(8, "presynaptic trace register width (unsigned)", ge=1, le=32)
+    error: int = _f(8, "error / modulator width (signed)", ge=2, le=32)
+
+
+class CoreConfig(_Section):
+    neurons: int = _f(1024, "neurons per core", ge=1, le=1 << 20)
+    axons: int = _f(4096, "input axons per core", ge=1, le=1 << 24)
+    synapse_memory_kib: int = _f(128, "synapse SRAM per core in KiB", ge=1, le=4096)
+
+
+class ChipConfig(_Section):
+    arithmetic: Literal["fixed", "float64"] = _f(
+        "float64", "fixed: the fixed-point chip; float64: the real-number reference")
+    preset: Literal["default"] = _f("default", "named chip preset; keys below override it")
+    bits: BitsConfig = _f(BitsConfig(), "bit widths")
+    rounding: Literal["stochastic", "nearest", "floor"] = _f(
+        "stochastic", "rounding of weight updates")
+    mesh: Annotated[list[Annotated[int, at.Ge(1), at.Le(256)]], at.MinLen(2), at.MaxLen(2)] = _f(
+        [4, 4], "cores in x and y")
+    core: CoreConfig = _f(CoreConfig(), "per-core limits")
+    energy: Union[Literal["loihi2018", "horowitz45"], dict[str, float]] = _f(
+        "loihi2018", "energy table: a preset name or pJ per event type")
+
+
+# ----------------------------------------------------------------------------- output
+class OutputConfig(_Section):
+    dir: str = _f("runs/{name}", "run directory; {name} is the config file's stem")
+    plots: bool = _f(True, "write PNG plots")
+    record: list[Literal["spikes", "membrane"]] = _f(
+        [], "record.npz on the test set: (N, T, units) per layer")
+    checkpoint_every: int = _f(0, "samples between checkpoints (0: none)", ge=0, le=10**12)
+
+
+class Config(_Section):
+    seed: int = _f(0, "fixes every random choice", ge=0, le=2**32 - 1)
+    data: DataConfig = _f(DataConfig(), "input data")
+    network: NetworkConfig = _f(..., "the network")
+    learning: LearningConfig = _f(LearningConfig(), "learning rule")
+    chip: ChipConfig = _f(ChipConfig(), "the chip")
+    output: OutputConfig = _f(OutputConfig(), "what the run writes")
+
+    def layer_names(self) -> list[str]:
+        return [layer.name or f"layer{i}" for i, layer in enumerate(self.network.layers)]
+
+
+# ============================================================================= loading
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a net.yaml, apply ``KEY=VALUE`` overrides (dotted keys, YAML values), validate.
+
+    Raises ConfigError with every problem found, one per line, each by its dotted path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found (expected a net.yaml file)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected a net.yaml file)") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections "
+                          f"({', '.join(Config.model_fields)}), got {type(raw).__name__}")
+    for item in overrides:
+        apply_override(raw, item)
+    return validate_config(raw, source=str(path))
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set ``a.b.c=value`` in the raw config dict; the value is parsed as YAML."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, "
+                          "e.g. --set chip.bits.weight=4")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value {text!r} is not valid YAML: {exc}") from None
+    parts = key.strip().split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = node[_list_index(node, part, where)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"--set {key}: '{'.'.join(parts[:depth])}' is a value, not a section")
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {key}: '{where}' is a value, not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, key)] = value
+    else:
+        node[last] = value
+
+
+def _list_index(node: list, part: str, where: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"--set: '{where}' indexes a list of {len(node)} items; "
+                          f"use an index in [0, {len(node) - 1}]")
+    return int(part)
+
+
+def validate_config(raw: dict, source: str = "config") -> Config:
+    """Validate a raw dict against the schema, then the cross-section rules."""
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        messages = _one_per_key(_format_error(err) for err in exc.errors())
+        raise ConfigError(_join(source, messages)) from None
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(_join(source, problems))
+    return config
+
+
+def _join(source: str, messages: list[str]) -> str:
+    head = f"{source}: {len(messages)} problem{'s' if len(messages) > 1 else ''} in the config"
+    return head + "\n" + "\n".join(f"  {m}" for m in messages)
+
+
+def _one_per_key(messages) -> list[str]:
+    # A union field (e.g. chip.energy) fails once per member type: report the key once.
+    seen: dict[str, str] = {}
+    for m in messages:
+        seen.setdefault(m.split(":", 1)[0], m)
+    return list(seen.values())
+
+
+def _cross_checks(c: Config) -> list[str]:
+    """Rules that span keys or sections; each message names the keys involved."""
+    out = []
+    if c.data.source == "npz" and not c.data.path:
+        out.append("data.path: required when data.source is 'npz' (a path to an .npz file)")
+    names = c.layer_names()
+    for i, layer in enumerate(c.network.layers):
+        last = i == len(c.network.layers) - 1
+        if last and layer.neuron != "readout":
+            out.append(f"network.layers.{i}.neuron: the last layer ('{names[i]}') must be "
+                       "'readout' (a non-spiking linear read-out), got 'lif'")
+        if not last and layer.neuron == "readout":
+            out.append(f"network.layers.{i}.neuron: only the last layer can be 'readout'; "
+                       f"'{names[i]}' is layer {i} of {len(names)}, use 'lif'")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        out.append(f"network.layers: layer names must be unique, repeated: {', '.join(dupes)}")
+    if c.learning.rule == "bptt" and c.chip.arithmetic != "float64":
+        out.append("learning.rule: 'bptt' is a float reference only; set chip.arithmetic: float64")
+    if c.chip.arithmetic == "fixed":
+        out.append("chip.arithmetic: 'fixed' needs the fixed-point chip, which this version "
+                   "does not have yet; use 'float64'")
+    if c.output.checkpoint_every:
+        out.append("output.checkpoint_every: checkpoints are not implemented in this version; "
+                   "use 0")
+    return out
+
+
+# ----------------------------------------------------------------------------- messages
+def _format_error(err: dict) -> str:
+    loc, kind, given = err["loc"], err["type"], err.get("input")
+    path, annotation, metadata, parent = _walk(loc)
+    dotted = ".".join(str(p) for p in path) or "(top level)"
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        valid = list(parent.model_fields) if parent else []
+        where = ".".join(str(p) for p in path[:-1]) or "the top level"
+        return (f"{dotted}: unknown key {key!r}{_did_you_mean(key, valid)}; "
+                f"valid keys in {where}: {', '.join(valid)}")
+    expected = _expectation(annotation, metadata)
+    if kind == "missing":
+        return f"{dotted}: required, {expected}"
+    if kind == "literal_error" and isinstance(given, str):
+        choices = [str(c) for c in _literal_choices(annotation)]
+        return f"{dotted}: unknown {given!r}{_did_you_mean(str(given), choices)}; expected {expected}"
+    return f"{dotted}: expected {expected}, got {_show(given)}"
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(value) -> str:
+    if isinstance(value, (dict, list)):
+        text = repr(value)
+        return text if len(text) <= 60 else f"a {type(value).__name__} of {len(value)} items"
+    return f"{value!r} ({type(value).__name__})" if isinstance(value, str) else repr(value)
+
+
+def _unwrap(annotation):
+    """(base annotation, constraint metadata) of an Annotated[...] or plain annotation."""
+    metadata = []
+    while typing.get_origin(annotation) is Annotated:
+        annotation, *extra = typing.get_args(annotation)
+        metadata.extend(extra)
+    return annotation, metadata
+
+
+def _is_union(annotation) -> bool:
+    return typing.get_origin(annotation) in (Union, types.UnionType)
+
+
+def _walk(loc):
+    """Follow a pydantic error location through the schema.
+
+    Returns the clean dotted path (union member tags dropped), the annotation and constraint
+    metadata of the field it ends at, and the model class that holds the last key.
+    """
+    annotation, metadata, parent, path = Config, [], None, []
+    for part in loc:
+        base, _ = _unwrap(annotation)
+        if isinstance(base, type) and issubclass(base, BaseModel) and isinstance(part, str):
+            parent = base
+            field = base.model_fields.get(part)
+            path.append(part)
+            if field is None:
+                return path, None, [], parent
+            annotation, metadata = field.annotation, list(field.metadata)
+        elif typing.get_origin(base) is list and isinstance(part, int):
+            path.append(part)
+            annotation, metadata = _unwrap(typing.get_args(base)[0])
+        elif typing.get_origin(base) is dict and not _is_union(base):
+            path.append(part)
+            annotation, metadata = _unwrap(typing.get_args(base)[1])
+        elif _is_union(base):
+            continue  # a union member tag such as 'str' or 'literal[...]': not a config key
+        else:
+            path.append(part)
+    return path, annotation, metadata, parent
+
+
+def _literal_choices(annotation) -> list:
+    base, _ = _unwrap(annotation)
+    if typing.get_origin(base) is Literal:
+        return list(typing.get_args(base))
+    if _is_union(base):
+        return [c for arm in typing.get_args(base) for c in _literal_choices(arm)]
+    return []
+
+
+def _expectation(annotation, metadata=()) -> str:
+    """A readable description of what a field accepts, derived from its declaration."""
+    if annotation is None:
+        return "a known key"
+    base, extra = _unwrap(annotation)
+    metadata = list(metadata) + extra
+    origin = typing.get_origin(base)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(base))
+    if _is_union(base):
+        return " or ".join("null" if arm is type(None) else _expectation(arm)
+                           for arm in typing.get_args(base))
+    if base is bool:
+        return "true or false"
+    if base is int:
+        return "an integer" + _range(metadata)
+    if base is float:
+        return "a number" + _range(metadata)
+    if base is str:
+        return "a string"
+    if origin is list:
+        item = _expectation(typing.get_args(base)[0])
+        return f"a list{_length(metadata)}, each {item}"
+    if origin is dict:
+        return f"a mapping of names to {_expectation(typing.get_args(base)[1])}"
+    if isinstance(base, type) and issubclass(base, BaseModel):
+        return f"a section with keys {', '.join(base.model_fields)}"
+    return str(base)
+
+
+def _bounds(metadata):
+    lo = hi = None
+    for m in metadata:
+        for attr, side, closed in (("ge", "lo", True), ("gt", "lo", False),
+                                   ("le", "hi", True), ("lt", "hi", False)):
+            value = getattr(m, attr, None)
+            if value is not None:
+                if side == "lo":
+                    lo = (value, closed)
+                else:
+                    hi = (value, closed)
+    return lo, hi
+
+
+def _range(metadata) -> str:
+    lo, hi = _bounds(metadata)
+    if lo and hi:
+        return f" in {'[' if lo[1] else '('}{lo[0]}, {hi[0]}{']' if hi[1] else ')'}"
+    if lo:
+        return f" {'>=' if lo[1] else '>'} {lo[0]}"
+    if hi:
+        return f" {'<=' if hi[1] else '<'} {hi[0]}"
+    return ""
+
+
+def _length(metadata) -> str:
+    lo = next((m.min_length for m in metadata if hasattr(m, "min_length")), None)
+    hi = next((m.max_length for m in metadata if hasattr(m, "max_length")), None)
+    if lo is not None and lo == hi:
+        return f" of exactly {lo} items"
+    if lo:
+        return f" of at least {lo} item{'s' if lo > 1 else ''}"
+    return ""
+
+
+# ----------------------------------------------------------------------------- docs
+def reference_markdown() -> str:
+    """The net.yaml reference (docs/config.md), generated from the declarations above."""
+    lines = ["# net.yaml reference", "",
+             "Generated from `chipsim/config.py` (`python -m chipsim config-doc`). Unknown keys "
+             "are errors; every key has the default shown unless marked required.", "",
+             "| key | default | valid | meaning |", "|---|---|---|---|"]
+
+    def visit(model: type[BaseModel], prefix: str):
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{name}"
+            base, _ = _unwrap(field.annotation)
+            if isinstance(base, type) and issubclass(base, BaseModel):
+                visit(base, key + ".")
+                continue
+            if typing.get_origin(base) is list:
+                item, _ = _unwrap(typing.get_args(base)[0])
+                if isinstance(item, type) and issubclass(item, BaseModel):
+                    lines.append(f"| `{key}` | **required** | {_expectation(field.annotation, field.metadata)} "
+                                 f"| {field.description} |")
+                    visit(item, key + "[i].")
+                    continue
+            default = "**required**" if field.is_required() else f"`{_yaml_scalar(field.default)}`"
+            lines.append(f"| `{key}` | {default} | {_expectation(field.annotation, field.metadata)} "
+                         f"| {field.description} |")
+
+    visit(Config, "")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_scalar(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

@@ -1,0 +1,52 @@
+"""Data sets and encoders. ``load_dataset`` turns the config's data section into arrays."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipsim.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test arrays. x is (N, in) static (encoded per batch) or (N, T, in) pre-encoded."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+    @property
+    def n_inputs(self) -> int:
+        return self.x_train.shape[-1]
+
+    @property
+    def pre_encoded(self) -> bool:
+        return self.x_train.ndim == 3
+
+
+def load_dataset(data_cfg, seed: int) -> Dataset:
+    """The data set the config names, split and checked."""
+    if data_cfg.source == "digits":
+        from chipsim.data.digits import load_digits
+
+        return load_digits(data_cfg.test_fraction, seed)
+    if data_cfg.source == "npz":
+        from chipsim.data.npz import load_npz
+
+        return load_npz(data_cfg.path, data_cfg.test_fraction, data_cfg.timesteps, seed)
+    raise DataError(f"data.source: unknown '{data_cfg.source}'")  # the schema prevents this
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator):
+    """Indices (train, test): each class contributes round(test_fraction * its count) to test."""
+    train, test = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = int(round(test_fraction * len(idx)))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

@@ -1,0 +1,19 @@
+"""Encoders: a batch of samples (B, in) to input over time (B, T, in), deterministic per seed."""
+import numpy as np
+
+
+def encode(x: np.ndarray, timesteps: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """(B, in) static or (B, T, in) pre-encoded -> (B, T, in) float64.
+
+    direct: the analog value is the input current at every step (the paper's encoding);
+    rate: a spike with probability clip(x, 0, 1) at every step, drawn from ``rng``;
+    pre-encoded input (3-D) passes through unchanged whatever ``kind`` says.
+    """
+    if x.ndim == 3:
+        return x
+    if kind == "direct":
+        return np.broadcast_to(x[:, None, :], (x.shape[0], timesteps, x.shape[1]))
+    if kind == "rate":
+        p = np.clip(x, 0.0, 1.0)
+        return (rng.random((x.shape[0], timesteps, x.shape[1])) < p[:, None, :]).astype(np.float64)
+    raise ValueError(f"unknown encoding {kind!r}")

@@ -1,0 +1,60 @@
+"""A user's data in an npz file: x, y and optionally x_test, y_test."""
+import numpy as np
+
+from chipsim.data import Dataset, stratified_split
+from chipsim.errors import DataError
+from chipsim.mapping.network import read_npz
+from chipsim.seeding import stream
+
+
+def load_npz(path: str, test_fraction: float, timesteps: int, seed: int) -> Dataset:
+    """x: (N, in) static or (N, T, in) pre-encoded (T must equal data.timesteps); y: (N,) int.
+
+    Without x_test/y_test a stratified seeded ``test_fraction`` is split off.
+    """
+    arrays = read_npz(path, "data file")
+    where = f"data file '{path}'"
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise DataError(f"{where}: missing array '{key}' (needs x: (N, in) or (N, T, in), "
+                            f"y: (N,) int labels; has {', '.join(sorted(arrays)) or 'none'})")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{where}: x_test and y_test come together; only one is present")
+    x, y = _checked(arrays, "x", "y", where, timesteps)
+    if "x_test" in arrays:
+        x_test, y_test = _checked(arrays, "x_test", "y_test", where, timesteps)
+        if x_test.shape[1:] != x.shape[1:]:
+            raise DataError(f"{where}: x_test has shape {x_test.shape}, x has {x.shape}; "
+                            "they must agree after the first axis")
+        x_train, y_train = x, y
+    else:
+        train, test = stratified_split(y, test_fraction, stream(seed, "split"))
+        if len(test) == 0 or len(train) == 0:
+            raise DataError(f"{where}: {len(y)} samples are too few to split off "
+                            f"test_fraction {test_fraction}; provide x_test and y_test")
+        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    return Dataset(str(path), x_train, y_train, x_test, y_test, n_classes)
+
+
+def _checked(arrays, xk, yk, where, timesteps):
+    x, y = arrays[xk], arrays[yk]
+    numeric = np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_
+    if x.ndim not in (2, 3) or not numeric:
+        raise DataError(f"{where}: '{xk}' has shape {x.shape} and dtype {x.dtype}; expected "
+                        "numbers shaped (N, in) or (N, T, in)")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{where}: '{xk}' holds NaN or inf values")
+    if x.ndim == 3 and x.shape[1] != timesteps:
+        raise DataError(f"{where}: '{xk}' is pre-encoded with T = {x.shape[1]} steps "
+                        f"(shape {x.shape}) but data.timesteps is {timesteps}; set "
+                        f"data.timesteps: {x.shape[1]}")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{where}: '{yk}' has shape {y.shape} and dtype {y.dtype}; expected "
+                        f"integer labels shaped ({len(x)},), one per sample of '{xk}'")
+    if len(y) == 0:
+        raise DataError(f"{where}: '{xk}' holds no samples")
+    if y.min() < 0:
+        raise DataError(f"{where}: '{yk}' holds negative labels (min {y.min()}); labels are "
+                        "class indices 0..C-1")
+    return x.astype(np.float64), y.astype(np.int64)

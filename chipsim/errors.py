@@ -1,0 +1,31 @@
+"""One exception hierarchy for the whole library; only the CLI turns these into exit statuses."""
+
+
+class ChipsimError(Exception):
+    """Base of every error chipsim raises on purpose. ``exit_status`` is what the CLI returns."""
+
+    exit_status = 1
+
+
+class ConfigError(ChipsimError):
+    """A net.yaml (or --set override) that does not satisfy the schema."""
+
+    exit_status = 2
+
+
+class DataError(ChipsimError):
+    """A missing, corrupt or inconsistent data or weights file."""
+
+    exit_status = 2
+
+
+class DoesNotFitError(ChipsimError):
+    """A network that does not fit the chip's cores (neurons, axons, synapse memory)."""
+
+    exit_status = 3
+
+
+class SimulationError(ChipsimError):
+    """Something went wrong while the chip was running (e.g. an overflow under policy 'error')."""
+
+    exit_status = 1

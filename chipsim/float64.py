@@ -1,0 +1,163 @@
+"""The float64 reference: the network's dynamics in real numbers, and its training loop.
+
+This is what the fixed-point chip is measured against. One time step of a batch is a pure
+function ``step(network, params, state, x_t) -> (state, record)``; the record holds what a
+learning rule may look at (see ``chipsim.rules.base``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from chipsim.mapping.network import Network
+
+
+@dataclass
+class Params:
+    """Trainable float64 parameters, per layer in network order (biases None when absent)."""
+
+    weights: list[np.ndarray]
+    biases: list[Optional[np.ndarray]]
+
+    @classmethod
+    def of(cls, network: Network) -> "Params":
+        return cls([network.weights[n].copy() for n in network.names],
+                   [network.biases[n].copy() if n in network.biases else None
+                    for n in network.names])
+
+    def as_dicts(self, names: list[str]) -> tuple[dict, dict]:
+        return (dict(zip(names, self.weights)),
+                {n: b for n, b in zip(names, self.biases) if b is not None})
+
+    def flat(self, grads=None) -> list[np.ndarray]:
+        """Parameters (or matching gradients) as one list, the order the optimizer expects."""
+        w, b = grads if grads is not None else (self.weights, self.biases)
+        return list(w) + [g for g, own in zip(b, self.biases) if own is not None]
+
+
+@dataclass(frozen=True)
+class State:
+    """Per spiking layer: membrane v (B, n) and trace a (B, n); the input trace (B, n_in)."""
+
+    v: tuple
+    a: tuple
+    a_in: np.ndarray
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one time step leaves behind, per layer (see ``chipsim.rules.base``)."""
+
+    inputs: tuple
+    traces: tuple
+    u: tuple
+    spikes: tuple
+
+
+def initial_state(network: Network, batch: int) -> State:
+    spiking = [layer for layer in network.layers if layer.spiking]
+    return State(tuple(np.zeros((batch, l.n_out)) for l in spiking),
+                 tuple(np.zeros((batch, l.n_out)) for l in spiking),
+                 np.zeros((batch, network.n_inputs)))
+
+
+def step(network: Network, params: Params, state: State, x_t: np.ndarray):
+    """Advance the batch one time step on input x_t (B, n_inputs). Returns (state, record).
+
+    Spiking layer: u = lam v + W pre (+ b); s = u >= threshold; v = u - threshold s; a = lam a + s.
+    Read-out: o = W pre (+ b), no state.
+    """
+    lam, vth = network.neuron.leak, network.neuron.threshold
+    a_in = lam * state.a_in + x_t
+    pre, pre_trace = x_t, a_in
+    inputs, traces, us, spikes, vs, as_ = [], [], [], [], [], []
+    k = 0  # index among spiking layers
+    for i, layer in enumerate(network.layers):
+        current = pre @ params.weights[i].T
+        if params.biases[i] is not None:
+            current = current + params.biases[i]
+        inputs.append(pre)
+        traces.append(pre_trace)
+        if not layer.spiking:
+            us.append(current)
+            spikes.append(None)
+            continue
+        u = lam * state.v[k] + current
+        s = (u >= vth).astype(np.float64)
+        v = u - vth * s if network.neuron.reset == "subtract" else u * (1.0 - s)
+        a = lam * state.a[k] + s
+        us.append(u)
+        spikes.append(s)
+        vs.append(v)
+        as_.append(a)
+        pre, pre_trace = s, a
+        k += 1
+    return (State(tuple(vs), tuple(as_), a_in),
+            StepRecord(tuple(inputs), tuple(traces), tuple(us), tuple(spikes)))
+
+
+def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndarray,
+                rule, optimizer) -> np.ndarray:
+    """Run one batch x (B, T, in) through T steps while ``rule`` learns; returns predictions.
+
+    Predictions are argmax of the read-out summed over the steps, made while learning (for
+    variant O the weights change within the sample, as on the chip).
+    """
+    batch, timesteps, _ = x.shape
+    state = initial_state(network, batch)
+    total = np.zeros((batch, network.n_outputs))
+    rule.begin(labels)
+    for t in range(timesteps):
+        state, record = step(network, params, state, x[:, t])
+        total += record.u[-1]
+        grads = rule.step(t, record, params.weights)
+        if grads is not None:
+            optimizer.step(params.flat(), params.flat(grads))
+    grads = rule.end(params.weights)
+    if grads is not None:
+        optimizer.step(params.flat(), params.flat(grads))
+    return total.argmax(axis=1)
+
+
+def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ...] = ()):
+    """Frozen-weight inference on x (N, T, in). Returns (predictions (N,), recordings).
+
+    ``record`` may hold 'spikes' and 'membrane'; recordings map '<layer>.<what>' to
+    (N, T, units) arrays (membrane = u after charging, before reset; read-out: o[t]).
+    """
+    n, timesteps, _ = x.shape
+    state = initial_state(network, n)
+    total = np.zeros((n, network.n_outputs))
+    kept = {f"{layer.name}.{what}": np.zeros((n, timesteps, layer.n_out),
+                                             np.uint8 if what == "spikes" else np.float64)
+            for layer in network.layers for what in record
+            if layer.spiking or what == "membrane"}
+    for t in range(timesteps):
+        state, rec = step(network, params, state, x[:, t])
+        total += rec.u[-1]
+        for i, layer in enumerate(network.layers):
+            if f"{layer.name}.spikes" in kept:
+                kept[f"{layer.name}.spikes"][:, t] = rec.spikes[i]
+            if f"{layer.name}.membrane" in kept:
+                kept[f"{layer.name}.membrane"][:, t] = rec.u[i]
+    return total.argmax(axis=1), kept
+
+
+class Float64Model:
+    """The float64 reference behind the runner's interface: train_batch, infer, weights."""
+
+    def __init__(self, network: Network, rule, optimizer):
+        self.network, self.rule, self.optimizer = network, rule, optimizer
+        self.params = Params.of(network)
+
+    def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer)
+
+    def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
+        return infer(self.network, self.params, x, record)
+
+    def weights(self) -> tuple[dict, dict]:
+        """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""
+        return self.params.as_dicts(self.network.names)

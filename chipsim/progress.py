@@ -1,0 +1,11 @@
+"""Progress bars that show on a terminal and stay quiet in logs, pipes and CI."""
+import sys
+
+from tqdm.auto import tqdm
+
+
+def progress(total: int, desc: str, enabled: bool | None = None):
+    """A tqdm bar over ``total`` items; shown only when stderr is a terminal (or ``enabled``)."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, disable=not show, leave=False, unit="sample",
+                dynamic_ncols=True)

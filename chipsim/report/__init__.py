@@ -1,0 +1,1 @@
+"""Reports: the files a run leaves behind (JSON, Markdown, weights, plots)."""

@@ -1,0 +1,155 @@
+"""The one place that wires the stages: config -> data -> network -> model -> train -> report."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from chipsim import __version__
+from chipsim.config import Config
+from chipsim.data import Dataset, load_dataset
+from chipsim.data.encoders import encode
+from chipsim.errors import DataError
+from chipsim.float64 import Float64Model
+from chipsim.mapping.network import Network, Neuron, build_network
+from chipsim.progress import progress
+from chipsim.report import plots
+from chipsim.report.summary import summary_markdown
+from chipsim.report.writer import write_json, write_npz, write_text
+from chipsim.rules import FLOAT_RULES
+from chipsim.rules.ottt import feedback_matrices
+from chipsim.rules.sgd import SGD
+from chipsim.seeding import stream
+
+EVAL_CHUNK = 2048  # test samples simulated at once (bounds memory, not results)
+
+
+def network_from_config(config: Config, data: Dataset) -> Network:
+    """The network the config describes, sized to the data; checks labels fit the read-out."""
+    net = config.network
+    names = config.layer_names()
+    readout = net.layers[-1]
+    if data.n_classes > readout.units:
+        raise DataError(f"network.layers.{len(names) - 1} ('{names[-1]}'): the read-out has "
+                        f"{readout.units} units but the data has labels up to "
+                        f"{data.n_classes - 1}; use units: {data.n_classes} or more")
+    specs = [(name, layer.units, layer.neuron == "lif") for name, layer in zip(names, net.layers)]
+    neuron = Neuron(net.neuron.tau, net.neuron.threshold, net.neuron.reset)
+    return build_network(data.n_inputs, specs, neuron, net.bias, config.seed,
+                         net.init.gain, net.init.weights)
+
+
+def make_model(config: Config, network: Network):
+    """The model that learns: the float64 reference with the configured rule and optimizer."""
+    learn, timesteps = config.learning, config.data.timesteps
+    rule = None
+    if learn.rule == "ottt":
+        hidden = [layer.n_out for layer in network.layers if layer.spiking]
+        feedback = (feedback_matrices(hidden, network.n_outputs, config.seed)
+                    if learn.error == "broadcast" else None)
+        rule = FLOAT_RULES["ottt"](
+            variant=learn.variant, error=learn.error, alpha=learn.surrogate.alpha,
+            threshold=network.neuron.threshold, mse_weight=learn.loss.mse_weight,
+            timesteps=timesteps, input_trace=config.network.input_trace, feedback=feedback)
+    elif learn.rule == "bptt":
+        rule = FLOAT_RULES["bptt"](
+            alpha=learn.surrogate.alpha, threshold=network.neuron.threshold,
+            leak=network.neuron.leak, reset=network.neuron.reset,
+            detach_reset=learn.detach_reset, mse_weight=learn.loss.mse_weight,
+            timesteps=timesteps)
+    opt = learn.optimizer
+    return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay))
+
+
+def run_label(config: Config) -> str:
+    learn = config.learning
+    rule = {"ottt": f"OTTT_{learn.variant} ({learn.error})", "bptt": "BPTT",
+            "none": "inference only"}[learn.rule]
+    return f"{config.chip.arithmetic} {rule}"
+
+
+def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print,
+        show_progress: bool | None = None) -> dict:
+    """Train and evaluate as the config says; write the run directory; return the report."""
+    started = time.perf_counter()
+    out = Path(out_dir if out_dir is not None else config.output.dir.format(name=name))
+    data = load_dataset(config.data, config.seed)
+    network = network_from_config(config, data)
+    model = make_model(config, network)
+    timesteps, encoding = config.data.timesteps, config.data.encoding
+    learn = config.learning
+    epochs_to_train = learn.epochs if learn.rule != "none" else 0
+    echo(f"{name}: {run_label(config)}, {data.n_inputs}-"
+         f"{'-'.join(str(l.n_out) for l in network.layers)}, T={timesteps}, "
+         f"{len(data.y_train)} train / {len(data.y_test)} test samples of {data.name}")
+
+    def evaluate(record=()):
+        rng = stream(config.seed, "encode-test")
+        preds, kept = [], {}
+        for start in range(0, len(data.y_test), EVAL_CHUNK):
+            x = encode(data.x_test[start:start + EVAL_CHUNK], timesteps, encoding, rng)
+            p, k = model.infer(x, record)
+            preds.append(p)
+            for key, value in k.items():
+                kept.setdefault(key, []).append(value)
+        acc = float(np.mean(np.concatenate(preds) == data.y_test))
+        return acc, {k: np.concatenate(v) for k, v in kept.items()}
+
+    epochs = [{"epoch": 0, "train_accuracy": None, "test_accuracy": evaluate()[0],
+               "seconds": 0.0}]
+    n_train = len(data.y_train)
+    for epoch in range(1, epochs_to_train + 1):
+        t0 = time.perf_counter()
+        order = (stream(config.seed, "order", epoch).permutation(n_train) if learn.shuffle
+                 else np.arange(n_train))
+        rng = stream(config.seed, "encode", epoch)
+        correct = 0
+        with progress(n_train, f"epoch {epoch}/{epochs_to_train}", show_progress) as bar:
+            for start in range(0, n_train, learn.batch_size):
+                idx = order[start:start + learn.batch_size]
+                x = encode(data.x_train[idx], timesteps, encoding, rng)
+                correct += int(np.sum(model.train_batch(x, data.y_train[idx]) == data.y_train[idx]))
+                bar.update(len(idx))
+        train_seconds = time.perf_counter() - t0
+        test_acc = evaluate()[0]
+        epochs.append({"epoch": epoch, "train_accuracy": correct / n_train,
+                       "test_accuracy": test_acc, "seconds": train_seconds,
+                       "train_samples_per_second": n_train / train_seconds})
+        echo(f"  epoch {epoch:3d}  train {100 * correct / n_train:6.2f} %  "
+             f"test {100 * test_acc:6.2f} %  {train_seconds:6.1f} s")
+
+    record = tuple(config.output.record)
+    recordings = evaluate(record)[1] if record else {}
+    report = {
+        "chipsim_version": __version__,
+        "name": name,
+        "config": config.model_dump(mode="json"),
+        "run": {"label": run_label(config), "arithmetic": config.chip.arithmetic,
+                "rule": learn.rule, "variant": learn.variant, "error": learn.error},
+        "data": {"name": data.name, "n_train": n_train, "n_test": len(data.y_test),
+                 "n_inputs": data.n_inputs, "n_classes": data.n_classes,
+                 "timesteps": timesteps,
+                 "encoding": "pre-encoded (used as-is)" if data.pre_encoded else encoding},
+        "network": {"layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out,
+                                "neuron": "lif" if l.spiking else "readout"}
+                               for l in network.layers],
+                    "parameters": int(sum(w.size for w in network.weights.values())
+                                      + sum(b.size for b in network.biases.values()))},
+        "epochs": epochs,
+        "final": {"test_accuracy": epochs[-1]["test_accuracy"],
+                  "train_accuracy": epochs[-1]["train_accuracy"]},
+        "seconds": time.perf_counter() - started,
+    }
+    weights, biases = model.weights()
+    write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()}})
+    if recordings:
+        write_npz(out / "record.npz", recordings)
+    if config.output.plots:
+        plots.learning_curve(report, out / "learning_curve.png")
+    write_text(out / "summary.md", summary_markdown(report))
+    report["seconds"] = time.perf_counter() - started
+    write_json(out / "report.json", report)
+    echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % "
+         f"({report['seconds']:.1f} s) -> {out}")
+    return report

@@ -1,0 +1,30 @@
+"""The per-step loss of OTTT (and of the BPTT reference) and its gradient at the read-out.
+
+L[t] = ((1 - m) CE(o[t], y) + m MSE(o[t], onehot(y))) / T, CE averaged over the batch,
+MSE over batch x classes; m = learning.loss.mse_weight (0.05 in the paper for CIFAR).
+"""
+import numpy as np
+from scipy.special import log_softmax, softmax
+
+
+def onehot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    out = np.zeros((len(labels), n_classes))
+    out[np.arange(len(labels)), labels] = 1.0
+    return out
+
+
+def step_loss(o: np.ndarray, labels: np.ndarray, mse_weight: float, timesteps: int) -> float:
+    """L[t] for read-out o[t] (B, C)."""
+    b, c = o.shape
+    ce = -log_softmax(o, axis=1)[np.arange(b), labels].mean()
+    mse = ((o - onehot(labels, c)) ** 2).mean()
+    return ((1.0 - mse_weight) * ce + mse_weight * mse) / timesteps
+
+
+def step_loss_grad(o: np.ndarray, labels: np.ndarray, mse_weight: float,
+                   timesteps: int) -> np.ndarray:
+    """dL[t]/do[t] = ((1-m)(softmax(o) - onehot)/B + m 2 (o - onehot)/(B C)) / T, shape (B, C)."""
+    b, c = o.shape
+    y = onehot(labels, c)
+    return ((1.0 - mse_weight) * (softmax(o, axis=1) - y) / b
+            + mse_weight * 2.0 * (o - y) / (b * c)) / timesteps
