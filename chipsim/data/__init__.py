@@ -42,11 +42,11 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator):
-    """Indices (train, test): each class contributes round(test_fraction * its count) to test."""
+    """Indices (train, test): each class gives test_fraction of its samples to test (half up)."""
     train, test = [], []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        n_test = int(round(test_fraction * len(idx)))
+        n_test = int(np.floor(test_fraction * len(idx) + 0.5))  # half rounds up
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

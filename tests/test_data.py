@@ -1,0 +1,48 @@
+"""Data sets and encoders: shapes, determinism, stratification."""
+import numpy as np
+
+from chipsim.config import DataConfig
+from chipsim.data import load_dataset, stratified_split
+from chipsim.data.encoders import encode
+
+
+def test_digits_shapes_scale_and_stratified_seeded_split():
+    a = load_dataset(DataConfig(), seed=0)
+    b = load_dataset(DataConfig(), seed=0)
+    c = load_dataset(DataConfig(), seed=1)
+    assert a.x_train.shape == (1346, 64) and a.x_test.shape == (451, 64) and a.n_classes == 10
+    assert a.x_train.min() == 0.0 and a.x_train.max() == 1.0
+    assert np.array_equal(a.y_test, b.y_test) and np.array_equal(a.x_train, b.x_train)
+    assert not np.array_equal(a.y_test, c.y_test)
+    counts = np.bincount(a.y_test)
+    assert counts.min() >= 44 and counts.max() <= 46  # 25 % of each class of ~180
+
+
+def test_stratified_split_is_a_partition():
+    y = np.repeat(np.arange(3), [10, 20, 30])
+    train, test = stratified_split(y, 0.3, np.random.default_rng(0))
+    assert sorted(np.concatenate([train, test])) == list(range(60))
+    assert list(np.bincount(y[test])) == [3, 6, 9]
+
+
+def test_direct_rate_and_pass_through_encoders():
+    x = np.array([[0.0, 0.25, 1.0]])
+    d = encode(x, 4, "direct", None)
+    assert d.shape == (1, 4, 3) and np.all(d == x[:, None, :])
+    r1 = encode(np.full((200, 3), 0.25), 50, "rate", np.random.default_rng(1))
+    r2 = encode(np.full((200, 3), 0.25), 50, "rate", np.random.default_rng(1))
+    assert np.array_equal(r1, r2) and set(np.unique(r1)) <= {0.0, 1.0}
+    assert abs(r1.mean() - 0.25) < 0.01
+    pre = np.random.default_rng(0).random((2, 5, 3))
+    assert encode(pre, 5, "rate", None) is pre
+
+
+def test_npz_static_and_pre_encoded(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", x=rng.random((40, 3)), y=np.arange(40) % 4)
+    ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / "s.npz")), seed=0)
+    assert ds.x_train.shape == (28, 3) and ds.x_test.shape == (12, 3) and ds.n_classes == 4
+    np.savez(tmp_path / "p.npz", x=rng.random((8, 6, 3)) < 0.5, y=np.arange(8) % 2,
+             x_test=rng.random((4, 6, 3)) < 0.5, y_test=np.arange(4) % 2)
+    ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / "p.npz")), seed=0)
+    assert ds.pre_encoded and ds.x_train.shape == (8, 6, 3) and ds.x_test.shape == (4, 6, 3)

@@ -1,0 +1,71 @@
+"""`python -m chipsim run` end to end: learning, run directory, determinism, entry points."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from chipsim.cli import main
+
+from conftest import ROOT, run_cli
+
+EXAMPLE = str(ROOT / "examples" / "digits_ottt.yaml")
+
+
+def test_short_digits_run_learns_and_writes_the_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", EXAMPLE, "--out", str(out), "--set", "learning.epochs=2",
+                 "--set", "output.record=[spikes, membrane]"]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch   2" in printed and "test accuracy" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["epochs"][0]["test_accuracy"] < 0.4          # untrained: near chance
+    assert report["final"]["test_accuracy"] > 0.85             # two epochs: well above chance
+    assert report["config"]["learning"]["epochs"] == 2         # config as resolved
+    assert report["data"]["n_test"] == 451
+    for name in ("summary.md", "learning_curve.png", "weights.npz", "record.npz"):
+        assert (out / name).stat().st_size > 0
+    assert "final test accuracy" in (out / "summary.md").read_text()
+    with np.load(out / "weights.npz", allow_pickle=False) as w:
+        assert w["fc1"].shape == (128, 64) and w["out"].shape == (10, 128)
+        assert w["fc1"].dtype == np.float64
+    with np.load(out / "record.npz", allow_pickle=False) as r:
+        assert r["fc1.spikes"].shape == (451, 6, 128) and set(np.unique(r["fc1.spikes"])) <= {0, 1}
+        assert r["out.membrane"].shape == (451, 6, 10) and "out.spikes" not in r.files
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+@pytest.mark.parametrize("overrides", [
+    ["learning.variant=O", "data.encoding=rate"],
+    ["learning.error=broadcast", "network.bias=true", "network.input_trace=true"],
+    ["learning.rule=bptt"],
+])
+def test_same_seed_gives_byte_identical_weights(tmp_path, overrides):
+    sets = [a for o in ["learning.epochs=1", *overrides] for a in ("--set", o)]
+    for run in ("a", "b"):
+        assert main(["run", EXAMPLE, "--out", str(tmp_path / run), *sets]) == 0
+    assert (tmp_path / "a" / "weights.npz").read_bytes() == (tmp_path / "b" / "weights.npz").read_bytes()
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "c"), *sets, "--set", "seed=1"]) == 0
+    assert (tmp_path / "a" / "weights.npz").read_bytes() != (tmp_path / "c" / "weights.npz").read_bytes()
+
+
+def test_rule_none_evaluates_only(tmp_path):
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "learning.rule=none"]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert len(report["epochs"]) == 1 and report["epochs"][0]["train_accuracy"] is None
+
+
+def test_runs_from_another_directory_with_default_output_dir(tmp_path):
+    shutil.copy(EXAMPLE, tmp_path / "mine.yaml")
+    proc = run_cli(["run", "mine.yaml", "--set", "learning.epochs=1"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "runs" / "mine" / "report.json").is_file()
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_digits_example_reaches_97_percent(tmp_path):
+    """The example as shipped (float64 OTTT_A, 64-128-10, T = 6): >= 97 % test accuracy."""
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["final"]["test_accuracy"] >= 0.97
