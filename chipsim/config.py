@@ -117,10 +117,17 @@ class LearningConfig(_Section):
 
 # ----------------------------------------------------------------------------- chip
 class BitsConfig(_Section):
-    weight: int = _f(8, "synaptic weight width (signed)", ge=1, le=32)
-    membrane: int = _f(16, "membrane register width (signed)", ge=2, le=32)
+    weight: int = _f(8, "synaptic weight width (signed)", ge=2, le=32)
+    membrane: int = _f(16, "membrane register width (signed)", ge=2, le=46)
     trace: int = _f(8, "presynaptic trace register width (unsigned)", ge=1, le=32)
     error: int = _f(8, "error / modulator width (signed)", ge=2, le=32)
+    input: int = _f(8, "graded input spike payload width (unsigned)", ge=1, le=16)
+    surrogate: int = _f(8, "surrogate value width; its lookup table has 2^bits entries",
+                        ge=2, le=20)
+    accumulator: int = _f(24, "OTTT_A per-synapse gradient accumulator width (signed)",
+                          ge=2, le=48)
+    learning_rate: int = _f(12, "learning-rate mantissa width (lr = mantissa x 2^exponent)",
+                            ge=1, le=24)
 
 
 class CoreConfig(_Section):
@@ -135,7 +142,10 @@ class ChipConfig(_Section):
     preset: Literal["default"] = _f("default", "named chip preset; keys below override it")
     bits: BitsConfig = _f(BitsConfig(), "bit widths")
     rounding: Literal["stochastic", "nearest", "floor"] = _f(
-        "stochastic", "rounding of weight updates")
+        "stochastic", "rounding of weight updates (stochastic: seeded per-core generator)")
+    weight_headroom: float = _f(
+        8.0, "per-layer weight range = smallest power of two >= headroom x max |initial W|",
+        ge=1.0, le=1e6)
     mesh: Annotated[list[Annotated[int, at.Ge(1), at.Le(256)]], at.MinLen(2), at.MaxLen(2)] = _f(
         [4, 4], "cores in x and y")
     core: CoreConfig = _f(CoreConfig(), "per-core limits")
@@ -271,8 +281,17 @@ def _cross_checks(c: Config) -> list[str]:
     if c.learning.rule == "bptt" and c.chip.arithmetic != "float64":
         out.append("learning.rule: 'bptt' is a float reference only; set chip.arithmetic: float64")
     if c.chip.arithmetic == "fixed":
-        out.append("chip.arithmetic: 'fixed' needs the fixed-point chip, which this version "
-                   "does not have yet; use 'float64'")
+        opt = c.learning.optimizer
+        if opt.momentum or opt.weight_decay:
+            out.append("learning.optimizer: the chip's learning engine keeps no momentum buffer "
+                       "and applies no weight decay; with chip.arithmetic: fixed use momentum: 0 "
+                       "and weight_decay: 0 (or chip.arithmetic: float64)")
+        if c.network.bias:
+            out.append("network.bias: the chip's neurons have no bias register; use false with "
+                       "chip.arithmetic: fixed")
+        if c.learning.rule == "ottt" and c.learning.variant == "O" and c.learning.batch_size > 1:
+            out.append("learning.batch_size: variant O writes weights every step of one sample, "
+                       "so on chip it learns with batch_size: 1 (variant A accumulates a batch)")
     if c.output.checkpoint_every:
         out.append("output.checkpoint_every: checkpoints are not implemented in this version; "
                    "use 0")

@@ -7,18 +7,23 @@ from pathlib import Path
 import numpy as np
 
 from chipsim import __version__
+from chipsim.chip.arrays import build_memories
+from chipsim.chip.chip import Chip
+from chipsim.chip.formats import derive_formats
 from chipsim.config import Config
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import DataError
 from chipsim.float64 import Float64Model
 from chipsim.mapping.network import Network, Neuron, build_network
+from chipsim.mapping.quantize import quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
 from chipsim.report.summary import summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules import FLOAT_RULES
 from chipsim.rules.ottt import feedback_matrices
+from chipsim.rules.ottt_chip import ottt_chip_rule
 from chipsim.rules.sgd import SGD
 from chipsim.seeding import stream
 
@@ -40,14 +45,43 @@ def network_from_config(config: Config, data: Dataset) -> Network:
                          net.init.gain, net.init.weights)
 
 
-def make_model(config: Config, network: Network):
-    """The model that learns: the float64 reference with the configured rule and optimizer."""
+def make_model(config: Config, network: Network, data: Dataset):
+    """The model that learns: the fixed-point chip or the float64 reference."""
+    learn = config.learning
+    hidden = [layer.n_out for layer in network.layers if layer.spiking]
+    feedback = (feedback_matrices(hidden, network.n_outputs, config.seed)
+                if learn.rule == "ottt" and learn.error == "broadcast" else None)
+    if config.chip.arithmetic == "fixed":
+        return make_chip(config, network, data, feedback)
+    return make_float_model(config, network, feedback)
+
+
+def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip:
+    """Quantize the network into the chip's formats and load it with the rule's memories."""
+    learn, timesteps = config.learning, config.data.timesteps
+    x = data.x_train
+    binary = bool(np.isin(x, (0.0, 1.0)).all())
+    formats = derive_formats(config.chip, learn, network, input_max=float(x.max()),
+                             binary_input=binary, timesteps=timesteps,
+                             input_trace=config.network.input_trace,
+                             feedback=feedback or ())
+    weights, _ = quantize_weights(network, formats)
+    rule = (ottt_chip_rule(learn.variant, learn.error, config.network.input_trace)
+            if learn.rule == "ottt" else None)
+    fb_ints = [f.quantize(b)[0] for f, b in zip(formats.feedback, feedback or ())]
+    memories = build_memories(formats, weights, rounding=config.chip.rounding,
+                              alpha=learn.surrogate.alpha, mse_weight=learn.loss.mse_weight,
+                              seed=config.seed,
+                              accumulators=rule is not None and "accumulators" in rule.needs,
+                              reset=network.neuron.reset,
+                              input_trace=config.network.input_trace, feedback=fb_ints)
+    return Chip(network.names, formats, memories, rule)
+
+
+def make_float_model(config: Config, network: Network, feedback) -> Float64Model:
     learn, timesteps = config.learning, config.data.timesteps
     rule = None
     if learn.rule == "ottt":
-        hidden = [layer.n_out for layer in network.layers if layer.spiking]
-        feedback = (feedback_matrices(hidden, network.n_outputs, config.seed)
-                    if learn.error == "broadcast" else None)
         rule = FLOAT_RULES["ottt"](
             variant=learn.variant, error=learn.error, alpha=learn.surrogate.alpha,
             threshold=network.neuron.threshold, mse_weight=learn.loss.mse_weight,
@@ -76,7 +110,7 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     out = Path(out_dir if out_dir is not None else config.output.dir.format(name=name))
     data = load_dataset(config.data, config.seed)
     network = network_from_config(config, data)
-    model = make_model(config, network)
+    model = make_model(config, network, data)
     timesteps, encoding = config.data.timesteps, config.data.encoding
     learn = config.learning
     epochs_to_train = learn.epochs if learn.rule != "none" else 0

@@ -1,0 +1,146 @@
+"""The chip as plain arrays: what the numba kernels and their numpy twins operate on.
+
+``Memories`` holds per-layer tables, the synapse memory and rule memories, lookup tables and
+constants: shared by all samples. ``Registers`` holds what one running sample changes: neuron
+and trace registers, error registers, counters and the generators' draw counters. Training
+keeps one Registers for the whole run; parallel inference gives each sample its own.
+
+Synapse memory layout (per layer, rows per input axon, as a core stores them): the weight from
+axon j to neuron i of layer l is ``weights[w_off[l] + j * n_out[l] + i]``. Neuron registers of
+layer l are at ``n_off[l] + i``. Feedback matrices (broadcast error path) of hidden layer l:
+``feedback[fb_off[l] + c * n_out[l] + i]`` for class c.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from chipsim.chip import counters as ev
+from chipsim.chip.fixedpoint import ROUNDING
+from chipsim.chip.formats import LOSS_FRAC, ChipFormats
+from chipsim.chip.lut import exp_table, surrogate_table
+from chipsim.seeding import stream
+
+
+class Memories(NamedTuple):
+    # per-layer tables (L,)
+    n_in: np.ndarray
+    n_out: np.ndarray
+    w_off: np.ndarray
+    n_off: np.ndarray
+    spiking: np.ndarray
+    delivery_shift: np.ndarray
+    threshold: np.ndarray
+    weight_frac: np.ndarray
+    surrogate_shift: np.ndarray
+    update_shift: np.ndarray
+    fb_off: np.ndarray
+    fb_frac: np.ndarray
+    w_lo: np.ndarray
+    w_hi: np.ndarray
+    v_lo: np.ndarray
+    v_hi: np.ndarray
+    acc_lo: np.ndarray
+    acc_hi: np.ndarray
+    rng_key: np.ndarray          # uint64 (L,): each core's stochastic-rounding generator
+    # memories
+    weights: np.ndarray          # synapse memory, int64
+    accum: np.ndarray            # OTTT_A accumulators (same layout) or empty
+    feedback: np.ndarray         # broadcast feedback matrices or empty
+    sg_lut: np.ndarray
+    exp_lut: np.ndarray
+    # constants
+    lam: int
+    trace_one: int               # a spike adds 1.0 to a trace: 2^trace_frac
+    trace_hi: int
+    in_to_trace_shift: int       # input payload fraction -> trace fraction (> 0: right shift)
+    e_lo: int
+    e_hi: int
+    error_frac: int
+    surrogate_frac: int
+    exp_shift: int               # (o_max - o) >> exp_shift indexes the exp table (< 0: left)
+    lr_mantissa: int
+    rounding: int
+    q_ce: int                    # (1 - m) as Q16
+    q_mse: int                   # 2 m / C as Q16
+    reset_to_zero: int           # 1: reset 'zero'; 0: subtract the threshold
+    input_trace: int             # 1: layer 1 learns from a trace of the input
+
+
+class Registers(NamedTuple):
+    v: np.ndarray                # membrane after reset
+    u: np.ndarray                # membrane after charge, before reset (read-out: o[t])
+    s: np.ndarray                # spikes of this step
+    a: np.ndarray                # presynaptic traces (of each layer's output)
+    e: np.ndarray                # error / modulator registers
+    a_in: np.ndarray             # input trace (input_trace: true)
+    x_pre: np.ndarray            # input payload of this step
+    dendrite: np.ndarray         # dendrite accumulators of the layer being updated
+    counters: np.ndarray         # (L, events) int64
+    rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
+
+
+def new_registers(m: Memories) -> Registers:
+    """Zeroed registers for the chip ``m`` (the numba kernels have a twin of this)."""
+    n = int(m.n_off[-1] + m.n_out[-1])
+    layers = len(m.n_in)
+    return Registers(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
+                     np.zeros(n, np.int64), np.zeros(n, np.int64),
+                     np.zeros(int(m.n_in[0]), np.int64), np.zeros(int(m.n_in[0]), np.int64),
+                     np.zeros(int(m.n_out.max()), np.int64),
+                     np.zeros((layers, ev.N_EVENTS), np.int64), np.zeros(layers, np.int64))
+
+
+def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding: str,
+                   alpha: float, mse_weight: float, seed: int, accumulators: bool,
+                   reset: str = "subtract", input_trace: bool = False,
+                   feedback: list[np.ndarray] = ()) -> Memories:
+    """Lay out quantized weights ((out, in) int arrays) and constants for the kernels."""
+    n_in = np.array([w.shape[1] for w in weights], np.int64)
+    n_out = np.array([w.shape[0] for w in weights], np.int64)
+    w_off = np.concatenate([[0], np.cumsum(n_in * n_out)[:-1]]).astype(np.int64)
+    n_off = np.concatenate([[0], np.cumsum(n_out)[:-1]]).astype(np.int64)
+    layers = formats.layers
+    fb_off = np.zeros(len(weights), np.int64)
+    fb_frac = np.zeros(len(weights), np.int64)
+    fb_flat, pos = [], 0
+    for i, b in enumerate(feedback):  # (classes, n_i) integers for hidden layer i
+        fb_off[i], fb_frac[i] = pos, formats.feedback[i].frac
+        fb_flat.append(b.ravel())
+        pos += b.size
+    synapse_memory = np.concatenate([w.T.ravel() for w in weights]).astype(np.int64)
+    readout = layers[-1]
+    classes = int(n_out[-1])
+    return Memories(
+        n_in, n_out, w_off, n_off,
+        np.array([lf.spiking for lf in layers], np.int64),
+        np.array([lf.delivery_shift for lf in layers], np.int64),
+        np.array([lf.threshold for lf in layers], np.int64),
+        np.array([lf.weight.frac for lf in layers], np.int64),
+        np.array([lf.surrogate_shift for lf in layers], np.int64),
+        np.array([lf.update_shift for lf in layers], np.int64),
+        fb_off, fb_frac,
+        np.array([lf.weight.lo for lf in layers], np.int64),
+        np.array([lf.weight.hi for lf in layers], np.int64),
+        np.array([lf.membrane.lo for lf in layers], np.int64),
+        np.array([lf.membrane.hi for lf in layers], np.int64),
+        np.array([lf.accumulator.lo for lf in layers], np.int64),
+        np.array([lf.accumulator.hi for lf in layers], np.int64),
+        np.array([stream(seed, "rounding", i).integers(0, 2**63, dtype=np.uint64)
+                  for i in range(len(weights))], np.uint64),
+        synapse_memory,
+        np.zeros_like(synapse_memory) if accumulators else np.zeros(0, np.int64),
+        np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),
+        surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
+                        formats.surrogate.frac, formats.surrogate.hi),
+        exp_table(formats.lut_entries),
+        formats.lam, 1 << formats.trace.frac, formats.trace.hi,
+        formats.input.frac - formats.trace.frac,
+        formats.error.lo, formats.error.hi, formats.error.frac, formats.surrogate.frac,
+        readout.weight.frac + 4 - int(np.log2(formats.lut_entries)),
+        formats.lr_mantissa, ROUNDING[rounding],
+        round((1.0 - mse_weight) * 2 ** LOSS_FRAC), round(2.0 * mse_weight / classes * 2 ** LOSS_FRAC),
+        int(reset == "zero"), int(input_trace),
+    )
+

@@ -1,0 +1,94 @@
+"""A chip with a network loaded: memories, registers and counters, and how to run it.
+
+``Chip`` holds configuration and state; the work is done by the numba kernels (or, with
+``reference=True``, by their numpy twins, for tests). Samples are learned one after the other
+as the chip would; inference with frozen weights runs samples in parallel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chipsim.chip import counters as ev
+from chipsim.chip import kernels, reference
+from chipsim.chip.arrays import Memories, new_registers
+from chipsim.chip.formats import ChipFormats
+
+
+class Chip:
+    def __init__(self, names: list[str], formats: ChipFormats, memories: Memories, rule=None,
+                 reference: bool = False):
+        self.names, self.formats, self.memories, self.rule = names, formats, memories, rule
+        self.reference = reference
+        self.registers = new_registers(memories)       # the training run's registers
+        self.inference_counts = np.zeros_like(self.registers.counters)
+        self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
+
+    # ------------------------------------------------------------------ input
+    def payloads(self, x: np.ndarray) -> np.ndarray:
+        """Real inputs (..., n_in) as integer payloads: binary spikes or graded values."""
+        if self.formats.binary_input:
+            return (np.asarray(x) != 0).astype(np.int64)
+        return self.formats.input.quantize(x)[0]
+
+    # ------------------------------------------------------------------ learning
+    def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Learn from a batch (B, T, n_in) sample by sample; returns the predictions made."""
+        rule = self.rule
+        xq = np.ascontiguousarray(self.payloads(x))
+        preds = np.empty(len(labels), np.int64)
+        run = rule.train_batch_ref if self.reference else rule.train_batch
+        run(self.memories, self.registers, xq, np.asarray(labels, np.int64), rule.flags, preds)
+        return preds
+
+    # ------------------------------------------------------------------ inference
+    def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
+        """Frozen-weight inference on (N, T, n_in). Returns (predictions, recordings).
+
+        recordings map '<layer>.spikes' (uint8) and '<layer>.membrane' (real units: u after
+        charging, before reset; read-out: o[t]) to (N, T, units) arrays. Counts accumulate in
+        ``inference_counts``.
+        """
+        m = self.memories
+        xq = np.ascontiguousarray(self.payloads(x))
+        n, steps = xq.shape[:2]
+        neurons = int(m.n_off[-1] + m.n_out[-1])
+        spikes = (np.zeros((n, steps, neurons), np.uint8) if "spikes" in record
+                  else np.zeros((0, 0, 0), np.uint8))
+        membrane = (np.zeros((n, steps, neurons), np.int64) if "membrane" in record
+                    else np.zeros((0, 0, 0), np.int64))
+        counts = np.zeros((n,) + self.registers.counters.shape, np.int64)
+        if self.reference:
+            preds = np.empty(n, np.int64)
+            for k in range(n):
+                r = new_registers(m)
+                preds[k] = reference.infer_sample(
+                    m, r, xq[k], spikes[k] if len(spikes) else self._empty[0],
+                    membrane[k] if len(membrane) else self._empty[1])
+                counts[k] = r.counters
+        else:
+            preds = kernels.infer_batch(m, xq, counts, spikes, membrane)
+        self.inference_counts += counts.sum(axis=0)
+        kept = {}
+        for i, name in enumerate(self.names):
+            lo, hi = int(m.n_off[i]), int(m.n_off[i] + m.n_out[i])
+            if len(spikes) and m.spiking[i]:
+                kept[f"{name}.spikes"] = spikes[:, :, lo:hi]
+            if len(membrane):
+                kept[f"{name}.membrane"] = self.formats.layers[i].membrane.to_real(
+                    membrane[:, :, lo:hi])
+        return preds, kept
+
+    # ------------------------------------------------------------------ reading out
+    def weight_ints(self) -> list[np.ndarray]:
+        """The synapse memory as (out, in) integer arrays per layer."""
+        return [reference.rows(self.memories, l).T.copy() for l in range(len(self.names))]
+
+    def weights(self) -> tuple[dict, dict]:
+        """Weights as real numbers (float64, (out, in)) keyed by layer name; no biases."""
+        return ({name: lf.weight.to_real(w) for name, lf, w in
+                 zip(self.names, self.formats.layers, self.weight_ints())}, {})
+
+    def counts(self) -> dict:
+        """{'training': {layer: {event: n}}, 'inference': {...}}."""
+        return {"training": ev.as_dict(self.registers.counters, self.names),
+                "inference": ev.as_dict(self.inference_counts, self.names)}

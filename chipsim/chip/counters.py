@@ -1,0 +1,41 @@
+"""Hardware events the chip counts, per core (one layer per core here) and per phase.
+
+The simulator only counts; the cost model prices counts in cycles and picojoules. Every event
+type is a column of the int64 counter array the kernels increment.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# (name, phase, meaning); the index in this tuple is the counter column.
+EVENTS = (
+    ("synapse_rows_read", "spike_delivery", "synapse rows read: one per active input axon"),
+    ("synaptic_ops", "spike_delivery", "synapse words read and accumulated into dendrites"),
+    ("neuron_updates", "neuron_update", "neuron register updates (every neuron, every step)"),
+    ("active_neuron_updates", "neuron_update", "updates of neurons with input or a nonzero state"),
+    ("spikes", "neuron_update", "output spikes (packets to the router)"),
+    ("trace_updates", "trace_update", "presynaptic trace register updates"),
+    ("error_messages", "learning", "nonzero error values received by the core"),
+    ("error_reads", "learning", "synapse or feedback words read to form the backward error"),
+    ("modulator_ops", "learning", "surrogate look-ups and error x surrogate products"),
+    ("weight_updates", "learning", "synapse read-modify-writes by the learning engine"),
+    ("accumulator_updates", "learning", "OTTT_A accumulator read-modify-writes"),
+    ("accumulator_reads", "learning", "accumulator words scanned when a batch ends"),
+    ("overflow_membrane", "overflow", "membrane values saturated"),
+    ("overflow_trace", "overflow", "trace values saturated"),
+    ("overflow_error", "overflow", "error values saturated"),
+    ("overflow_weight", "overflow", "weights saturated at the weight range"),
+    ("overflow_accumulator", "overflow", "accumulator values saturated"),
+)
+NAMES = tuple(name for name, _, _ in EVENTS)
+N_EVENTS = len(EVENTS)
+(SYNAPSE_ROWS_READ, SYNAPTIC_OPS, NEURON_UPDATES, ACTIVE_NEURON_UPDATES, SPIKES, TRACE_UPDATES,
+ ERROR_MESSAGES, ERROR_READS, MODULATOR_OPS, WEIGHT_UPDATES, ACCUMULATOR_UPDATES,
+ ACCUMULATOR_READS, OVERFLOW_MEMBRANE, OVERFLOW_TRACE, OVERFLOW_ERROR, OVERFLOW_WEIGHT,
+ OVERFLOW_ACCUMULATOR) = range(N_EVENTS)
+
+
+def as_dict(counts: np.ndarray, layer_names: list[str]) -> dict[str, dict[str, int]]:
+    """{layer: {event: count}} from a (layers, events) array."""
+    return {name: {ev: int(counts[i, k]) for k, ev in enumerate(NAMES)}
+            for i, name in enumerate(layer_names)}

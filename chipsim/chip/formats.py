@@ -1,0 +1,174 @@
+"""The number format of every state variable on the chip, derived from the config and network.
+
+Units follow Loihi's convention: a layer's membrane counts in units of its weight LSB, so a
+binary spike adds one stored weight and the threshold is an integer in the same units.
+
+  weight      signed b_w bits; per-layer power-of-two scale: the range is the smallest power of
+              two >= weight_headroom x max|W| of the initial weights (room to learn)
+  membrane    signed b_v bits, same fraction as the layer's weights; threshold = round(Vth 2^fw)
+  input       graded spike payload: unsigned b_in bits covering the data's range (direct
+              encoding); binary spikes (payload 1) when the data holds only 0 and 1
+  trace       unsigned b_a bits covering [0, max(1, max input) / (1 - lambda))
+  error       signed b_e bits, range [-2, 2): output errors are probabilities minus targets
+  surrogate   unsigned b_s bits covering the peak alpha/4; a 2^b_s-entry lookup table on
+              (u - threshold) over [-R, R), R the power of two >= 16/alpha (sigma' ~ 0 beyond)
+  accumulator signed b_acc bits (OTTT_A), fraction of error x presynaptic value
+  lambda      unsigned 16-bit fraction; leak = (v lambda_int + 2^15) >> 16 (a shift for 0.5)
+  learning rate  lr / (batch x T) = mantissa x 2^-k, mantissa of b_lr bits
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipsim.chip.fixedpoint import Format
+from chipsim.errors import ConfigError
+
+LAMBDA_FRAC = 16           # bits of the leak factor's fraction
+EXP_LUT_RANGE = 16.0       # the error unit's exp table covers z in [-16, 0]; exp(-16) ~ 1e-7
+EXP_FRAC = 30              # exp table values: unsigned Q30
+LOSS_FRAC = 16             # (1 - m) and 2m/C of the CE+MSE error as Q16 constants
+MAX_PRODUCT_BITS = 62      # every integer product must fit in int64 with a sign bit to spare
+
+
+@dataclass(frozen=True)
+class LayerFormat:
+    """Formats and shifts of one layer (see the module docstring)."""
+
+    name: str
+    spiking: bool
+    weight: Format
+    membrane: Format
+    threshold: int          # firing threshold in membrane units
+    delivery_shift: int     # fraction bits of the payload this layer receives (0: binary)
+    pre: Format             # what the layer learns from: a trace or the raw input payload
+    update_shift: int       # weight change (LSB) = round((m * error * pre) >> update_shift)
+    surrogate_shift: int    # LUT index = ((u - threshold) >> shift) + entries/2; < 0: left shift
+    accumulator: Format     # OTTT_A per-synapse accumulator, fraction error.frac + pre.frac
+
+
+@dataclass(frozen=True)
+class ChipFormats:
+    input: Format
+    binary_input: bool
+    trace: Format
+    error: Format
+    surrogate: Format
+    lam: int                        # lambda x 2^16
+    lr_mantissa: int
+    lr_shift: int                   # lr / (batch T) = lr_mantissa x 2^-lr_shift
+    lut_entries: int
+    lut_range_log2: int             # the surrogate table covers [-2^r, 2^r)
+    layers: tuple[LayerFormat, ...]
+    feedback: tuple[Format, ...]    # per hidden layer, broadcast error path only
+
+    def table(self) -> list[dict]:
+        """One row per variable for the report: name, format, meaning."""
+        rows = [{"variable": "input", "format": "binary spikes" if self.binary_input
+                 else self.input.describe()},
+                {"variable": "trace", "format": self.trace.describe()},
+                {"variable": "error", "format": self.error.describe()},
+                {"variable": "surrogate", "format": self.surrogate.describe()
+                 + f", {self.lut_entries}-entry table over [-{2 ** self.lut_range_log2}, "
+                 f"{2 ** self.lut_range_log2})"},
+                {"variable": "lambda", "format": f"{self.lam} / 2^{LAMBDA_FRAC}"},
+                {"variable": "learning rate / (batch T)",
+                 "format": f"{self.lr_mantissa} x 2^-{self.lr_shift} "
+                           f"= {self.lr_mantissa * 2.0 ** -self.lr_shift:.6g}"}]
+        for lf in self.layers:
+            rows.append({"variable": f"{lf.name}.weight", "format": lf.weight.describe()})
+            rows.append({"variable": f"{lf.name}.membrane", "format": lf.membrane.describe()
+                         + f", threshold {lf.threshold}"})
+        for i, fb in enumerate(self.feedback):
+            rows.append({"variable": f"feedback{i}", "format": fb.describe()})
+        return rows
+
+
+def power_of_two_exponent(x: float) -> int:
+    """The smallest e with 2^e >= x (x > 0)."""
+    return math.ceil(math.log2(x)) if x > 0 else 0
+
+
+def derive_formats(chip, learning, network, *, input_max: float, binary_input: bool,
+                   timesteps: int, input_trace: bool, feedback=()) -> ChipFormats:
+    """All formats for ``network`` under the config's chip and learning sections.
+
+    Raises ConfigError when widths cannot hold the network (threshold beyond the membrane) or
+    products would overflow int64, naming the keys to change.
+    """
+    bits = chip.bits
+    lam = network.neuron.leak
+    problems = []
+    if binary_input:
+        inp = Format(1, 0, signed=False)
+    else:
+        int_bits = max(0, math.floor(math.log2(input_max)) + 1) if input_max > 0 else 0
+        inp = Format(bits.input, bits.input - int_bits, signed=False)
+    trace_max = max(1.0, input_max) / (1.0 - lam)
+    trace = Format(bits.trace, bits.trace - max(1, power_of_two_exponent(trace_max)),
+                   signed=False)
+    error = Format(bits.error, bits.error - 2)
+    alpha = learning.surrogate.alpha
+    surrogate = Format(bits.surrogate, bits.surrogate - (math.floor(math.log2(alpha / 4)) + 1),
+                       signed=False)
+    lut_entries = 1 << bits.surrogate
+    lut_r = power_of_two_exponent(16.0 / alpha)
+
+    lr_eff = learning.optimizer.lr / (learning.batch_size * timesteps)
+    e = math.floor(math.log2(lr_eff))
+    lr_shift = bits.learning_rate - 1 - e
+    lr_mantissa = round(lr_eff * 2.0 ** lr_shift)
+
+    layers = []
+    for i, layer in enumerate(network.layers):
+        w = network.weights[layer.name]
+        top = chip.weight_headroom * float(np.abs(w).max()) if w.size else 1.0
+        fw = bits.weight - 1 - power_of_two_exponent(top if top > 0 else 1.0)
+        weight = Format(bits.weight, fw)
+        membrane = Format(bits.membrane, fw)
+        threshold = round(network.neuron.threshold * 2.0 ** fw)
+        if layer.spiking and not 0 < threshold <= membrane.hi:
+            problems.append(
+                f"chip.bits.membrane: layer '{layer.name}' has weights with {fw} fraction bits, "
+                f"so its threshold is {threshold} LSB, which a {bits.membrane}-bit membrane "
+                f"cannot hold; use chip.bits.membrane >= {threshold.bit_length() + 2} or a "
+                "larger chip.weight_headroom")
+        first = i == 0
+        pre = trace if (not first or input_trace) else inp
+        delivery_shift = inp.frac if first else 0
+        update_shift = lr_shift + error.frac + pre.frac - fw
+        if not 0 <= update_shift <= MAX_PRODUCT_BITS:
+            problems.append(
+                f"learning.optimizer.lr: {learning.optimizer.lr} gives a weight-update shift of "
+                f"{update_shift} for layer '{layer.name}', outside [0, {MAX_PRODUCT_BITS}]; "
+                "choose a learning rate closer to the weights' resolution")
+        surrogate_shift = fw + lut_r + 1 - bits.surrogate
+        acc = Format(bits.accumulator, error.frac + pre.frac)
+        layers.append(LayerFormat(layer.name, layer.spiking, weight, membrane, threshold, delivery_shift, pre,
+                                  update_shift, surrogate_shift, acc))
+        fan_in_bits = max(1, layer.n_in).bit_length()
+        payload_bits = 1 if not first or binary_input else inp.bits
+        if bits.weight + payload_bits + fan_in_bits > MAX_PRODUCT_BITS:
+            problems.append(f"chip.bits.weight: {bits.weight}-bit weights x {payload_bits}-bit "
+                            f"inputs summed over {layer.n_in} inputs overflow 64-bit arithmetic")
+        fan_out_bits = max(1, layer.n_out).bit_length()
+        if bits.weight + bits.error + fan_out_bits > MAX_PRODUCT_BITS:
+            problems.append(f"chip.bits.error: {bits.error}-bit errors x {bits.weight}-bit "
+                            "weights overflow 64-bit arithmetic in the backward read")
+    if bits.learning_rate + bits.error + max(bits.trace, bits.input) > MAX_PRODUCT_BITS:
+        problems.append(f"chip.bits: learning_rate ({bits.learning_rate}) + error "
+                        f"({bits.error}) + max(trace, input) ({max(bits.trace, bits.input)}) "
+                        f"bits must be <= {MAX_PRODUCT_BITS} for the weight-update product")
+    if bits.learning_rate + bits.accumulator > MAX_PRODUCT_BITS:
+        problems.append(f"chip.bits: learning_rate ({bits.learning_rate}) + accumulator "
+                        f"({bits.accumulator}) bits must be <= {MAX_PRODUCT_BITS}")
+    if problems:
+        raise ConfigError("the chip's number formats cannot hold this network:\n"
+                          + "\n".join(f"  {p}" for p in problems))
+    fb_formats = tuple(Format(bits.weight, bits.weight - 1 - power_of_two_exponent(
+        float(np.abs(b).max()) or 1.0)) for b in feedback)
+    return ChipFormats(inp, binary_input, trace, error, surrogate,
+                       round(lam * 2 ** LAMBDA_FRAC), lr_mantissa, lr_shift, lut_entries, lut_r,
+                       tuple(layers), fb_formats)

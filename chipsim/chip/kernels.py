@@ -1,0 +1,205 @@
+"""Numba kernels of the chip's forward phases and the per-sample driver.
+
+Each kernel handles one layer (one core) for one time step and takes plain arrays grouped in
+``Memories`` (m) and ``Registers`` (r). Their numpy twins are in ``chip.reference``; the tests
+compare the two bit for bit. Counting is per active row or per layer, never per synapse, so
+counters cost nothing in the inner loops.
+
+Forward arithmetic (all integers; see ``chip.formats`` for units):
+  delivery   d_i = sum over axons j with payload p_j != 0 of W[j, i] p_j   (event driven)
+  charge     u_i = sat_v(leak(v_i) + round_nearest(d_i / 2^delivery_shift))
+             leak(v) = (v lam + 2^15) >> 16      (lambda = 0.5: a 1-bit shift, half up)
+  fire       s_i = u_i >= threshold              (a tie fires)
+  reset      v_i = u_i - threshold s_i, or u_i (1 - s_i) for reset 'zero'
+  trace      a_i = sat_a(leak(a_i) + s_i 2^trace_frac)
+  read-out   o_i = sat_v(round_nearest(d_i / 2^delivery_shift)), no state
+"""
+import numba as nb
+import numpy as np
+
+from chipsim.chip import counters as ev
+from chipsim.chip.arrays import Registers
+from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round
+from chipsim.chip.formats import LAMBDA_FRAC
+
+
+@nb.njit(cache=True, inline="always")
+def leak(x, lam):
+    """x lambda, lambda an unsigned LAMBDA_FRAC-bit fraction; round half up."""
+    return shift_round(x * lam, LAMBDA_FRAC, NEAREST, np.uint64(0), 0)
+
+
+@nb.njit(cache=True)
+def deliver(m, r, l, pre):
+    """Phase 1, spike delivery: every axon with a nonzero payload reads its synapse row."""
+    n = m.n_out[l]
+    d = r.dendrite
+    for i in range(n):
+        d[i] = 0
+    base = m.w_off[l]
+    rows = 0
+    for j in range(m.n_in[l]):
+        p = pre[j]
+        if p == 0:
+            continue
+        row = base + j * n
+        if p == 1:  # a binary spike adds its weights: no multiplier used
+            for i in range(n):
+                d[i] += m.weights[row + i]
+        else:       # a graded spike multiplies its payload in
+            for i in range(n):
+                d[i] += m.weights[row + i] * p
+        rows += 1
+    r.counters[l, ev.SYNAPSE_ROWS_READ] += rows
+    r.counters[l, ev.SYNAPTIC_OPS] += rows * n
+
+
+@nb.njit(cache=True)
+def neuron_update(m, r, l):
+    """Phase 2: charge, fire and reset every neuron of layer l (read-out: output only)."""
+    n, off, shift = m.n_out[l], m.n_off[l], m.delivery_shift[l]
+    lo, hi = m.v_lo[l], m.v_hi[l]
+    active = over = spikes = 0
+    if m.spiking[l] == 0:
+        for i in range(n):
+            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+            o = clamp(cur, lo, hi)
+            over += o != cur
+            active += cur != 0
+            r.u[off + i] = o
+    else:
+        thr = m.threshold[l]
+        for i in range(n):
+            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+            v = r.v[off + i]
+            active += (cur != 0) | (v != 0)
+            u = leak(v, m.lam) + cur
+            uc = clamp(u, lo, hi)
+            over += uc != u
+            r.u[off + i] = uc
+            if uc >= thr:
+                r.s[off + i] = 1
+                spikes += 1
+                r.v[off + i] = 0 if m.reset_to_zero else uc - thr
+            else:
+                r.s[off + i] = 0
+                r.v[off + i] = uc
+    r.counters[l, ev.NEURON_UPDATES] += n
+    r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
+    r.counters[l, ev.SPIKES] += spikes
+    r.counters[l, ev.OVERFLOW_MEMBRANE] += over
+
+
+@nb.njit(cache=True)
+def trace_update(m, r, l):
+    """Phase 3: the presynaptic traces of layer l's spikes, held by the next core's axons."""
+    n, off = m.n_out[l], m.n_off[l]
+    over = 0
+    for i in range(n):
+        a = leak(r.a[off + i], m.lam) + r.s[off + i] * m.trace_one
+        ac = clamp(a, 0, m.trace_hi)
+        over += ac != a
+        r.a[off + i] = ac
+    core = l + 1 if l + 1 < m.n_in.shape[0] else l
+    r.counters[core, ev.TRACE_UPDATES] += n
+    r.counters[core, ev.OVERFLOW_TRACE] += over
+
+
+@nb.njit(cache=True)
+def input_trace_update(m, r):
+    """Phase 3 for the input axons of layer 1 (input_trace: true): a = leak(a) + x."""
+    sh = m.in_to_trace_shift
+    over = 0
+    for j in range(m.n_in[0]):
+        x = r.x_pre[j]
+        add = shift_round(x, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else x << -sh
+        a = leak(r.a_in[j], m.lam) + add
+        ac = clamp(a, 0, m.trace_hi)
+        over += ac != a
+        r.a_in[j] = ac
+    r.counters[0, ev.TRACE_UPDATES] += m.n_in[0]
+    r.counters[0, ev.OVERFLOW_TRACE] += over
+
+
+@nb.njit(cache=True)
+def reset_state(r):
+    """Between samples the chip clears neuron, trace and error registers."""
+    r.v[:] = 0
+    r.u[:] = 0
+    r.s[:] = 0
+    r.a[:] = 0
+    r.e[:] = 0
+    r.a_in[:] = 0
+
+
+@nb.njit(cache=True)
+def forward_step(m, r, train):
+    """One time step through every layer on the payload in r.x_pre: delivery and neuron
+    update, plus the trace registers when learning (inference needs no traces)."""
+    if train and m.input_trace:
+        input_trace_update(m, r)
+    for l in range(m.n_in.shape[0]):
+        if l == 0:
+            deliver(m, r, 0, r.x_pre)
+        else:
+            deliver(m, r, l, r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]])
+        neuron_update(m, r, l)
+        if train and m.spiking[l]:
+            trace_update(m, r, l)
+
+
+@nb.njit(cache=True)
+def add_readout(m, r, total):
+    """total += o[t], the read-out of this step (the prediction is argmax of the sum)."""
+    layers = m.n_in.shape[0]
+    ro = m.n_off[layers - 1]
+    for c in range(total.shape[0]):
+        total[c] += r.u[ro + c]
+
+
+@nb.njit(cache=True)
+def infer_sample(m, r, x, rec_spikes, rec_membrane):
+    """One sample x (T, n_in) with frozen weights; returns the predicted class.
+
+    rec_spikes / rec_membrane: (T, neurons) arrays to fill, or shape (0, 0).
+    """
+    total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
+    reset_state(r)
+    for t in range(x.shape[0]):
+        r.x_pre[:] = x[t]
+        forward_step(m, r, False)
+        add_readout(m, r, total)
+        if rec_spikes.shape[0] > 0:
+            rec_spikes[t, :] = r.s
+        if rec_membrane.shape[0] > 0:
+            rec_membrane[t, :] = r.u
+    return np.argmax(total)
+
+
+@nb.njit(cache=True)
+def new_registers(m):
+    neurons = m.n_off[-1] + m.n_out[-1]
+    layers = m.n_in.shape[0]
+    return Registers(np.zeros(neurons, np.int64), np.zeros(neurons, np.int64),
+                     np.zeros(neurons, np.int64), np.zeros(neurons, np.int64),
+                     np.zeros(neurons, np.int64), np.zeros(m.n_in[0], np.int64),
+                     np.zeros(m.n_in[0], np.int64), np.zeros(m.n_out.max(), np.int64),
+                     np.zeros((layers, ev.N_EVENTS), np.int64), np.zeros(layers, np.int64))
+
+
+@nb.njit(cache=True, parallel=True)
+def infer_batch(m, x, counters_out, rec_spikes, rec_membrane):
+    """Frozen-weight inference of N samples in parallel, each with its own registers.
+
+    x: (N, T, n_in) payloads; counters_out: (N, L, events) filled per sample;
+    rec_spikes / rec_membrane: (N, T, neurons) or shape (0, 0, 0). Returns predictions (N,).
+    """
+    n = x.shape[0]
+    preds = np.zeros(n, np.int64)
+    for k in nb.prange(n):
+        r = new_registers(m)
+        rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
+        rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
+        preds[k] = infer_sample(m, r, x[k], rs, rm)
+        counters_out[k] = r.counters
+    return preds

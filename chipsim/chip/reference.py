@@ -1,0 +1,198 @@
+"""Numpy twins of the chip's numba kernels: slow, vectorized, obviously correct.
+
+Same arguments, same effects on the arrays, same counts: the tests run both on random chips
+and compare every array bit for bit. Nothing here is used on a fast path.
+"""
+import numpy as np
+
+from chipsim.chip import counters as ev
+from chipsim.chip.fixedpoint import NEAREST, clamp_np, shift_round_np
+from chipsim.chip.formats import LAMBDA_FRAC
+
+
+def leak(x, lam):
+    return shift_round_np(np.asarray(x, np.int64) * lam, LAMBDA_FRAC, NEAREST)
+
+
+def rows(m, l, memory=None):
+    """Layer l's synapse memory as a (n_in, n_out) view: row j is axon j."""
+    memory = m.weights if memory is None else memory
+    n_in, n_out, base = int(m.n_in[l]), int(m.n_out[l]), int(m.w_off[l])
+    return memory[base:base + n_in * n_out].reshape(n_in, n_out)
+
+
+def neurons(m, l, register):
+    off, n = int(m.n_off[l]), int(m.n_out[l])
+    return register[off:off + n]
+
+
+def deliver(m, r, l, pre):
+    active = np.flatnonzero(pre)
+    d = (rows(m, l)[active] * pre[active, None]).sum(axis=0, dtype=np.int64)
+    r.dendrite[:len(d)] = d
+    r.counters[l, ev.SYNAPSE_ROWS_READ] += len(active)
+    r.counters[l, ev.SYNAPTIC_OPS] += len(active) * int(m.n_out[l])
+
+
+def neuron_update(m, r, l):
+    n = int(m.n_out[l])
+    cur = shift_round_np(r.dendrite[:n], int(m.delivery_shift[l]), NEAREST)
+    lo, hi = int(m.v_lo[l]), int(m.v_hi[l])
+    if not m.spiking[l]:
+        o, over = clamp_np(cur, lo, hi)
+        neurons(m, l, r.u)[:] = o
+        active = np.count_nonzero(cur)
+    else:
+        v = neurons(m, l, r.v)
+        active = np.count_nonzero((cur != 0) | (v != 0))
+        u, over = clamp_np(leak(v, m.lam) + cur, lo, hi)
+        s = (u >= m.threshold[l]).astype(np.int64)
+        neurons(m, l, r.u)[:] = u
+        neurons(m, l, r.s)[:] = s
+        v[:] = np.where(s == 1, 0 if m.reset_to_zero else u - m.threshold[l], u)
+        r.counters[l, ev.SPIKES] += int(s.sum())
+    r.counters[l, ev.NEURON_UPDATES] += n
+    r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
+    r.counters[l, ev.OVERFLOW_MEMBRANE] += over
+
+
+def trace_update(m, r, l):
+    a = neurons(m, l, r.a)
+    a[:], over = clamp_np(leak(a, m.lam) + neurons(m, l, r.s) * m.trace_one, 0, m.trace_hi)
+    core = l + 1 if l + 1 < len(m.n_in) else l
+    r.counters[core, ev.TRACE_UPDATES] += int(m.n_out[l])
+    r.counters[core, ev.OVERFLOW_TRACE] += over
+
+
+def input_trace_update(m, r):
+    sh = m.in_to_trace_shift
+    add = shift_round_np(r.x_pre, sh, NEAREST) if sh >= 0 else r.x_pre << -sh
+    r.a_in[:], over = clamp_np(leak(r.a_in, m.lam) + add, 0, m.trace_hi)
+    r.counters[0, ev.TRACE_UPDATES] += int(m.n_in[0])
+    r.counters[0, ev.OVERFLOW_TRACE] += over
+
+
+def forward_step(m, r, train):
+    if train and m.input_trace:
+        input_trace_update(m, r)
+    for l in range(len(m.n_in)):
+        deliver(m, r, l, r.x_pre if l == 0 else neurons(m, l - 1, r.s))
+        neuron_update(m, r, l)
+        if train and m.spiking[l]:
+            trace_update(m, r, l)
+
+
+def reset_state(r):
+    for reg in (r.v, r.u, r.s, r.a, r.e, r.a_in):
+        reg[:] = 0
+
+
+def infer_sample(m, r, x, rec_spikes, rec_membrane):
+    total = np.zeros(int(m.n_out[-1]), np.int64)
+    reset_state(r)
+    for t in range(x.shape[0]):
+        r.x_pre[:] = x[t]
+        forward_step(m, r, False)
+        total += neurons(m, len(m.n_in) - 1, r.u)
+        if rec_spikes.shape[0] > 0:
+            rec_spikes[t, :] = r.s
+        if rec_membrane.shape[0] > 0:
+            rec_membrane[t, :] = r.u
+    return int(np.argmax(total))
+
+
+# ----------------------------------------------------------------------------- learning engine
+def surrogate(m, l, u):
+    z = np.asarray(u, np.int64) - m.threshold[l]
+    sh, entries = int(m.surrogate_shift[l]), len(m.sg_lut)
+    half = entries // 2
+    if sh >= 0:
+        k = (z >> sh) + half
+    else:
+        inside = (z < half) & (z >= -half)
+        k = np.where(inside, (np.where(inside, z, 0) << -sh) + half, -1)
+    ok = (k >= 0) & (k < entries)
+    return np.where(ok, m.sg_lut[np.clip(k, 0, entries - 1)], 0)
+
+
+def modulate(m, r, l, e):
+    """delta = sat(e sigma'(u - threshold)) for all neurons of layer l; returns overflows."""
+    d = shift_round_np(e * surrogate(m, l, neurons(m, l, r.u)), int(m.surrogate_frac), NEAREST)
+    neurons(m, l, r.e)[:], over = clamp_np(d, m.e_lo, m.e_hi)
+    return over
+
+
+def backward_error(m, r, l):
+    p = l - 1
+    delta = neurons(m, l, r.e)
+    over = messages = 0
+    if np.any(delta):
+        e0 = shift_round_np(rows(m, l) @ delta, int(m.weight_frac[l]), NEAREST)
+        e, over = clamp_np(e0, m.e_lo, m.e_hi)
+        messages = np.count_nonzero(e)
+        r.counters[l, ev.ERROR_READS] += int(m.n_in[l] * m.n_out[l])
+    else:
+        e = np.zeros(int(m.n_out[p]), np.int64)
+    over += modulate(m, r, p, e)
+    r.counters[p, ev.ERROR_MESSAGES] += messages
+    r.counters[p, ev.MODULATOR_OPS] += int(m.n_out[p])
+    r.counters[p, ev.OVERFLOW_ERROR] += over
+
+
+def broadcast_error(m, r, p):
+    layers = len(m.n_in)
+    e_out = neurons(m, layers - 1, r.e)
+    classes, n = int(m.n_out[-1]), int(m.n_out[p])
+    feedback = m.feedback[int(m.fb_off[p]):int(m.fb_off[p]) + classes * n].reshape(classes, n)
+    over, received = 0, np.count_nonzero(e_out)
+    if received:
+        e, over = clamp_np(shift_round_np(e_out @ feedback, int(m.fb_frac[p]), NEAREST),
+                           m.e_lo, m.e_hi)
+        r.counters[p, ev.ERROR_READS] += classes * n
+    else:
+        e = np.zeros(n, np.int64)
+    over += modulate(m, r, p, e)
+    r.counters[p, ev.ERROR_MESSAGES] += received
+    r.counters[p, ev.MODULATOR_OPS] += n
+    r.counters[p, ev.OVERFLOW_ERROR] += over
+
+
+def _rounded_changes(m, r, l, products):
+    """round(m_lr x products / 2^shift) per chip.rounding; stochastic draws in memory order."""
+    ctr = int(r.rng_ctr[l])
+    counters = np.arange(ctr, ctr + len(products), dtype=np.int64)
+    r.rng_ctr[l] = ctr + len(products)
+    return shift_round_np(m.lr_mantissa * products, int(m.update_shift[l]), int(m.rounding),
+                          m.rng_key[l], counters)
+
+
+def update_weights(m, r, l, pre):
+    w = rows(m, l)
+    delta = neurons(m, l, r.e)
+    mask = np.outer(pre != 0, delta != 0)
+    dw = _rounded_changes(m, r, l, np.outer(pre, delta)[mask])
+    w[mask], over = clamp_np(w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]))
+    r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
+    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+
+
+def accumulate(m, r, l, pre):
+    acc = rows(m, l, m.accum)
+    delta = neurons(m, l, r.e)
+    mask = np.outer(pre != 0, delta != 0)
+    acc[mask], over = clamp_np(acc[mask] + np.outer(pre, delta)[mask],
+                               int(m.acc_lo[l]), int(m.acc_hi[l]))
+    r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
+    r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+
+
+def apply_accumulators(m, r):
+    for l in range(len(m.n_in)):
+        w, acc = rows(m, l).ravel(), rows(m, l, m.accum).ravel()  # views of the flat memories
+        mask = acc != 0
+        dw = _rounded_changes(m, r, l, acc[mask])
+        w[mask], over = clamp_np(w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]))
+        acc[:] = 0
+        r.counters[l, ev.ACCUMULATOR_READS] += len(acc)
+        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_WEIGHT] += over

@@ -1,0 +1,24 @@
+"""Float weights to the chip's integer weights, with a report of what quantization cost."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def quantize_weights(network, formats) -> tuple[list[np.ndarray], list[dict]]:
+    """Round each layer's float weights to its weight format (nearest, saturating).
+
+    Returns the integer (out, in) arrays and per layer: format, saturated count, max and RMS
+    rounding error (real units), and the fraction of weights that became zero.
+    """
+    ints, report = [], []
+    for layer, lf in zip(network.layers, formats.layers):
+        w = network.weights[layer.name]
+        q, saturated = lf.weight.quantize(w)
+        err = lf.weight.to_real(q) - w
+        ints.append(q)
+        report.append({"layer": layer.name, "format": lf.weight.describe(),
+                       "saturated": saturated,
+                       "max_abs_error": float(np.abs(err).max()) if w.size else 0.0,
+                       "rms_error": float(np.sqrt(np.mean(err ** 2))) if w.size else 0.0,
+                       "zero_fraction": float(np.mean(q == 0)) if w.size else 0.0})
+    return ints, report

@@ -1,0 +1,193 @@
+"""OTTT as the chip's learning engine runs it: integer kernels (numba) and their numpy twins.
+
+Per time step, after the forward phases (see ``rules.ottt`` for the float64 equations):
+  1. the read-out core's error unit forms e_out = (1 - m)(softmax(o) - y) + (2m/C)(o - y) in
+     the error format (the 1/(B T) of the loss is folded into the learning rate);
+  2. from the read-out down, each layer's delta is formed (backprop: a transposed read of the
+     layer above, before that layer's weights change; broadcast: the core's feedback memory)
+     and multiplied by the surrogate from the lookup table;
+  3. each layer's synapses with nonzero delta_i and presynaptic value pre_j are updated
+     (variant O: weights written now) or accumulated (variant A: written at the batch's end).
+pre_j is the presynaptic trace register; for layer 1 the input payload or the input trace.
+
+The error unit (declared in the report): exp from a 2^b_s-entry table over [-16, 0] (Q30) on
+o - max(o), one integer division per class for the softmax, (1 - m) and 2m/C as Q16
+constants, round to nearest, saturate to the error width.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numba as nb
+import numpy as np
+
+from chipsim.chip import counters as ev
+from chipsim.chip import kernels as kn
+from chipsim.chip import learning_engine as le
+from chipsim.chip import reference as ref
+from chipsim.chip.fixedpoint import NEAREST, clamp, clamp_np, shift_round, shift_round_np
+from chipsim.chip.formats import LOSS_FRAC
+
+VARIANT_O, BROADCAST = 0, 1  # positions in the rule's flag array
+
+O_LIMIT_EXTRA = 10  # |o| is clipped to 2^10 (real units) before the MSE term: beyond it e saturates
+
+
+@nb.njit(cache=True)
+def output_error(m, r, label):
+    """The error unit of the read-out core: e_out for every class into the error registers."""
+    layers = m.n_in.shape[0]
+    ro, classes = m.n_off[layers - 1], m.n_out[layers - 1]
+    fe, fo, sh = m.error_frac, m.weight_frac[layers - 1], m.exp_shift
+    entries = m.exp_lut.shape[0]
+    omax = r.u[ro]
+    for c in range(1, classes):
+        omax = max(omax, r.u[ro + c])
+    total = 0
+    for c in range(classes):
+        z = omax - r.u[ro + c]
+        if sh >= 0:
+            k = z >> sh
+        else:
+            k = (z << -sh) if z < entries else entries
+        r.dendrite[c] = m.exp_lut[k] if k < entries else 0  # scratch: the exp values
+        total += r.dendrite[c]
+    o_lim = np.int64(1) << (fo + O_LIMIT_EXTRA)
+    over = 0
+    for c in range(classes):
+        p = (r.dendrite[c] << fe) // total
+        y = (np.int64(1) << fe) if c == label else 0
+        o = clamp(r.u[ro + c], -o_lim, o_lim)
+        o_e = o << (fe - fo) if fe >= fo else shift_round(o, fo - fe, NEAREST, np.uint64(0), 0)
+        e0 = shift_round(m.q_ce * (p - y) + m.q_mse * (o_e - y), LOSS_FRAC, NEAREST,
+                         np.uint64(0), 0)
+        e = clamp(e0, m.e_lo, m.e_hi)
+        over += e != e0
+        r.e[ro + c] = e
+    r.counters[layers - 1, ev.MODULATOR_OPS] += classes
+    r.counters[layers - 1, ev.OVERFLOW_ERROR] += over
+
+
+@nb.njit(cache=True)
+def ottt_step(m, r, label, flags):
+    """One learning step of OTTT on chip (flags: [variant O, broadcast])."""
+    layers = m.n_in.shape[0]
+    output_error(m, r, label)
+    for l in range(layers - 1, -1, -1):
+        if l > 0:
+            if flags[BROADCAST]:
+                le.broadcast_error(m, r, l - 1)
+            else:
+                le.backward_error(m, r, l)  # reads W_l before this step changes it
+        if l > 0:
+            pre = r.a[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]]
+        elif m.input_trace:
+            pre = r.a_in
+        else:
+            pre = r.x_pre
+        if flags[VARIANT_O]:
+            le.update_weights(m, r, l, pre)
+        else:
+            le.accumulate(m, r, l, pre)
+
+
+@nb.njit(cache=True)
+def ottt_train_batch(m, r, x, labels, flags, preds):
+    """Learn a batch x (B, T, n_in) sample after sample; predictions into ``preds``.
+
+    Variant A writes the accumulated changes once the batch is done.
+    """
+    total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
+    for b in range(x.shape[0]):
+        kn.reset_state(r)
+        total[:] = 0
+        for t in range(x.shape[1]):
+            r.x_pre[:] = x[b, t]
+            kn.forward_step(m, r, True)
+            kn.add_readout(m, r, total)
+            ottt_step(m, r, labels[b], flags)
+        preds[b] = np.argmax(total)
+    if not flags[VARIANT_O]:
+        le.apply_accumulators(m, r)
+
+
+# ----------------------------------------------------------------------------- numpy twins
+def output_error_ref(m, r, label):
+    layers = len(m.n_in)
+    o = ref.neurons(m, layers - 1, r.u)
+    fe, fo, sh = int(m.error_frac), int(m.weight_frac[-1]), int(m.exp_shift)
+    entries = len(m.exp_lut)
+    z = o.max() - o
+    k = z >> sh if sh >= 0 else np.where(z < entries, np.minimum(z, entries) << -sh, entries)
+    ex = np.where(k < entries, m.exp_lut[np.clip(k, 0, entries - 1)], 0)
+    r.dendrite[:len(ex)] = ex  # the kernel keeps the exp values in the dendrite scratch too
+    p = (ex << fe) // ex.sum()
+    y = np.where(np.arange(len(o)) == label, 1 << fe, 0)
+    o_lim = 1 << (fo + O_LIMIT_EXTRA)
+    oc = np.clip(o, -o_lim, o_lim)
+    o_e = oc << (fe - fo) if fe >= fo else shift_round_np(oc, fo - fe, NEAREST)
+    e0 = shift_round_np(m.q_ce * (p - y) + m.q_mse * (o_e - y), LOSS_FRAC, NEAREST)
+    ref.neurons(m, layers - 1, r.e)[:], over = clamp_np(e0, m.e_lo, m.e_hi)
+    r.counters[layers - 1, ev.MODULATOR_OPS] += len(o)
+    r.counters[layers - 1, ev.OVERFLOW_ERROR] += over
+
+
+def ottt_step_ref(m, r, label, flags):
+    layers = len(m.n_in)
+    output_error_ref(m, r, label)
+    for l in range(layers - 1, -1, -1):
+        if l > 0:
+            if flags[BROADCAST]:
+                ref.broadcast_error(m, r, l - 1)
+            else:
+                ref.backward_error(m, r, l)
+        pre = (ref.neurons(m, l - 1, r.a) if l > 0 else r.a_in if m.input_trace else r.x_pre)
+        (ref.update_weights if flags[VARIANT_O] else ref.accumulate)(m, r, l, pre)
+
+
+def ottt_train_batch_ref(m, r, x, labels, flags, preds):
+    for b in range(x.shape[0]):
+        ref.reset_state(r)
+        total = np.zeros(int(m.n_out[-1]), np.int64)
+        for t in range(x.shape[1]):
+            r.x_pre[:] = x[b, t]
+            ref.forward_step(m, r, True)
+            total += ref.neurons(m, len(m.n_in) - 1, r.u)
+            ottt_step_ref(m, r, labels[b], flags)
+        preds[b] = np.argmax(total)
+    if not flags[VARIANT_O]:
+        ref.apply_accumulators(m, r)
+
+
+# ----------------------------------------------------------------------------- the plug-in
+@dataclass(frozen=True)
+class ChipRule:
+    """A learning rule as the learning engine receives it.
+
+    ``needs``: registers and memories the rule requires ('traces', 'error_registers',
+    'accumulators', 'feedback', 'input_trace'). ``train_batch(m, r, x, labels, flags, preds)``
+    runs the engine's forward step and the rule's learning step for every time step of every
+    sample of a batch, then any end-of-batch write; ``train_batch_ref`` is its numpy twin.
+    (The composition lives in the rule module so numba can cache it: a kernel that takes
+    another kernel as an argument is recompiled in every process.)
+    """
+
+    name: str
+    needs: frozenset
+    flags: np.ndarray
+    train_batch: Callable
+    train_batch_ref: Callable
+
+
+def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
+    needs = {"traces", "error_registers"}
+    if variant == "A":
+        needs.add("accumulators")
+    if error == "broadcast":
+        needs.add("feedback")
+    if input_trace:
+        needs.add("input_trace")
+    flags = np.array([variant == "O", error == "broadcast"], np.int64)
+    return ChipRule(f"OTTT_{variant} ({error})", frozenset(needs), flags, ottt_train_batch,
+                    ottt_train_batch_ref)
