@@ -138,7 +138,7 @@ class CoreConfig(_Section):
 
 class ChipConfig(_Section):
     arithmetic: Literal["fixed", "float64"] = _f(
-        "float64", "fixed: the fixed-point chip; float64: the real-number reference")
+        "fixed", "fixed: the fixed-point chip; float64: the real-number reference")
     preset: Literal["default"] = _f("default", "named chip preset; keys below override it")
     bits: BitsConfig = _f(BitsConfig(), "bit widths")
     rounding: Literal["stochastic", "nearest", "floor"] = _f(

@@ -161,3 +161,6 @@ class Float64Model:
     def weights(self) -> tuple[dict, dict]:
         """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""
         return self.params.as_dicts(self.network.names)
+
+    def reset_inference_counts(self) -> None:
+        """The reference counts no hardware events."""

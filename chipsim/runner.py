@@ -19,6 +19,7 @@ from chipsim.mapping.network import Network, Neuron, build_network
 from chipsim.mapping.quantize import quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
+from chipsim.report.chip_section import chip_section
 from chipsim.report.summary import summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules import FLOAT_RULES
@@ -65,7 +66,7 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                              binary_input=binary, timesteps=timesteps,
                              input_trace=config.network.input_trace,
                              feedback=feedback or ())
-    weights, _ = quantize_weights(network, formats)
+    weights, quantization = quantize_weights(network, formats)
     rule = (ottt_chip_rule(learn.variant, learn.error, config.network.input_trace)
             if learn.rule == "ottt" else None)
     fb_ints = [f.quantize(b)[0] for f, b in zip(formats.feedback, feedback or ())]
@@ -75,7 +76,7 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                               accumulators=rule is not None and "accumulators" in rule.needs,
                               reset=network.neuron.reset,
                               input_trace=config.network.input_trace, feedback=fb_ints)
-    return Chip(network.names, formats, memories, rule)
+    return Chip(network.names, formats, memories, rule, quantization=quantization)
 
 
 def make_float_model(config: Config, network: Network, feedback) -> Float64Model:
@@ -153,8 +154,8 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         echo(f"  epoch {epoch:3d}  train {100 * correct / n_train:6.2f} %  "
              f"test {100 * test_acc:6.2f} %  {train_seconds:6.1f} s")
 
-    record = tuple(config.output.record)
-    recordings = evaluate(record)[1] if record else {}
+    model.reset_inference_counts()
+    final_test, recordings = evaluate(tuple(config.output.record))  # the pass counts describe
     report = {
         "chipsim_version": __version__,
         "name": name,
@@ -171,10 +172,14 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
                     "parameters": int(sum(w.size for w in network.weights.values())
                                       + sum(b.size for b in network.biases.values()))},
         "epochs": epochs,
-        "final": {"test_accuracy": epochs[-1]["test_accuracy"],
+        "final": {"test_accuracy": final_test,
                   "train_accuracy": epochs[-1]["train_accuracy"]},
         "seconds": time.perf_counter() - started,
     }
+    if isinstance(model, Chip):
+        report["chip"] = chip_section(model, quantization=model.quantization,
+                                      train_samples=n_train * epochs_to_train,
+                                      test_samples=len(data.y_test))
     weights, biases = model.weights()
     write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()}})
     if recordings:

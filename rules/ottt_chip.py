@@ -30,6 +30,9 @@ from chipsim.chip.fixedpoint import NEAREST, clamp, clamp_np, shift_round, shift
 from chipsim.chip.formats import LOSS_FRAC
 
 VARIANT_O, BROADCAST = 0, 1  # positions in the rule's flag array
+ERROR_UNIT = ("on chip, at the read-out core: exp from a 2^b_s-entry lookup table over [-16, 0] "
+              "(Q30), one integer division per class for the softmax, CE and MSE weights as Q16 "
+              "constants, rounded to nearest and saturated to the error width")
 
 O_LIMIT_EXTRA = 10  # |o| is clipped to 2^10 (real units) before the MSE term: beyond it e saturates
 
@@ -178,6 +181,7 @@ class ChipRule:
     flags: np.ndarray
     train_batch: Callable
     train_batch_ref: Callable
+    error_unit: str = ""
 
 
 def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
@@ -190,4 +194,4 @@ def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
         needs.add("input_trace")
     flags = np.array([variant == "O", error == "broadcast"], np.int64)
     return ChipRule(f"OTTT_{variant} ({error})", frozenset(needs), flags, ottt_train_batch,
-                    ottt_train_batch_ref)
+                    ottt_train_batch_ref, ERROR_UNIT)

@@ -55,7 +55,7 @@ def test_unknown_key_with_suggestion(capsys, tmp_path):
 def test_wrong_type(capsys, tmp_path):
     status, err = cli_error(capsys, tmp_path, MINIMAL, "--set", "chip.bits.weight=eight")
     assert status == 2
-    assert "chip.bits.weight: expected an integer in [1, 32], got 'eight' (str)" in err
+    assert "chip.bits.weight: expected an integer in [2, 32], got 'eight' (str)" in err
 
 
 def test_out_of_range(capsys, tmp_path):

@@ -36,9 +36,11 @@ def test_short_digits_run_learns_and_writes_the_run_directory(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("overrides", [
-    ["learning.variant=O", "data.encoding=rate"],
-    ["learning.error=broadcast", "network.bias=true", "network.input_trace=true"],
-    ["learning.rule=bptt"],
+    ["learning.variant=O", "learning.batch_size=1", "data.encoding=rate"],
+    ["learning.variant=O", "learning.batch_size=1", "chip.arithmetic=float64"],
+    ["learning.error=broadcast", "network.input_trace=true", "chip.rounding=floor"],
+    ["learning.error=broadcast", "network.bias=true", "chip.arithmetic=float64"],
+    ["learning.rule=bptt", "chip.arithmetic=float64"],
 ])
 def test_same_seed_gives_byte_identical_weights(tmp_path, overrides):
     sets = [a for o in ["learning.epochs=1", *overrides] for a in ("--set", o)]

@@ -16,9 +16,9 @@ from chipsim.chip.formats import ChipFormats
 
 class Chip:
     def __init__(self, names: list[str], formats: ChipFormats, memories: Memories, rule=None,
-                 reference: bool = False):
+                 reference: bool = False, quantization: list[dict] = ()):
         self.names, self.formats, self.memories, self.rule = names, formats, memories, rule
-        self.reference = reference
+        self.reference, self.quantization = reference, list(quantization)
         self.registers = new_registers(memories)       # the training run's registers
         self.inference_counts = np.zeros_like(self.registers.counters)
         self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
@@ -87,6 +87,9 @@ class Chip:
         """Weights as real numbers (float64, (out, in)) keyed by layer name; no biases."""
         return ({name: lf.weight.to_real(w) for name, lf, w in
                  zip(self.names, self.formats.layers, self.weight_ints())}, {})
+
+    def reset_inference_counts(self) -> None:
+        self.inference_counts[:] = 0
 
     def counts(self) -> dict:
         """{'training': {layer: {event: n}}, 'inference': {...}}."""

@@ -7,7 +7,7 @@ arithmetic is on int64 values; widths are checked at set-up so no int64 product 
 Each operation exists twice: a numba scalar function used inside kernels and a numpy array
 function used by the reference twins. The pairs are compared bit for bit in the tests.
 
-Rounding of a right shift by n bits (a division by 2**n):
+Rounding of a right shift by n bits (a division by 2**n; n <= 0 is an exact left shift):
   floor       x >> n                         (arithmetic shift: towards -inf)
   nearest     (x + 2**(n-1)) >> n            (half rounds up)
   stochastic  (x + r) >> n, r uniform in [0, 2**n) from the core's generator: unbiased
@@ -56,7 +56,8 @@ class Format:
 
     def quantize(self, real) -> tuple[np.ndarray, int]:
         """Nearest representable integers (half away from zero), saturated; and how many saturated."""
-        scaled = np.round(np.asarray(real, dtype=np.float64) * 2.0 ** self.frac)
+        x = np.asarray(real, dtype=np.float64) * 2.0 ** self.frac
+        scaled = np.sign(x) * np.floor(np.abs(x) + 0.5)
         clipped = np.clip(scaled, self.lo, self.hi)
         return clipped.astype(np.int64), int(np.count_nonzero(clipped != scaled))
 
@@ -83,10 +84,10 @@ def random_bits(key, counter, n):
 
 @nb.njit(cache=True, inline="always")
 def shift_round(x, n, mode, key, counter):
-    """x / 2**n rounded per ``mode`` (n >= 0; n = 0 is exact). ``counter`` is used only by
-    stochastic rounding, which the caller then advances by one."""
-    if n == 0:
-        return x
+    """x / 2**n rounded per ``mode``; n <= 0 is exact (a left shift). ``counter`` is used only
+    by stochastic rounding, which the caller then advances by one."""
+    if n <= 0:
+        return x << -n
     if mode == FLOOR:
         return x >> n
     if mode == NEAREST:
@@ -120,8 +121,8 @@ def random_bits_np(key, counters: np.ndarray, n: int) -> np.ndarray:
 def shift_round_np(x: np.ndarray, n: int, mode: int, key=0, counters=None) -> np.ndarray:
     """Array twin of ``shift_round``; stochastic mode takes one counter per element."""
     x = np.asarray(x, dtype=np.int64)
-    if n == 0:
-        return x.copy()
+    if n <= 0:
+        return x << -n
     if mode == FLOOR:
         return x >> n
     if mode == NEAREST:

@@ -1,0 +1,296 @@
+"""The fixed-point chip: integer primitives, numba kernels against their numpy twins bit for
+bit, convergence to the float64 reference with wide formats, errors for impossible formats."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from chipsim.chip import kernels, learning_engine as le, reference as ref
+from chipsim.chip.arrays import Memories, Registers, build_memories, new_registers
+from chipsim.chip.chip import Chip
+from chipsim.chip.fixedpoint import (FLOOR, NEAREST, STOCHASTIC, Format, random_bits,
+                                     random_bits_np, shift_round, shift_round_np)
+from chipsim.chip.formats import derive_formats
+from chipsim.cli import main
+from chipsim.config import BitsConfig, ChipConfig, LearningConfig, OptimizerConfig
+from chipsim.errors import ConfigError
+from chipsim.mapping.network import Dense, Network, Neuron
+from chipsim.mapping.quantize import quantize_weights
+from chipsim.rules import ottt_chip
+from chipsim.rules.ottt import feedback_matrices
+
+from conftest import ROOT
+
+import test_golden
+
+
+# ----------------------------------------------------------------------------- primitives
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-2**50, 2**50), st.integers(-3, 12), st.sampled_from([FLOOR, NEAREST, STOCHASTIC]),
+       st.integers(0, 2**63), st.integers(0, 2**40))
+def test_shift_round_numba_equals_numpy_and_brackets_the_exact_value(x, n, mode, key, ctr):
+    a = shift_round(np.int64(x), n, mode, np.uint64(key), ctr)
+    b = shift_round_np(np.array([x]), n, mode, np.uint64(key), np.array([ctr]))[0]
+    assert a == b
+    exact = x / 2 ** n
+    assert np.floor(exact) <= a <= np.floor(exact) + 1
+    if mode == FLOOR:
+        assert a == np.floor(exact)
+    if mode == NEAREST:
+        assert abs(a - exact) <= 0.5
+
+
+def test_stochastic_rounding_is_unbiased_and_deterministic():
+    x = np.full(200_000, 5)  # 5 / 16 = 0.3125
+    draws = shift_round_np(x, 4, STOCHASTIC, np.uint64(7), np.arange(len(x)))
+    assert abs(draws.mean() - 0.3125) < 0.005
+    assert np.array_equal(draws, shift_round_np(x, 4, STOCHASTIC, np.uint64(7), np.arange(len(x))))
+    other_key = shift_round_np(x, 4, STOCHASTIC, np.uint64(8), np.arange(len(x)))
+    assert not np.array_equal(draws, other_key)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**62), st.integers(1, 62))
+def test_random_bits_numba_equals_numpy_and_has_n_bits(key, ctr, n):
+    a = random_bits(np.uint64(key), ctr, n)
+    assert a == random_bits_np(np.uint64(key), np.array([ctr]), n)[0]
+    assert 0 <= a < 2 ** n
+
+
+def test_format_quantize_saturates_and_counts():
+    f = Format(4, 2)  # s4.2: [-2, 1.75] in steps of 0.25
+    q, saturated = f.quantize([0.3, -3.0, 1.9, 0.125])
+    assert list(q) == [1, -8, 7, 1] and saturated == 2
+    assert f.to_real(q).tolist() == [0.25, -2.0, 1.75, 0.25]
+    assert Format(8, 7, signed=False).hi == 255
+
+
+# ----------------------------------------------------------------------------- random chips
+def chip_config(**bits):
+    return ChipConfig(bits=BitsConfig(**bits))
+
+
+@st.composite
+def random_chips(draw):
+    """A small random network on a chip with random widths, rounding, rule options."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    n_in = draw(st.integers(1, 9))
+    hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=2))
+    classes = draw(st.integers(2, 5))
+    sizes = [n_in] + hidden + [classes]
+    layers = tuple(Dense(f"l{i}", sizes[i], sizes[i + 1], spiking=i < len(sizes) - 2)
+                   for i in range(len(sizes) - 1))
+    weights = {l.name: rng.normal(0.2, 0.8, (l.n_out, l.n_in)) for l in layers}
+    reset = draw(st.sampled_from(["subtract", "zero"]))
+    tau = draw(st.sampled_from([1.5, 2.0, 4.0]))
+    net = Network(n_in, layers, Neuron(tau, draw(st.sampled_from([0.5, 1.0])), reset), weights, {})
+    bits = dict(weight=draw(st.integers(2, 16)), membrane=draw(st.integers(12, 24)),
+                trace=draw(st.integers(2, 12)), error=draw(st.integers(3, 14)),
+                input=draw(st.integers(1, 8)), surrogate=draw(st.integers(2, 10)),
+                accumulator=draw(st.integers(6, 30)), learning_rate=draw(st.integers(1, 12)))
+    chip = ChipConfig(bits=BitsConfig(**bits),
+                      rounding=draw(st.sampled_from(["floor", "nearest", "stochastic"])),
+                      weight_headroom=draw(st.sampled_from([1.0, 4.0])))
+    variant = draw(st.sampled_from(["A", "O"]))
+    error = draw(st.sampled_from(["backprop", "broadcast"])) if hidden else "backprop"
+    learning = LearningConfig(variant=variant, error=error,
+                              batch_size=1 if variant == "O" else draw(st.integers(1, 3)),
+                              optimizer=OptimizerConfig(lr=draw(st.sampled_from([0.05, 0.5, 2.0]))))
+    input_trace = draw(st.booleans())
+    binary = draw(st.booleans())
+    steps = draw(st.integers(1, 5))
+    feedback = feedback_matrices(hidden, classes, seed=3) if error == "broadcast" else []
+    try:
+        formats = derive_formats(chip, learning, net, input_max=1.0, binary_input=binary,
+                                 timesteps=steps, input_trace=input_trace, feedback=feedback)
+    except ConfigError:
+        assume(False)
+    ints, _ = quantize_weights(net, formats)
+    rule = ottt_chip.ottt_chip_rule(variant, error, input_trace)
+    memories = build_memories(formats, ints, rounding=chip.rounding, alpha=4.0, mse_weight=0.3,
+                              seed=5, accumulators=variant == "A", reset=reset,
+                              input_trace=input_trace,
+                              feedback=[f.quantize(b)[0] for f, b in zip(formats.feedback, feedback)])
+    x = rng.random((4, learning.batch_size, steps, n_in))
+    if binary:
+        x = (x < 0.5).astype(float)
+    labels = rng.integers(0, classes, (4, learning.batch_size))
+    return Chip(list(net.names), formats, memories, rule), x, labels
+
+
+def twin_of(chip: Chip) -> Chip:
+    """An independent copy of the chip that runs the numpy twins."""
+    copy = Chip(chip.names, chip.formats,
+                Memories(*[v.copy() if isinstance(v, np.ndarray) else v for v in chip.memories]),
+                chip.rule, reference=True)
+    copy.registers = Registers(*[v.copy() for v in chip.registers])
+    return copy
+
+
+def assert_same_state(a: Chip, b: Chip):
+    for field in Memories._fields:
+        x, y = getattr(a.memories, field), getattr(b.memories, field)
+        if isinstance(x, np.ndarray):
+            assert np.array_equal(x, y), f"memory {field} differs"
+    for field in Registers._fields:
+        x, y = getattr(a.registers, field), getattr(b.registers, field)
+        assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
+                                      f"{a.formats}, flags {a.rule.flags}")
+    assert np.array_equal(a.inference_counts, b.inference_counts)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.filter_too_much])
+@given(random_chips())
+def test_numba_chip_equals_numpy_twin_bit_for_bit(case):
+    chip, x, labels = case
+    twin = twin_of(chip)
+    for batch_x, batch_y in zip(x, labels):
+        assert np.array_equal(chip.train_batch(batch_x, batch_y), twin.train_batch(batch_x, batch_y))
+        assert_same_state(chip, twin)
+    p1, r1 = chip.infer(x[0], ("spikes", "membrane"))
+    p2, r2 = twin.infer(x[0], ("spikes", "membrane"))
+    assert np.array_equal(p1, p2)
+    assert r1.keys() == r2.keys() and all(np.array_equal(r1[k], r2[k]) for k in r1)
+    assert_same_state(chip, twin)
+
+
+def random_registers(chip: Chip, rng) -> Registers:
+    r = new_registers(chip.memories)
+    hi = int(chip.memories.threshold.max()) * 2 + 2
+    for reg in (r.v, r.u, r.e):
+        reg[:] = rng.integers(-hi, hi, reg.shape)
+    r.s[:] = rng.integers(0, 2, r.s.shape)
+    r.a[:] = rng.integers(0, chip.memories.trace_hi + 1, r.a.shape)
+    r.a_in[:] = rng.integers(0, chip.memories.trace_hi + 1, r.a_in.shape)
+    r.x_pre[:] = rng.integers(0, 3, r.x_pre.shape)
+    r.dendrite[:] = rng.integers(-hi * 50, hi * 50, r.dendrite.shape)
+    r.e[:] = np.clip(r.e, chip.memories.e_lo, chip.memories.e_hi)
+    return r
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.filter_too_much])
+@given(random_chips(), st.integers(0, 2**31))
+def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
+    chip, _, labels = case
+    m = chip.memories
+    rng = np.random.default_rng(seed)
+    layers = len(m.n_in)
+    calls = []
+    for l in range(layers):
+        pre_len = int(m.n_in[l])
+        calls += [("deliver", kernels.deliver, ref.deliver, (l, rng.integers(0, 4, pre_len))),
+                  ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,)),
+                  ("update_weights", le.update_weights, ref.update_weights,
+                   (l, rng.integers(0, 9, pre_len)))]
+        if len(m.accum):
+            calls.append(("accumulate", le.accumulate, ref.accumulate,
+                          (l, rng.integers(0, 9, pre_len))))
+        if m.spiking[l]:
+            calls.append(("trace_update", kernels.trace_update, ref.trace_update, (l,)))
+        if l > 0:
+            calls.append(("backward_error", le.backward_error, ref.backward_error, (l,)))
+            if len(m.feedback):
+                calls.append(("broadcast_error", le.broadcast_error, ref.broadcast_error, (l - 1,)))
+    calls += [("input_trace_update", kernels.input_trace_update, ref.input_trace_update, ()),
+              ("output_error", ottt_chip.output_error, ottt_chip.output_error_ref,
+               (int(labels[0, 0]),))]
+    if len(m.accum):
+        m.accum[:] = rng.integers(-50, 50, m.accum.shape)
+        calls.append(("apply_accumulators", le.apply_accumulators, ref.apply_accumulators, ()))
+    for name, fast, slow, args in calls:
+        regs = random_registers(chip, rng)
+        twin = twin_of(chip)
+        twin.registers = Registers(*[v.copy() for v in regs])
+        chip.registers = regs
+        try:
+            fast(chip.memories, chip.registers, *args)
+            slow(twin.memories, twin.registers, *args)
+            assert_same_state(chip, twin)
+        except (AssertionError, IndexError) as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- convergence
+WIDE = ["chip.arithmetic=fixed", "chip.rounding=nearest",
+        "chip.bits={weight: 32, membrane: 46, trace: 20, error: 20, surrogate: 16, "
+        "accumulator: 46, input: 8, learning_rate: 16}"]
+
+
+def relative(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@pytest.mark.parametrize("variant,error", [("A", "backprop"), ("O", "backprop"),
+                                           ("A", "broadcast"), ("O", "broadcast")])
+def test_wide_formats_converge_to_the_float64_reference(tmp_path, golden, variant, error):
+    """Golden nets, no momentum, two epochs: chip weights within 1e-4 of the float64 run."""
+    cfg = test_golden.write_golden_run(tmp_path, golden, "ottt", variant, False, 0.0)
+    common = [f"learning.batch_size={3 if variant == 'A' else 1}", f"learning.error={error}",
+              "learning.epochs=2"]
+    sets = lambda items: [a for o in items for a in ("--set", o)]  # noqa: E731
+    assert main(["run", str(cfg), "--out", str(tmp_path / "float"),
+                 *sets(common + ["chip.arithmetic=float64"])]) == 0
+    assert main(["run", str(cfg), "--out", str(tmp_path / "chip"), *sets(common + WIDE)]) == 0
+    with np.load(tmp_path / "float" / "weights.npz") as f, \
+            np.load(tmp_path / "chip" / "weights.npz") as c:
+        for key in ("h1", "out"):
+            assert relative(c[key], f[key]) < 1e-4
+    if variant == "A" and error == "backprop":  # one epoch of A is the golden single step
+        assert main(["run", str(cfg), "--out", str(tmp_path / "one"),
+                     *sets(common[:2] + ["learning.epochs=1"] + WIDE)]) == 0
+        with np.load(tmp_path / "one" / "weights.npz") as c:
+            assert relative(c["h1"], golden["ottt_A_w_final_W1"]) < 1e-4
+            assert relative(c["out"], golden["ottt_A_w_final_W2"]) < 1e-4
+
+
+# ----------------------------------------------------------------------------- runs and errors
+EXAMPLE = str(ROOT / "examples" / "digits_ottt.yaml")
+
+
+def test_short_chip_run_learns_and_reports_counts(tmp_path):
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "learning.epochs=2"]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["run"]["arithmetic"] == "fixed"
+    assert report["final"]["test_accuracy"] > 0.85
+    chip = report["chip"]
+    assert chip["rule"] == "OTTT_A (backprop)" and "accumulators" in chip["rule_needs"]
+    train = chip["counts"]["training"]
+    # every training sample is T = 6 steps of 128 + 10 neuron updates
+    assert train["fc1"]["neuron_updates"] == 2 * 1346 * 6 * 128
+    assert train["out"]["neuron_updates"] == 2 * 1346 * 6 * 10
+    # read-out synaptic ops = spikes of fc1 x 10 synapses each
+    assert train["out"]["synaptic_ops"] == train["fc1"]["spikes"] * 10
+    inference = chip["counts"]["inference"]
+    assert inference["fc1"]["neuron_updates"] == 451 * 6 * 128
+    assert inference["fc1"]["weight_updates"] == 0
+    assert "## Chip" in (tmp_path / "r" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("sets,needle", [
+    (["learning.optimizer.momentum=0.9"], "the chip's learning engine keeps no momentum buffer"),
+    (["network.bias=true"], "network.bias: the chip's neurons have no bias register"),
+    (["learning.variant=O"], "variant O writes weights every step of one sample"),
+    (["chip.bits.membrane=6"], "chip.bits.membrane: layer 'fc1' has weights with 6 fraction bits"),
+    (["learning.optimizer.lr=1.0e-12"], "gives a weight-update shift of"),
+])
+def test_chip_config_errors(tmp_path, capsys, sets, needle):
+    args = [a for o in sets for a in ("--set", o)]
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_digits_on_chip_within_one_point_of_float(tmp_path, seed):
+    acc = {}
+    for arithmetic in ("fixed", "float64"):
+        out = tmp_path / arithmetic
+        assert main(["run", EXAMPLE, "--out", str(out), "--set", f"seed={seed}",
+                     "--set", f"chip.arithmetic={arithmetic}"]) == 0
+        acc[arithmetic] = json.loads((out / "report.json").read_text())["final"]["test_accuracy"]
+    assert acc["fixed"] >= 0.96
+    assert acc["fixed"] >= acc["float64"] - 0.02  # per seed; the mean is within 1 point
