@@ -58,14 +58,15 @@ def backward_error(m, r, l):
     nonzero = 0
     for i in range(n):
         nonzero += r.e[eoff + i] != 0
+    delta = r.e[eoff:eoff + n]
     over = messages = 0
     for j in range(m.n_out[p]):
         e = 0
         if nonzero:
             acc = 0
-            row = base + j * n
+            row = m.weights[base + j * n:base + (j + 1) * n]
             for i in range(n):
-                acc += m.weights[row + i] * r.e[eoff + i]
+                acc += row[i] * delta[i]
             e0 = shift_round(acc, m.weight_frac[l], NEAREST, np.uint64(0), 0)
             e = clamp(e0, m.e_lo, m.e_hi)
             over += e != e0
@@ -111,22 +112,23 @@ def update_weights(m, r, l, pre):
     n, base, eoff, sh = m.n_out[l], m.w_off[l], m.n_off[l], m.update_shift[l]
     lo, hi, key, mode = m.w_lo[l], m.w_hi[l], m.rng_key[l], m.rounding
     ctr = r.rng_ctr[l]
+    delta = r.e[eoff:eoff + n]
     updates = over = 0
     for j in range(m.n_in[l]):
         pj = pre[j]
         if pj == 0:
             continue
-        row = base + j * n
+        row = m.weights[base + j * n:base + (j + 1) * n]
         for i in range(n):
-            d = r.e[eoff + i]
+            d = delta[i]
             if d == 0:
                 continue
             dw = shift_round(m.lr_mantissa * d * pj, sh, mode, key, ctr)
             ctr += 1
-            w = m.weights[row + i] - dw
+            w = row[i] - dw
             wc = clamp(w, lo, hi)
             over += wc != w
-            m.weights[row + i] = wc
+            row[i] = wc
             updates += 1
     r.rng_ctr[l] = ctr
     r.counters[l, ev.WEIGHT_UPDATES] += updates
@@ -138,20 +140,21 @@ def accumulate(m, r, l, pre):
     """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs only)."""
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     lo, hi = m.acc_lo[l], m.acc_hi[l]
+    delta = r.e[eoff:eoff + n]
     updates = over = 0
     for j in range(m.n_in[l]):
         pj = pre[j]
         if pj == 0:
             continue
-        row = base + j * n
+        row = m.accum[base + j * n:base + (j + 1) * n]
         for i in range(n):
-            d = r.e[eoff + i]
+            d = delta[i]
             if d == 0:
                 continue
-            a = m.accum[row + i] + d * pj
+            a = row[i] + d * pj
             ac = clamp(a, lo, hi)
             over += ac != a
-            m.accum[row + i] = ac
+            row[i] = ac
             updates += 1
     r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
@@ -164,18 +167,20 @@ def apply_accumulators(m, r):
         base, size, sh = m.w_off[l], m.n_in[l] * m.n_out[l], m.update_shift[l]
         lo, hi, key, mode = m.w_lo[l], m.w_hi[l], m.rng_key[l], m.rounding
         ctr = r.rng_ctr[l]
+        acc = m.accum[base:base + size]
+        weights = m.weights[base:base + size]
         updates = over = 0
-        for k in range(base, base + size):
-            a = m.accum[k]
+        for k in range(size):
+            a = acc[k]
             if a == 0:
                 continue
             dw = shift_round(m.lr_mantissa * a, sh, mode, key, ctr)
             ctr += 1
-            w = m.weights[k] - dw
+            w = weights[k] - dw
             wc = clamp(w, lo, hi)
             over += wc != w
-            m.weights[k] = wc
-            m.accum[k] = 0
+            weights[k] = wc
+            acc[k] = 0
             updates += 1
         r.rng_ctr[l] = ctr
         r.counters[l, ev.ACCUMULATOR_READS] += size
