@@ -24,7 +24,8 @@ def latency_encode(x: np.ndarray, timesteps: int) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise DataError("latency_encode: input holds NaN or inf values")
     timesteps = int(timesteps)
-    t = np.minimum(np.floor((1.0 - np.minimum(x, 1.0)) * timesteps), timesteps - 1).astype(np.int64)
+    t = np.floor((1.0 - np.minimum(x, 1.0)) * timesteps)
+    t = np.minimum(t, timesteps - 1).astype(np.int64)  # v just above 0 rounds to T
     out = np.zeros((x.shape[0], timesteps, x.shape[1]))
     b, i = np.nonzero(x > 0)
     out[b, t[b, i], i] = 1.0

@@ -1,4 +1,5 @@
-"""MNIST-1D (Greydanus 2020, "Scaling down deep learning", arXiv 2011.14439; ``greydanus/mnist1d``).
+"""MNIST-1D (Greydanus 2020, "Scaling down deep learning", arXiv 2011.14439; reference code
+``greydanus/mnist1d``).
 
 The generator is re-implemented, vectorized, with the reference's default arguments: the ten
 published 12-point digit templates (whitened, shifted to start at 0, divided by 6), then per
@@ -67,8 +68,8 @@ def make_mnist1d(seed: int, n_samples: int = 5000):
     x *= 1.0 + 0.4 * (stream(seed, "mnist1d-scale").random(n)[:, None] - 0.5)
     shift = stream(seed, "mnist1d-shift").integers(0, 48, size=n)
     x = x[np.arange(n)[:, None], (np.arange(LENGTH)[None, :] - shift[:, None]) % LENGTH]
-    corr = gaussian_filter1d(0.25 * stream(seed, "mnist1d-corr-noise").standard_normal((n, LENGTH)),
-                             2.0, axis=1)
+    noise = 0.25 * stream(seed, "mnist1d-corr-noise").standard_normal((n, LENGTH))
+    corr = gaussian_filter1d(noise, 2.0, axis=1)
     x = np.where(x != 0, x, corr)
     x += 0.02 * stream(seed, "mnist1d-iid-noise").standard_normal((n, LENGTH))
     shear = 0.75 * (stream(seed, "mnist1d-shear").random(n)[:, None] - 0.5)

@@ -20,7 +20,8 @@ from chipsim.errors import DataError
 from chipsim.seeding import stream
 
 
-def randman_spike_steps(params: np.ndarray, u: np.ndarray, alpha: float, n_steps: int) -> np.ndarray:
+def randman_spike_steps(params: np.ndarray, u: np.ndarray, alpha: float,
+                        n_steps: int) -> np.ndarray:
     """Spike step (int64, 0..n_steps-1) of each unit: (S, units), for latent u (S, dim).
 
     params: (units, dim, 3, F) amplitudes a, frequency factors b and phases c, each in [0, 1).

@@ -1,4 +1,5 @@
-"""The Yin-Yang data set (Kriener, Göltz & Petrovici 2021, "The Yin-Yang dataset", arXiv 2102.08211).
+"""The Yin-Yang data set (Kriener, Göltz & Petrovici 2021, "The Yin-Yang dataset",
+arXiv 2102.08211).
 
 Re-implemented from the paper and the reference sampler's logic. Points (x, y) are uniform in
 [0, 1]^2, kept only inside the big circle (centre (0.5, 0.5), radius R = 0.5). Two dots of radius
