@@ -32,9 +32,13 @@ class Chip:
 
     # ------------------------------------------------------------------ learning
     def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Learn from a batch (B, T, n_in) sample by sample; returns the predictions made."""
+        """Learn from a batch of real inputs (B, T, n_in) sample by sample; returns the
+        predictions made while learning."""
+        return self.train_payloads(np.ascontiguousarray(self.payloads(x)), labels)
+
+    def train_payloads(self, xq: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """``train_batch`` on inputs already converted by ``payloads`` (int64, C order)."""
         rule = self.rule
-        xq = np.ascontiguousarray(self.payloads(x))
         preds = np.empty(len(labels), np.int64)
         run = rule.train_batch_ref if self.reference else rule.train_batch
         run(self.memories, self.registers, xq, np.asarray(labels, np.int64), rule.flags, preds)
