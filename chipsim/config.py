@@ -146,6 +146,9 @@ class ChipConfig(_Section):
     weight_headroom: float = _f(
         8.0, "per-layer weight range = smallest power of two >= headroom x max |initial W|",
         ge=1.0, le=1e6)
+    membrane_headroom: float = _f(
+        64.0, "membrane range >= headroom x max(1, threshold); fewer fraction bits if needed",
+        ge=1.0, le=1e9)
     mesh: Annotated[list[Annotated[int, at.Ge(1), at.Le(256)]], at.MinLen(2), at.MaxLen(2)] = _f(
         [4, 4], "cores in x and y")
     core: CoreConfig = _f(CoreConfig(), "per-core limits")

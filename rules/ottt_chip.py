@@ -42,7 +42,7 @@ def output_error(m, r, label):
     """The error unit of the read-out core: e_out for every class into the error registers."""
     layers = m.n_in.shape[0]
     ro, classes = m.n_off[layers - 1], m.n_out[layers - 1]
-    fe, fo, sh = m.error_frac, m.weight_frac[layers - 1], m.exp_shift
+    fe, fo, sh = m.error_frac, m.membrane_frac[layers - 1], m.exp_shift
     entries = m.exp_lut.shape[0]
     omax = r.u[ro]
     for c in range(1, classes):
@@ -119,7 +119,7 @@ def ottt_train_batch(m, r, x, labels, flags, preds):
 def output_error_ref(m, r, label):
     layers = len(m.n_in)
     o = ref.neurons(m, layers - 1, r.u)
-    fe, fo, sh = int(m.error_frac), int(m.weight_frac[-1]), int(m.exp_shift)
+    fe, fo, sh = int(m.error_frac), int(m.membrane_frac[-1]), int(m.exp_shift)
     entries = len(m.exp_lut)
     z = o.max() - o
     k = z >> sh if sh >= 0 else np.where(z < entries, np.minimum(z, entries) << -sh, entries)

@@ -33,6 +33,7 @@ class Memories(NamedTuple):
     delivery_shift: np.ndarray
     threshold: np.ndarray
     weight_frac: np.ndarray
+    membrane_frac: np.ndarray
     surrogate_shift: np.ndarray
     update_shift: np.ndarray
     fb_off: np.ndarray
@@ -118,6 +119,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([lf.delivery_shift for lf in layers], np.int64),
         np.array([lf.threshold for lf in layers], np.int64),
         np.array([lf.weight.frac for lf in layers], np.int64),
+        np.array([lf.membrane.frac for lf in layers], np.int64),
         np.array([lf.surrogate_shift for lf in layers], np.int64),
         np.array([lf.update_shift for lf in layers], np.int64),
         fb_off, fb_frac,
@@ -138,7 +140,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         formats.lam, 1 << formats.trace.frac, formats.trace.hi,
         formats.input.frac - formats.trace.frac,
         formats.error.lo, formats.error.hi, formats.error.frac, formats.surrogate.frac,
-        readout.weight.frac + 4 - int(np.log2(formats.lut_entries)),
+        readout.membrane.frac + 4 - int(np.log2(formats.lut_entries)),
         formats.lr_mantissa, ROUNDING[rounding],
         round((1.0 - mse_weight) * 2 ** LOSS_FRAC), round(2.0 * mse_weight / classes * 2 ** LOSS_FRAC),
         int(reset == "zero"), int(input_trace),

@@ -1,11 +1,14 @@
 """The number format of every state variable on the chip, derived from the config and network.
 
-Units follow Loihi's convention: a layer's membrane counts in units of its weight LSB, so a
-binary spike adds one stored weight and the threshold is an integer in the same units.
+Units follow Loihi's convention: a layer's membrane counts in units of its weight LSB (a
+binary spike adds one stored weight, the threshold is an integer in the same units) unless the
+membrane is too narrow for that, when the dendrite sum is shifted down to the membrane's LSB
+(like Loihi's weight exponent).
 
   weight      signed b_w bits; per-layer power-of-two scale: the range is the smallest power of
               two >= weight_headroom x max|W| of the initial weights (room to learn)
-  membrane    signed b_v bits, same fraction as the layer's weights; threshold = round(Vth 2^fw)
+  membrane    signed b_v bits; fraction = the weights' fraction, or fewer so that the range is
+              >= membrane_headroom x max(1, Vth); threshold = round(Vth 2^fv)
   input       graded spike payload: unsigned b_in bits covering the data's range (direct
               encoding); binary spikes (payload 1) when the data holds only 0 and 1
   trace       unsigned b_a bits covering [0, max(1, max input) / (1 - lambda))
@@ -42,7 +45,7 @@ class LayerFormat:
     weight: Format
     membrane: Format
     threshold: int          # firing threshold in membrane units
-    delivery_shift: int     # fraction bits of the payload this layer receives (0: binary)
+    delivery_shift: int     # dendrite sum -> membrane LSB: payload fraction + fw - fv
     pre: Format             # what the layer learns from: a trace or the raw input payload
     update_shift: int       # weight change (LSB) = round((m * error * pre) >> update_shift)
     surrogate_shift: int    # LUT index = ((u - threshold) >> shift) + entries/2; < 0: left shift
@@ -127,24 +130,25 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
         top = chip.weight_headroom * float(np.abs(w).max()) if w.size else 1.0
         fw = bits.weight - 1 - power_of_two_exponent(top if top > 0 else 1.0)
         weight = Format(bits.weight, fw)
-        membrane = Format(bits.membrane, fw)
-        threshold = round(network.neuron.threshold * 2.0 ** fw)
+        v_range = chip.membrane_headroom * max(1.0, network.neuron.threshold)
+        fv = min(fw, bits.membrane - 1 - power_of_two_exponent(v_range))
+        membrane = Format(bits.membrane, fv)
+        threshold = round(network.neuron.threshold * 2.0 ** fv)
         if layer.spiking and not 0 < threshold <= membrane.hi:
             problems.append(
-                f"chip.bits.membrane: layer '{layer.name}' has weights with {fw} fraction bits, "
-                f"so its threshold is {threshold} LSB, which a {bits.membrane}-bit membrane "
-                f"cannot hold; use chip.bits.membrane >= {threshold.bit_length() + 2} or a "
-                "larger chip.weight_headroom")
+                f"chip.bits.membrane: layer '{layer.name}' has a {bits.membrane}-bit membrane "
+                f"with {fv} fraction bits, so its threshold is {threshold} LSB; use a wider "
+                "chip.bits.membrane or a smaller chip.membrane_headroom")
         first = i == 0
         pre = trace if (not first or input_trace) else inp
-        delivery_shift = inp.frac if first else 0
+        delivery_shift = (inp.frac if first else 0) + fw - fv
         update_shift = lr_shift + error.frac + pre.frac - fw
         if not 0 <= update_shift <= MAX_PRODUCT_BITS:
             problems.append(
                 f"learning.optimizer.lr: {learning.optimizer.lr} gives a weight-update shift of "
                 f"{update_shift} for layer '{layer.name}', outside [0, {MAX_PRODUCT_BITS}]; "
                 "choose a learning rate closer to the weights' resolution")
-        surrogate_shift = fw + lut_r + 1 - bits.surrogate
+        surrogate_shift = fv + lut_r + 1 - bits.surrogate
         acc = Format(bits.accumulator, error.frac + pre.frac)
         layers.append(LayerFormat(layer.name, layer.spiking, weight, membrane, threshold, delivery_shift, pre,
                                   update_shift, surrogate_shift, acc))
