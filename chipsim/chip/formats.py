@@ -68,7 +68,8 @@ class ChipFormats:
     feedback: tuple[Format, ...]    # per hidden layer, broadcast error path only
 
     def table(self) -> list[dict]:
-        """One row per variable for the report: name, format, meaning."""
+        """One row per variable for the report: name and format. Every variable saturates at
+        its range on overflow (and the overflow is counted); none wraps."""
         rows = [{"variable": "input", "format": "binary spikes" if self.binary_input
                  else self.input.describe()},
                 {"variable": "trace", "format": self.trace.describe()},
