@@ -30,17 +30,30 @@ def _f(default, description, **constraints):
 
 
 # ----------------------------------------------------------------------------- data
+class RandmanConfig(_Section):
+    classes: int = _f(10, "number of classes (manifolds)", ge=2, le=1000)
+    units: int = _f(100, "input units (one spike each per sample)", ge=1, le=100_000)
+    dim: int = _f(1, "manifold dimension", ge=1, le=16)
+    alpha: float = _f(2.0, "smoothness (spectral decay of the random manifolds)", gt=0.0, le=100.0)
+    samples_per_class: int = _f(200, "samples per class (the paper: 1000)", ge=2, le=100_000)
+
+
 class DataConfig(_Section):
-    source: Literal["digits", "npz"] = _f(
-        "digits", "data set: digits (scikit-learn's bundled 8x8 digits) or a user npz file")
+    source: Literal["digits", "yinyang", "randman", "fashion_mnist", "mnist1d", "npz"] = _f(
+        "digits", "digits (scikit-learn's 8x8, embedded), yinyang, randman, mnist1d "
+        "(generated from the seed), fashion_mnist (Debian package dataset-fashion-mnist), npz")
     path: Union[str, None] = _f(
-        None, "npz file (source npz): x (N,T,in) pre-encoded or (N,in) static, y (N,) int, "
-        "optional x_test, y_test")
+        None, "npz: the file (x (N,T,in) pre-encoded or (N,in) static, y (N,) int, optional "
+        "x_test, y_test); fashion_mnist: the folder of the IDX files (default: the package's)")
     test_fraction: float = _f(0.25, "fraction split off as test set when the data has none",
                               gt=0.0, lt=1.0)
-    encoding: Literal["direct", "rate"] = _f(
-        "direct", "direct: the analog input every step (as the paper); rate: seeded Bernoulli")
-    timesteps: int = _f(6, "time steps per sample (T)", ge=1, le=100_000)
+    encoding: Literal["direct", "rate", "latency"] = _f(
+        "direct", "direct: the analog input every step (as the paper); rate: seeded Bernoulli; "
+        "latency: one spike per input, earlier for larger values")
+    timesteps: int = _f(6, "time steps per sample (T); randman: its spike-time steps",
+                        ge=1, le=100_000)
+    downsample: bool = _f(False, "fashion_mnist: average 2x2 blocks (14x14 inputs)")
+    randman: RandmanConfig = _f(RandmanConfig(), "randman parameters (Zenke and Vogels 2021)")
 
 
 # ----------------------------------------------------------------------------- network

@@ -63,6 +63,7 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
     x = data.x_train
     binary = bool(np.isin(x, (0.0, 1.0)).all())
     formats = derive_formats(config.chip, learn, network, input_max=float(x.max()),
+                             input_min=float(x.min()),
                              binary_input=binary, timesteps=timesteps,
                              input_trace=config.network.input_trace,
                              feedback=feedback or ())

@@ -9,8 +9,9 @@ membrane is too narrow for that, when the dendrite sum is shifted down to the me
               two >= weight_headroom x max|W| of the initial weights (room to learn)
   membrane    signed b_v bits; fraction = the weights' fraction, or fewer so that the range is
               >= membrane_headroom x max(1, Vth); threshold = round(Vth 2^fv)
-  input       graded spike payload: unsigned b_in bits covering the data's range (direct
-              encoding); binary spikes (payload 1) when the data holds only 0 and 1
+  input       graded spike payload: b_in bits covering the data's range (direct encoding),
+              unsigned, or signed when the data has negative values; binary spikes (payload 1)
+              when the data holds only 0 and 1
   trace       unsigned b_a bits covering [0, max(1, max input) / (1 - lambda))
   error       signed b_e bits, range [-2, 2): output errors are probabilities minus targets
   surrogate   unsigned b_s bits covering the peak alpha/4; a 2^b_s-entry lookup table on
@@ -96,7 +97,8 @@ def power_of_two_exponent(x: float) -> int:
 
 
 def derive_formats(chip, learning, network, *, input_max: float, binary_input: bool,
-                   timesteps: int, input_trace: bool, feedback=()) -> ChipFormats:
+                   timesteps: int, input_trace: bool, feedback=(),
+                   input_min: float = 0.0) -> ChipFormats:
     """All formats for ``network`` under the config's chip and learning sections.
 
     Raises ConfigError when widths cannot hold the network (threshold beyond the membrane) or
@@ -105,11 +107,16 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     bits = chip.bits
     lam = network.neuron.leak
     problems = []
+    signed = input_min < 0 and not binary_input
     if binary_input:
         inp = Format(1, 0, signed=False)
     else:
-        int_bits = max(0, math.floor(math.log2(input_max)) + 1) if input_max > 0 else 0
-        inp = Format(bits.input, bits.input - int_bits, signed=False)
+        top = max(input_max, -input_min)
+        int_bits = max(0, math.floor(math.log2(top)) + 1) if top > 0 else 0
+        inp = Format(bits.input, bits.input - int_bits - signed, signed=signed)
+    if signed and input_trace:
+        problems.append("network.input_trace: the input has negative values but trace "
+                        "registers are unsigned; use input_trace: false")
     trace_max = max(1.0, input_max) / (1.0 - lam)
     trace = Format(bits.trace, bits.trace - max(1, power_of_two_exponent(trace_max)),
                    signed=False)

@@ -30,15 +30,34 @@ class Dataset:
 
 def load_dataset(data_cfg, seed: int) -> Dataset:
     """The data set the config names, split and checked."""
-    if data_cfg.source == "digits":
+    d = data_cfg
+    if d.source == "digits":
         from chipsim.data.digits import load_digits
 
-        return load_digits(data_cfg.test_fraction, seed)
-    if data_cfg.source == "npz":
+        return load_digits(d.test_fraction, seed)
+    if d.source == "yinyang":
+        from chipsim.data.yinyang import load_yinyang
+
+        return load_yinyang(seed)
+    if d.source == "randman":
+        from chipsim.data.randman import load_randman
+
+        r = d.randman
+        return load_randman(seed, r.classes, r.units, d.timesteps, r.dim, r.alpha,
+                            r.samples_per_class, d.test_fraction)
+    if d.source == "mnist1d":
+        from chipsim.data.mnist1d import load_mnist1d
+
+        return load_mnist1d(seed, train_fraction=1.0 - d.test_fraction)
+    if d.source == "fashion_mnist":
+        from chipsim.data.fashion_mnist import load_fashion_mnist
+
+        return load_fashion_mnist(d.path, d.downsample)
+    if d.source == "npz":
         from chipsim.data.npz import load_npz
 
-        return load_npz(data_cfg.path, data_cfg.test_fraction, data_cfg.timesteps, seed)
-    raise DataError(f"data.source: unknown '{data_cfg.source}'")  # the schema prevents this
+        return load_npz(d.path, d.test_fraction, d.timesteps, seed)
+    raise DataError(f"data.source: unknown '{d.source}'")  # the schema prevents this
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator):

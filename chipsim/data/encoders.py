@@ -1,12 +1,15 @@
 """Encoders: a batch of samples (B, in) to input over time (B, T, in), deterministic per seed."""
 import numpy as np
 
+from chipsim.data.latency import latency_encode
+
 
 def encode(x: np.ndarray, timesteps: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     """(B, in) static or (B, T, in) pre-encoded -> (B, T, in) float64.
 
     direct: the analog value is the input current at every step (the paper's encoding);
     rate: a spike with probability clip(x, 0, 1) at every step, drawn from ``rng``;
+    latency: one spike per positive input, earlier for larger values (``latency_encode``);
     pre-encoded input (3-D) passes through unchanged whatever ``kind`` says.
     """
     if x.ndim == 3:
@@ -16,4 +19,6 @@ def encode(x: np.ndarray, timesteps: int, kind: str, rng: np.random.Generator) -
     if kind == "rate":
         p = np.clip(x, 0.0, 1.0)
         return (rng.random((x.shape[0], timesteps, x.shape[1])) < p[:, None, :]).astype(np.float64)
+    if kind == "latency":
+        return latency_encode(x, timesteps)
     raise ValueError(f"unknown encoding {kind!r}")
