@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chipsim.chip import kernels  # noqa: E402
+from chipsim.chip import counters as ev, kernels  # noqa: E402
 from chipsim.config import validate_config  # noqa: E402
 from chipsim.data import Dataset, load_dataset  # noqa: E402
 from chipsim.data.encoders import encode  # noqa: E402
@@ -110,16 +110,19 @@ def inference_bench(repeat: int) -> list[tuple]:
     chip = make_model(cfg, network_from_config(cfg, data), data)
     m = chip.memories
     xq = chip.payloads(spikes)
-    counts = np.zeros((n,) + chip.registers.counters.shape, np.int64)
+    threads = nb.get_num_threads()
+    counts = np.zeros((threads,) + chip.registers.counters.shape, np.int64)
+    neuron_counts = np.zeros((threads,) + chip.registers.neuron_counts.shape, np.int64)
     empty = np.zeros((0, 0, 0), np.uint8), np.zeros((0, 0, 0), np.int64)
 
     def run_chip():
         counts[:] = 0
-        return kernels.infer_batch(m, xq, counts, *empty)
+        neuron_counts[:] = 0
+        return kernels.infer_batch(m, xq, counts, neuron_counts, *empty)
 
     preds_chip = run_chip()
-    events = int(counts[..., 1].sum())  # synaptic_ops column
-    hidden_spikes = int(counts[:, 0, 4].sum())
+    events = int(counts[:, :, ev.SYNAPTIC_OPS].sum())
+    hidden_spikes = int(counts[:, 0, ev.SPIKES].sum())
     w1 = m.weights[:784 * 1024].reshape(784, 1024).copy()
     w2 = m.weights[784 * 1024:].reshape(1024, 10).copy()
     spikes_u8 = spikes.astype(np.uint8)

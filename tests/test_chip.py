@@ -138,6 +138,7 @@ def assert_same_state(a: Chip, b: Chip):
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
                                       f"{a.formats}, flags {a.rule.flags}")
     assert np.array_equal(a.inference_counts, b.inference_counts)
+    assert np.array_equal(a.inference_neuron_counts, b.inference_neuron_counts)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -79,6 +79,7 @@ class Registers(NamedTuple):
     x_pre: np.ndarray            # input payload of this step
     dendrite: np.ndarray         # dendrite accumulators of the layer being updated
     counters: np.ndarray         # (L, events) int64
+    neuron_counts: np.ndarray    # (neurons, counters.NEURON_EVENTS) int64
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
 
 
@@ -90,7 +91,8 @@ def new_registers(m: Memories) -> Registers:
                      np.zeros(n, np.int64), np.zeros(n, np.int64),
                      np.zeros(int(m.n_in[0]), np.int64), np.zeros(int(m.n_in[0]), np.int64),
                      np.zeros(int(m.n_out.max()), np.int64),
-                     np.zeros((layers, ev.N_EVENTS), np.int64), np.zeros(layers, np.int64))
+                     np.zeros((layers, ev.N_EVENTS), np.int64),
+                     np.zeros((n, len(ev.NEURON_EVENTS)), np.int64), np.zeros(layers, np.int64))
 
 
 def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding: str,

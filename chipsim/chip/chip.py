@@ -6,6 +6,7 @@ as the chip would; inference with frozen weights runs samples in parallel.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from chipsim.chip import counters as ev
@@ -21,6 +22,7 @@ class Chip:
         self.reference, self.quantization = reference, list(quantization)
         self.registers = new_registers(memories)       # the training run's registers
         self.inference_counts = np.zeros_like(self.registers.counters)
+        self.inference_neuron_counts = np.zeros_like(self.registers.neuron_counts)
         self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
 
     # ------------------------------------------------------------------ input
@@ -60,7 +62,6 @@ class Chip:
                   else np.zeros((0, 0, 0), np.uint8))
         membrane = (np.zeros((n, steps, neurons), np.int64) if "membrane" in record
                     else np.zeros((0, 0, 0), np.int64))
-        counts = np.zeros((n,) + self.registers.counters.shape, np.int64)
         if self.reference:
             preds = np.empty(n, np.int64)
             for k in range(n):
@@ -68,10 +69,15 @@ class Chip:
                 preds[k] = reference.infer_sample(
                     m, r, xq[k], spikes[k] if len(spikes) else self._empty[0],
                     membrane[k] if len(membrane) else self._empty[1])
-                counts[k] = r.counters
+                self.inference_counts += r.counters
+                self.inference_neuron_counts += r.neuron_counts
         else:
-            preds = kernels.infer_batch(m, xq, counts, spikes, membrane)
-        self.inference_counts += counts.sum(axis=0)
+            chunks = max(1, min(numba.get_num_threads(), n))
+            counts = np.zeros((chunks,) + self.inference_counts.shape, np.int64)
+            neuron_counts = np.zeros((chunks,) + self.inference_neuron_counts.shape, np.int64)
+            preds = kernels.infer_batch(m, xq, counts, neuron_counts, spikes, membrane)
+            self.inference_counts += counts.sum(axis=0)
+            self.inference_neuron_counts += neuron_counts.sum(axis=0)
         kept = {}
         for i, name in enumerate(self.names):
             lo, hi = int(m.n_off[i]), int(m.n_off[i] + m.n_out[i])
@@ -94,6 +100,7 @@ class Chip:
 
     def reset_inference_counts(self) -> None:
         self.inference_counts[:] = 0
+        self.inference_neuron_counts[:] = 0
 
     def counts(self) -> dict:
         """{'training': {layer: {event: n}}, 'inference': {...}}."""

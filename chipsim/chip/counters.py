@@ -17,6 +17,8 @@ EVENTS = (
     ("trace_updates", "trace_update", "presynaptic trace register updates"),
     ("error_messages", "learning", "nonzero error values received by the core"),
     ("error_reads", "learning", "synapse or feedback words read to form the backward error"),
+    ("backward_nonzero_errors", "learning",
+     "neurons with a nonzero error when the layer below reads their weights backwards"),
     ("modulator_ops", "learning", "surrogate look-ups and error x surrogate products"),
     ("weight_updates", "learning", "synapse read-modify-writes by the learning engine"),
     ("accumulator_updates", "learning", "OTTT_A accumulator read-modify-writes"),
@@ -30,9 +32,15 @@ EVENTS = (
 NAMES = tuple(name for name, _, _ in EVENTS)
 N_EVENTS = len(EVENTS)
 (SYNAPSE_ROWS_READ, SYNAPTIC_OPS, NEURON_UPDATES, ACTIVE_NEURON_UPDATES, SPIKES, TRACE_UPDATES,
- ERROR_MESSAGES, ERROR_READS, MODULATOR_OPS, WEIGHT_UPDATES, ACCUMULATOR_UPDATES,
+ ERROR_MESSAGES, ERROR_READS, BACKWARD_NONZERO_ERRORS, MODULATOR_OPS, WEIGHT_UPDATES, ACCUMULATOR_UPDATES,
  ACCUMULATOR_READS, OVERFLOW_MEMBRANE, OVERFLOW_TRACE, OVERFLOW_ERROR, OVERFLOW_WEIGHT,
  OVERFLOW_ACCUMULATOR) = range(N_EVENTS)
+
+
+# Per-neuron counts (columns of Registers.neuron_counts): what the cost model needs to split a
+# layer's events over the cores holding slices of its neurons.
+NEURON_EVENTS = ("spikes", "active_neuron_updates", "weight_updates", "accumulator_updates")
+N_SPIKES, N_ACTIVE, N_WEIGHT_UPDATES, N_ACCUMULATOR_UPDATES = range(len(NEURON_EVENTS))
 
 
 def as_dict(counts: np.ndarray, layer_names: list[str]) -> dict[str, dict[str, int]]:

@@ -58,6 +58,7 @@ def neuron_update(m, r, l):
     """Phase 2: charge, fire and reset every neuron of layer l (read-out: output only)."""
     n, off, shift = m.n_out[l], m.n_off[l], m.delivery_shift[l]
     lo, hi = m.v_lo[l], m.v_hi[l]
+    nc = r.neuron_counts
     active = over = spikes = 0
     if m.spiking[l] == 0:
         for i in range(n):
@@ -65,13 +66,16 @@ def neuron_update(m, r, l):
             o = clamp(cur, lo, hi)
             over += o != cur
             active += cur != 0
+            nc[off + i, ev.N_ACTIVE] += cur != 0
             r.u[off + i] = o
     else:
         thr = m.threshold[l]
         for i in range(n):
             cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
             v = r.v[off + i]
-            active += (cur != 0) | (v != 0)
+            is_active = (cur != 0) | (v != 0)
+            active += is_active
+            nc[off + i, ev.N_ACTIVE] += is_active
             u = leak(v, m.lam) + cur
             uc = clamp(u, lo, hi)
             over += uc != u
@@ -79,6 +83,7 @@ def neuron_update(m, r, l):
             if uc >= thr:
                 r.s[off + i] = 1
                 spikes += 1
+                nc[off + i, ev.N_SPIKES] += 1
                 r.v[off + i] = 0 if m.reset_to_zero else uc - thr
             else:
                 r.s[off + i] = 0
@@ -183,22 +188,28 @@ def new_registers(m):
                      np.zeros(neurons, np.int64), np.zeros(neurons, np.int64),
                      np.zeros(neurons, np.int64), np.zeros(m.n_in[0], np.int64),
                      np.zeros(m.n_in[0], np.int64), np.zeros(m.n_out.max(), np.int64),
-                     np.zeros((layers, ev.N_EVENTS), np.int64), np.zeros(layers, np.int64))
+                     np.zeros((layers, ev.N_EVENTS), np.int64),
+                     np.zeros((neurons, len(ev.NEURON_EVENTS)), np.int64),
+                     np.zeros(layers, np.int64))
 
 
 @nb.njit(cache=True, parallel=True)
-def infer_batch(m, x, counters_out, rec_spikes, rec_membrane):
+def infer_batch(m, x, counters_out, neuron_counts_out, rec_spikes, rec_membrane):
     """Frozen-weight inference of N samples in parallel, each with its own registers.
 
-    x: (N, T, n_in) payloads; counters_out: (N, L, events) filled per sample;
+    x: (N, T, n_in) payloads; counters_out (chunks, L, events) and neuron_counts_out (chunks,
+    neurons, 4) receive per-chunk sums (the caller adds the chunks; one chunk per thread);
     rec_spikes / rec_membrane: (N, T, neurons) or shape (0, 0, 0). Returns predictions (N,).
     """
     n = x.shape[0]
+    chunks = counters_out.shape[0]
     preds = np.zeros(n, np.int64)
-    for k in nb.prange(n):
-        r = new_registers(m)
-        rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
-        rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
-        preds[k] = infer_sample(m, r, x[k], rs, rm)
-        counters_out[k] = r.counters
+    for c in nb.prange(chunks):
+        for k in range(c * n // chunks, (c + 1) * n // chunks):
+            r = new_registers(m)
+            rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
+            rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
+            preds[k] = infer_sample(m, r, x[k], rs, rm)
+            counters_out[c] += r.counters
+            neuron_counts_out[c] += r.neuron_counts
     return preds

@@ -74,6 +74,7 @@ def backward_error(m, r, l):
         over += modulate(m, r, p, j, e)
     if nonzero:
         r.counters[l, ev.ERROR_READS] += m.n_in[l] * n
+        r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += m.n_out[p]
     r.counters[p, ev.OVERFLOW_ERROR] += over
@@ -106,6 +107,17 @@ def broadcast_error(m, r, p):
     r.counters[p, ev.OVERFLOW_ERROR] += over
 
 
+@nb.njit(cache=True, inline="always")
+def count_per_neuron(r, off, delta, pre, column):
+    """Each postsynaptic neuron with a nonzero delta gets one update per nonzero pre."""
+    active_pre = 0
+    for j in range(pre.shape[0]):
+        active_pre += pre[j] != 0
+    for i in range(delta.shape[0]):
+        if delta[i] != 0:
+            r.neuron_counts[off + i, column] += active_pre
+
+
 @nb.njit(cache=True)
 def update_weights(m, r, l, pre):
     """OTTT_O: read-modify-write every synapse with nonzero delta_i and pre_j."""
@@ -113,6 +125,7 @@ def update_weights(m, r, l, pre):
     lo, hi, key, mode = m.w_lo[l], m.w_hi[l], m.rng_key[l], m.rounding
     ctr = r.rng_ctr[l]
     delta = r.e[eoff:eoff + n]
+    count_per_neuron(r, eoff, delta, pre, ev.N_WEIGHT_UPDATES)
     updates = over = 0
     for j in range(m.n_in[l]):
         pj = pre[j]
@@ -141,6 +154,7 @@ def accumulate(m, r, l, pre):
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     lo, hi = m.acc_lo[l], m.acc_hi[l]
     delta = r.e[eoff:eoff + n]
+    count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
     updates = over = 0
     for j in range(m.n_in[l]):
         pj = pre[j]
@@ -169,11 +183,13 @@ def apply_accumulators(m, r):
         ctr = r.rng_ctr[l]
         acc = m.accum[base:base + size]
         weights = m.weights[base:base + size]
+        n, off = m.n_out[l], m.n_off[l]
         updates = over = 0
         for k in range(size):
             a = acc[k]
             if a == 0:
                 continue
+            r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
             dw = shift_round(m.lr_mantissa * a, sh, mode, key, ctr)
             ctr += 1
             w = weights[k] - dw

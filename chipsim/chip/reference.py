@@ -38,19 +38,23 @@ def neuron_update(m, r, l):
     n = int(m.n_out[l])
     cur = shift_round_np(r.dendrite[:n], int(m.delivery_shift[l]), NEAREST)
     lo, hi = int(m.v_lo[l]), int(m.v_hi[l])
+    nc = neurons(m, l, r.neuron_counts)
     if not m.spiking[l]:
         o, over = clamp_np(cur, lo, hi)
         neurons(m, l, r.u)[:] = o
         active = np.count_nonzero(cur)
+        nc[:, ev.N_ACTIVE] += cur != 0
     else:
         v = neurons(m, l, r.v)
         active = np.count_nonzero((cur != 0) | (v != 0))
+        nc[:, ev.N_ACTIVE] += (cur != 0) | (v != 0)
         u, over = clamp_np(leak(v, m.lam) + cur, lo, hi)
         s = (u >= m.threshold[l]).astype(np.int64)
         neurons(m, l, r.u)[:] = u
         neurons(m, l, r.s)[:] = s
         v[:] = np.where(s == 1, 0 if m.reset_to_zero else u - m.threshold[l], u)
         r.counters[l, ev.SPIKES] += int(s.sum())
+        nc[:, ev.N_SPIKES] += s
     r.counters[l, ev.NEURON_UPDATES] += n
     r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
     r.counters[l, ev.OVERFLOW_MEMBRANE] += over
@@ -131,6 +135,7 @@ def backward_error(m, r, l):
         e, over = clamp_np(e0, m.e_lo, m.e_hi)
         messages = np.count_nonzero(e)
         r.counters[l, ev.ERROR_READS] += int(m.n_in[l] * m.n_out[l])
+        r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += np.count_nonzero(delta)
     else:
         e = np.zeros(int(m.n_out[p]), np.int64)
     over += modulate(m, r, p, e)
@@ -170,6 +175,7 @@ def update_weights(m, r, l, pre):
     w = rows(m, l)
     delta = neurons(m, l, r.e)
     mask = np.outer(pre != 0, delta != 0)
+    neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += mask.sum(axis=0)
     dw = _rounded_changes(m, r, l, np.outer(pre, delta)[mask])
     w[mask], over = clamp_np(w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]))
     r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
@@ -180,6 +186,7 @@ def accumulate(m, r, l, pre):
     acc = rows(m, l, m.accum)
     delta = neurons(m, l, r.e)
     mask = np.outer(pre != 0, delta != 0)
+    neurons(m, l, r.neuron_counts)[:, ev.N_ACCUMULATOR_UPDATES] += mask.sum(axis=0)
     acc[mask], over = clamp_np(acc[mask] + np.outer(pre, delta)[mask],
                                int(m.acc_lo[l]), int(m.acc_hi[l]))
     r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
@@ -190,6 +197,8 @@ def apply_accumulators(m, r):
     for l in range(len(m.n_in)):
         w, acc = rows(m, l).ravel(), rows(m, l, m.accum).ravel()  # views of the flat memories
         mask = acc != 0
+        neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
+            mask.reshape(int(m.n_in[l]), int(m.n_out[l])).sum(axis=0))
         dw = _rounded_changes(m, r, l, acc[mask])
         w[mask], over = clamp_np(w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]))
         acc[:] = 0
