@@ -147,6 +147,39 @@ class CoreConfig(_Section):
     neurons: int = _f(1024, "neurons per core", ge=1, le=1 << 20)
     axons: int = _f(4096, "input axons per core", ge=1, le=1 << 24)
     synapse_memory_kib: int = _f(128, "synapse SRAM per core in KiB", ge=1, le=4096)
+    word_bits: int = _f(64, "synapse SRAM word width; rows are padded to whole words",
+                        ge=8, le=1024)
+
+
+class CyclesConfig(_Section):
+    """Cycles per event (assumed defaults: one word or register per cycle, two for a
+    read-modify-write), the clock, routing and the barrier."""
+
+    synaptic_ops: float = _f(1.0, "cycles per synapse word read and accumulated", ge=0)
+    synapse_rows_read: float = _f(2.0, "cycles per row (axon) looked up", ge=0)
+    active_neuron_updates: float = _f(1.0, "cycles per active neuron update", ge=0)
+    inactive_neuron_updates: float = _f(1.0, "cycles per idle neuron update", ge=0)
+    input_packets: float = _f(1.0, "cycles per input event received", ge=0)
+    spike_packets: float = _f(1.0, "cycles per spike packet received", ge=0)
+    error_packets: float = _f(1.0, "cycles per error value received", ge=0)
+    trace_updates: float = _f(1.0, "cycles per trace register update", ge=0)
+    error_reads: float = _f(1.0, "cycles per word read for the backward error", ge=0)
+    modulator_ops: float = _f(1.0, "cycles per surrogate look-up and product", ge=0)
+    weight_updates: float = _f(2.0, "cycles per synapse read-modify-write", ge=0)
+    accumulator_updates: float = _f(2.0, "cycles per accumulator read-modify-write", ge=0)
+    accumulator_reads: float = _f(1.0, "cycles per accumulator word scanned", ge=0)
+    clock_mhz: float = _f(100.0, "core clock in MHz", gt=0, le=1e5)
+    barrier: float = _f(16.0, "cycles of the end-of-step barrier", ge=0)
+    hop_cycles: float = _f(1.0, "cycles per router hop (latency of the longest route)", ge=0)
+    link_cycles_per_packet: float = _f(1.0, "cycles a link needs per packet (contention)", ge=0)
+    realtime_step_us: float = _f(1000.0, "real time one step stands for (real-time factor)",
+                                 gt=0)
+
+    @property
+    def events(self) -> dict[str, float]:
+        skip = {"clock_mhz", "barrier", "hop_cycles", "link_cycles_per_packet",
+                "realtime_step_us"}
+        return {k: getattr(self, k) for k in type(self).model_fields if k not in skip}
 
 
 class ChipConfig(_Section):
@@ -165,8 +198,16 @@ class ChipConfig(_Section):
     mesh: Annotated[list[Annotated[int, at.Ge(1), at.Le(256)]], at.MinLen(2), at.MaxLen(2)] = _f(
         [4, 4], "cores in x and y")
     core: CoreConfig = _f(CoreConfig(), "per-core limits")
+    backward: Literal["read", "copy"] = _f(
+        "read", "backprop error: read the synapse rows backwards (no extra memory, every row "
+        "when any error is nonzero) or keep a transposed copy (2x memory, rows of nonzero "
+        "errors only, both copies written)")
+    cycles: CyclesConfig = _f(CyclesConfig(), "cycle costs and clock")
     energy: Union[Literal["loihi2018", "horowitz45"], dict[str, float]] = _f(
-        "loihi2018", "energy table: a preset name or pJ per event type")
+        "loihi2018", "energy table: a preset name or pJ for every event type (all presets "
+        "are reported; this one is the headline)")
+    static_pj_per_core_step: float = _f(0.0, "static (leakage) energy per core per time step",
+                                        ge=0.0)
 
 
 # ----------------------------------------------------------------------------- output

@@ -16,10 +16,12 @@ from chipsim.data.encoders import encode
 from chipsim.errors import DataError
 from chipsim.float64 import Float64Model
 from chipsim.mapping.network import Network, Neuron, build_network
+from chipsim.mapping.placement import CoreSpec, Placement, Widths, place
 from chipsim.mapping.quantize import quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
 from chipsim.report.chip_section import chip_section
+from chipsim.report.costs import cost_section
 from chipsim.report.summary import summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules import FLOAT_RULES
@@ -80,6 +82,21 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
     return Chip(network.names, formats, memories, rule, quantization=quantization)
 
 
+def place_on_chip(config: Config, network: Network, rule) -> Placement:
+    """Split and place the layers on the mesh; DoesNotFitError (exit 3) when they do not fit."""
+    chip, bits = config.chip, config.chip.bits
+    needs = rule.needs if rule is not None else frozenset()
+    return place([(l.name, l.n_in, l.n_out) for l in network.layers],
+                 Widths(bits.weight, bits.membrane, bits.trace, bits.error, bits.accumulator),
+                 CoreSpec(chip.core.neurons, chip.core.axons,
+                          chip.core.synapse_memory_kib * 8192, chip.core.word_bits),
+                 tuple(chip.mesh), classes=network.n_outputs,
+                 accumulators="accumulators" in needs, feedback="feedback" in needs,
+                 transposed_copy=chip.backward == "copy" and rule is not None,
+                 traces="traces" in needs, error_registers="error_registers" in needs,
+                 input_trace="input_trace" in needs)
+
+
 def make_float_model(config: Config, network: Network, feedback) -> Float64Model:
     learn, timesteps = config.learning, config.data.timesteps
     rule = None
@@ -113,6 +130,7 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     data = load_dataset(config.data, config.seed)
     network = network_from_config(config, data)
     model = make_model(config, network, data)
+    placement = place_on_chip(config, network, model.rule) if isinstance(model, Chip) else None
     timesteps, encoding = config.data.timesteps, config.data.encoding
     learn = config.learning
     epochs_to_train = learn.epochs if learn.rule != "none" else 0
@@ -181,12 +199,25 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         report["chip"] = chip_section(model, quantization=model.quantization,
                                       train_samples=n_train * epochs_to_train,
                                       test_samples=len(data.y_test))
+        report["costs"] = cost_section(placement, model, config.chip, learn,
+                                       train_samples=n_train * epochs_to_train,
+                                       test_samples=len(data.y_test), timesteps=timesteps,
+                                       n_inputs=data.n_inputs)
     weights, biases = model.weights()
     write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()}})
     if recordings:
         write_npz(out / "record.npz", recordings)
     if config.output.plots:
         plots.learning_curve(report, out / "learning_curve.png")
+        if "costs" in report:
+            plots.energy_breakdown(report["costs"], out / "energy_breakdown.png")
+            plots.memory_per_core(report["costs"], out / "memory_per_core.png")
+            plots.cycles_per_phase(report["costs"], out / "cycles_per_phase.png")
+            plots.memory_vs_timesteps(report["costs"], out / "memory_vs_T.png")
+            one = encode(data.x_test[:1], timesteps, encoding, stream(config.seed, "encode-test"))
+            _, kept = model.infer(one, ("spikes",))
+            plots.spike_raster({k.removesuffix(".spikes"): v[0] for k, v in kept.items()},
+                               out / "spike_raster.png")
     write_text(out / "summary.md", summary_markdown(report))
     report["seconds"] = time.perf_counter() - started
     write_json(out / "report.json", report)

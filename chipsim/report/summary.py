@@ -20,6 +20,8 @@ def summary_markdown(report: dict) -> str:
                      f"| {e['seconds']:.2f} |")
     if "chip" in report:
         lines += _chip_tables(report["chip"])
+    if "costs" in report:
+        lines += costs_markdown(report["costs"])
     return "\n".join(lines) + "\n"
 
 
@@ -51,4 +53,62 @@ def _chip_tables(chip: dict) -> list[str]:
     lines += ["", "Overflows (saturated values): "
               + (", ".join(f"{k.removeprefix('overflow_')} {v}" for k, v in over.items())
                  if over else "none")]
+    return lines
+
+
+def costs_markdown(costs: dict) -> list[str]:
+    """Placement, energy, cycles, memory and the OTTT vs BPTT memory table."""
+    place = costs["placement"]
+    lines = ["", "## Costs", "",
+             f"Placement: {place['cores_used']} of {place['cores_available']} cores "
+             f"(mesh {place['mesh'][0]} x {place['mesh'][1]}); "
+             + ", ".join(f"{name}: cores {ids}" for name, ids in place["layers"].items()), ""]
+    primary = costs["primary_energy_table"]
+    lines += ["| energy per sample | " + " | ".join(costs["energy_tables"]) + " |",
+              "|---|" + "---:|" * len(costs["energy_tables"])]
+    for part in ("inference", "training"):
+        if part in costs:
+            e = costs[part]["energy"]
+            lines.append(f"| {part} | " + " | ".join(f"{e[t]['per_sample_pJ'] / 1e6:.3f} uJ"
+                                                     for t in costs["energy_tables"]) + " |")
+    for part in ("inference", "training"):
+        if part not in costs:
+            continue
+        p = costs[part]
+        by_event = p["energy"][primary]["by_event_pJ"]
+        total = p["energy"][primary]["total_pJ"] or 1.0
+        lines += ["", f"{part.capitalize()}: energy by event ({primary}), per sample", "",
+                  "| event | count per sample | pJ each | share |", "|---|---:|---:|---:|"]
+        for event, pj in sorted(by_event.items(), key=lambda kv: -kv[1]):
+            if pj == 0:
+                continue
+            per = p["events_total"][event] / p["samples"]
+            each = costs["energy_tables"][primary][event]["pJ"]
+            lines.append(f"| {event} | {per:,.1f} | {each:g} | {100 * pj / total:.1f} % |")
+        c = p["cycles"]["per_step"]
+        lines += ["", f"Time step ({part}): {c['latency_cycles']:,.0f} cycles "
+                  f"({c['latency_us']:.2f} us at the clock; real-time factor "
+                  f"{c['realtime_factor']:.1f}): slowest core {c['critical_core']} "
+                  f"({c['core_cycles']:,.0f} cycles, mostly {c['critical_phase']}), routing "
+                  f"{c['routing_cycles']:,.1f}, barrier {c['barrier_cycles']:g}. Spike rates: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in p["spike_rates"].items()) + "."]
+    mem = costs["memory"]
+    lines += ["", "Memory per core (bits):", "",
+              "| core | layer | neurons | axons | SRAM used / available | weights | "
+              "accumulators | feedback | transposed copy | neuron state | traces | routing |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in mem["per_core"]:
+        lines.append(f"| {r['core']} | {r['layer']} | {r['neurons']} | {r['axons']} | "
+                     f"{r['sram_used']:,} / {r['sram_available']:,} "
+                     f"({100 * r['sram_utilization']:.1f} %) | {r['sram_weights']:,} | "
+                     f"{r['sram_accumulators']:,} | {r['sram_feedback']:,} | "
+                     f"{r['sram_transposed_copy']:,} | {r['neuron_state']:,} | "
+                     f"{r['trace_registers']:,} | {r['routing_table']:,} |")
+    lines += ["", "Training memory beyond the weights, OTTT (this run's rule) against BPTT on the "
+              "same network (BPTT keeps every step's membranes, spikes and inputs):", "",
+              "| T | OTTT (bits) | BPTT (bits) | BPTT / OTTT | with weights |",
+              "|---:|---:|---:|---:|---:|"]
+    for r in mem["ottt_vs_bptt"]:
+        lines.append(f"| {r['T']} | {r['ottt_state_bits']:,} | {r['bptt_state_bits']:,} | "
+                     f"{r['state_ratio']:.2f} | {r['total_ratio']:.2f} |")
     return lines

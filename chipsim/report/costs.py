@@ -1,0 +1,244 @@
+"""Cycles, energy and memory from counted events: the chip's cost model.
+
+The simulator counts events per layer (and spikes, neuron activity and weight writes per
+neuron); with the placement those become exact per-core counts, priced by a cycle table and
+an energy table (``energy_tables``). Nothing here simulates; everything is count x cost.
+
+Per core c holding neurons [a, a + k) of layer l (n neurons, n_in inputs):
+  synaptic_ops = rows read by layer l x k      synapse_rows_read = rows read by layer l
+  active / inactive_neuron_updates from the per-neuron counts of the slice
+  trace_updates = the layer's input-trace updates (every core of a layer keeps all of them)
+  error_reads, modulator_ops, accumulator_reads: the layer's count x k / n (uniform over
+      neurons), except with backward: copy, where backprop reads become nonzero errors x n_in
+      (split over cores in proportion to k: the one estimate here)
+  weight_updates, accumulator_updates from the per-neuron counts (x 2 with a transposed copy:
+      both copies are written)
+  input / spike / error packets from the router (``chip.router``); hops are counted at the
+      core that sends the packet
+  static_core_steps = time steps simulated
+
+Time-step latency: max over cores of the core's mean cycles per step, plus routing (the
+busiest link's mean packets per step x cycles per packet, plus the longest route's hops x
+cycles per hop) plus the barrier. Using means assumes each core's load is spread evenly over
+the steps; the true mean of per-step maxima can only be higher.
+"""
+from __future__ import annotations
+
+from chipsim.chip import counters as ev
+from chipsim.chip.router import error_traffic, spike_traffic
+from chipsim.errors import ConfigError
+from chipsim.report.energy_tables import PRESETS, PRICED_NAMES, user_table
+
+PHASES = {
+    "spike_delivery": ("synapse_rows_read", "synaptic_ops", "input_packets", "spike_packets"),
+    "neuron_update": ("active_neuron_updates", "inactive_neuron_updates"),
+    "trace_update": ("trace_updates",),
+    "learning": ("error_packets", "error_reads", "modulator_ops", "weight_updates",
+                 "accumulator_updates", "accumulator_reads"),
+}
+
+
+def energy_tables(chip_cfg) -> dict[str, dict]:
+    """Every preset, plus the user's table when chip.energy is a mapping (name 'user')."""
+    tables = {name: make(chip_cfg.bits, chip_cfg.core.synapse_memory_kib)
+              for name, make in PRESETS.items()}
+    for table in tables.values():
+        table["static_core_steps"] = {"pJ": chip_cfg.static_pj_per_core_step,
+                                      "source": "chip.static_pj_per_core_step"}
+    if isinstance(chip_cfg.energy, dict):
+        missing = [k for k in PRICED_NAMES if k not in chip_cfg.energy]
+        unknown = [k for k in chip_cfg.energy if k not in PRICED_NAMES]
+        if missing or unknown:
+            raise ConfigError(
+                "chip.energy: a user table needs pJ for every event"
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                + f" (events: {', '.join(PRICED_NAMES)})")
+        tables["user"] = user_table(chip_cfg.energy)
+    return tables
+
+
+def primary_table(chip_cfg) -> str:
+    return "user" if isinstance(chip_cfg.energy, dict) else chip_cfg.energy
+
+
+def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
+                broadcast: bool, learning: bool) -> tuple[dict, dict]:
+    """Per-core event counts {core: {event: count}} and the router summaries."""
+    layers = len(placement.layer_cores)
+    spikes = {c.core: int(neuron_counts[n_off[c.layer] + c.first:
+                                        n_off[c.layer] + c.first + c.count, ev.N_SPIKES].sum())
+              for c in placement.cores}
+    readout_n = sum(c.count for c in placement.cores_of(layers - 1))
+    learning_steps = int(counts[layers - 1, ev.MODULATOR_OPS]) // readout_n if learning else 0
+    spike_t = spike_traffic(placement, spikes)
+    error_t = error_traffic(placement, counts, broadcast, learning_steps) if learning else None
+    traffics = [t for t in (spike_t, error_t) if t is not None]
+    out = {}
+    for c in placement.cores:
+        l, k = c.layer, c.count
+        n = sum(s.count for s in placement.cores_of(l))
+        sl = slice(n_off[l] + c.first, n_off[l] + c.first + k)
+        rows = int(counts[l, ev.SYNAPSE_ROWS_READ])
+        steps = int(counts[l, ev.NEURON_UPDATES]) // n
+        active = int(neuron_counts[sl, ev.N_ACTIVE].sum())
+        copy = backward_copy and l > 0 and not broadcast
+        if copy:
+            reads = float(counts[l, ev.BACKWARD_NONZERO_ERRORS]) * c.n_in * k / n
+        else:
+            reads = int(counts[l, ev.ERROR_READS]) * k // n
+        writes = int(neuron_counts[sl, ev.N_WEIGHT_UPDATES].sum())
+        out[c.core] = {
+            "synaptic_ops": rows * k,
+            "synapse_rows_read": rows,
+            "active_neuron_updates": active,
+            "inactive_neuron_updates": steps * k - active,
+            "input_packets": rows if l == 0 else 0,
+            "spike_packets": int(spike_t.packets.get(c.core, 0)),
+            "error_packets": int(error_t.packets.get(c.core, 0)) if error_t else 0,
+            "hops_ew": sum(t.hops.get((c.core, "hops_ew"), 0) for t in traffics),
+            "hops_ns": sum(t.hops.get((c.core, "hops_ns"), 0) for t in traffics),
+            "trace_updates": int(counts[l, ev.TRACE_UPDATES]),
+            "error_reads": reads,
+            "modulator_ops": int(counts[l, ev.MODULATOR_OPS]) * k // n,
+            "weight_updates": writes * (2 if copy else 1),
+            "accumulator_updates": int(neuron_counts[sl, ev.N_ACCUMULATOR_UPDATES].sum()),
+            "accumulator_reads": int(counts[l, ev.ACCUMULATOR_READS]) * k // n,
+            "static_core_steps": steps,
+        }
+    links = {}
+    for t in traffics:
+        for link, n in t.links.items():
+            links[link] = links.get(link, 0) + n
+    router = {"spikes": spike_t.summary(), "errors": error_t.summary() if error_t else None,
+              "links": links}
+    return out, router
+
+
+def price(events: dict, tables: dict) -> dict:
+    """{table: {total_pJ, by_event_pJ, by_core_pJ}} for per-core event counts."""
+    out = {}
+    totals = {e: sum(core[e] for core in events.values()) for e in PRICED_NAMES}
+    for name, table in tables.items():
+        by_event = {e: totals[e] * table[e]["pJ"] for e in PRICED_NAMES}
+        by_core = {str(c): sum(ev_counts[e] * table[e]["pJ"] for e in PRICED_NAMES)
+                   for c, ev_counts in events.items()}
+        out[name] = {"total_pJ": sum(by_event.values()), "by_event_pJ": by_event,
+                     "by_core_pJ": by_core}
+    return out
+
+
+def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement) -> dict:
+    """Cycles per core and phase, and the mean time-step latency with its critical part."""
+    table = cycle_cfg.events
+    per_core = {str(c): {phase: sum(counts[e] * table.get(e, 0) for e in names)
+                         for phase, names in PHASES.items()}
+                for c, counts in events.items()}
+    steps = max(steps, 1)
+    core_step = {c: sum(p.values()) / steps for c, p in per_core.items()}
+    critical = max(core_step, key=core_step.get)
+    phase = max(per_core[critical], key=per_core[critical].get)
+    busiest = max(router["links"].values()) if router["links"] else 0
+    longest = max((abs(a.x - b.x) + abs(a.y - b.y)
+                   for l in range(len(placement.layer_cores) - 1)
+                   for a in placement.cores_of(l) for b in placement.cores_of(l + 1)), default=0)
+    routing = busiest / steps * cycle_cfg.link_cycles_per_packet + longest * cycle_cfg.hop_cycles
+    latency = core_step[critical] + routing + cycle_cfg.barrier
+    seconds = latency / (cycle_cfg.clock_mhz * 1e6)
+    return {"per_core_per_phase": per_core,
+            "per_step": {"critical_core": int(critical), "critical_phase": phase,
+                         "core_cycles": core_step[critical], "routing_cycles": routing,
+                         "barrier_cycles": cycle_cfg.barrier, "latency_cycles": latency,
+                         "latency_us": seconds * 1e6,
+                         "realtime_factor": cycle_cfg.realtime_step_us * 1e-6 / seconds},
+            "steps": steps}
+
+
+def memory(placement, *, weight_bits: int, membrane_bits: int, error_bits: int,
+           accumulator_bits: int, input_bits: int, n_inputs: int, timesteps: int) -> dict:
+    """Bits per core and in total, and OTTT's training memory against BPTT's as T grows.
+
+    OTTT's training state (beyond the weights) is what the placement holds: neuron and error
+    registers, trace registers, rule memories; it does not depend on T. BPTT, to train the
+    same network, keeps every step's membrane (b_v) and spike (1 bit) of every neuron and the
+    input payloads for the backward pass, plus a gradient accumulator per synapse and error
+    registers: T x per-step state + constant.
+    """
+    per_core = []
+    for c in placement.cores:
+        row = {"core": c.core, "x": c.x, "y": c.y, "layer": c.name, "neurons": c.count,
+               "axons": c.n_in, **c.memory}
+        row["sram_utilization"] = c.memory["sram_used"] / c.memory["sram_available"]
+        per_core.append(row)
+    kinds = [k for k in placement.cores[0].memory if k != "sram_available"]
+    total = {k: int(sum(c.memory[k] for c in placement.cores)) for k in kinds}
+    total["sram_available"] = int(sum(c.memory["sram_available"] for c in placement.cores))
+    ottt_state = sum(total[k] for k in ("neuron_state", "trace_registers", "sram_accumulators",
+                                        "sram_feedback", "sram_transposed_copy"))
+    weights = total["sram_weights_unpadded"]
+    layers = [(placement.cores_of(l)[0].n_in, sum(c.count for c in placement.cores_of(l)))
+              for l in range(len(placement.layer_cores))]
+    per_step = sum(n * (membrane_bits + 1) for _, n in layers) + n_inputs * input_bits
+    bptt_constant = (sum(n_in * n * accumulator_bits for n_in, n in layers)
+                     + sum(n * error_bits for _, n in layers))
+    rows = []
+    for t in sorted({4, 8, 16, 32, 64, timesteps}):
+        bptt = t * per_step + bptt_constant
+        rows.append({"T": t, "ottt_state_bits": ottt_state, "bptt_state_bits": bptt,
+                     "weights_bits": weights, "state_ratio": bptt / max(ottt_state, 1),
+                     "total_ratio": (bptt + weights) / (ottt_state + weights)})
+    return {"per_core": per_core, "total": total, "ottt_vs_bptt": rows,
+            "bptt_bits_per_step": per_step, "bptt_constant_bits": bptt_constant}
+
+
+def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
+                 test_samples: int, timesteps: int, n_inputs: int) -> dict:
+    """The 'costs' part of report.json: placement, memory, and per phase of the run
+    (training, inference) the per-core events, energy under every table, cycles, router."""
+    m = chip.memories
+    n_off = [int(v) for v in m.n_off]
+    tables = energy_tables(chip_cfg)
+    learning = chip.rule is not None
+    broadcast = learning and learning_cfg.error == "broadcast"
+    parts = {}
+    for part, counts, ncounts, samples, learn in (
+            ("training", chip.registers.counters, chip.registers.neuron_counts, train_samples,
+             learning),
+            ("inference", chip.inference_counts, chip.inference_neuron_counts, test_samples,
+             False)):
+        if samples == 0:
+            continue
+        events, router = core_events(placement, counts, ncounts, n_off,
+                                     backward_copy=chip_cfg.backward == "copy",
+                                     broadcast=broadcast, learning=learn)
+        steps = samples * timesteps
+        energy = price(events, tables)
+        for e in energy.values():
+            e["per_sample_pJ"] = e["total_pJ"] / samples
+        layer_n = [sum(c.count for c in placement.cores_of(l))
+                   for l in range(len(placement.layer_cores))]
+        parts[part] = {
+            "samples": samples, "steps": steps,
+            "events_per_core": {str(c): v for c, v in events.items()},
+            "events_total": {e: sum(v[e] for v in events.values()) for e in PRICED_NAMES},
+            "energy": energy,
+            "cycles": cycles(events, router, chip_cfg.cycles, steps, placement),
+            "router": {"spikes": router["spikes"], "errors": router["errors"]},
+            "spike_rates": {chip.names[l]: int(counts[l, ev.SPIKES]) / (layer_n[l] * steps)
+                            for l in range(len(layer_n)) if m.spiking[l]},
+        }
+    bits = chip_cfg.bits
+    f = chip.formats
+    return {
+        "energy_tables": tables,
+        "primary_energy_table": primary_table(chip_cfg),
+        "cycle_table": dict(chip_cfg.cycles.events),
+        "placement": {"mesh": list(placement.mesh), "cores_used": len(placement.cores),
+                      "cores_available": placement.mesh[0] * placement.mesh[1],
+                      "layers": {chip.names[l]: list(ids)
+                                 for l, ids in enumerate(placement.layer_cores)}},
+        "memory": memory(placement, weight_bits=bits.weight, membrane_bits=bits.membrane,
+                         error_bits=bits.error, accumulator_bits=bits.accumulator,
+                         input_bits=f.input.bits, n_inputs=n_inputs, timesteps=timesteps),
+        **parts,
+    }
