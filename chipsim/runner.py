@@ -21,7 +21,7 @@ from chipsim.mapping.quantize import quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
 from chipsim.report.chip_section import chip_section
-from chipsim.report.costs import cost_section
+from chipsim.report.costs import cost_section, energy_tables
 from chipsim.report.summary import summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules import FLOAT_RULES
@@ -127,6 +127,8 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     """Train and evaluate as the config says; write the run directory; return the report."""
     started = time.perf_counter()
     out = Path(out_dir if out_dir is not None else config.output.dir.format(name=name))
+    if config.chip.arithmetic == "fixed":
+        energy_tables(config.chip)  # a user table is checked before any work
     data = load_dataset(config.data, config.seed)
     network = network_from_config(config, data)
     model = make_model(config, network, data)

@@ -1,0 +1,193 @@
+"""The cost model: energy = counts x table, counts against recorded spikes, a hand-worked
+2-core chip, placement over several cores, design-rule violations (exit 3)."""
+import json
+
+import numpy as np
+import pytest
+
+from chipsim.cli import main
+from chipsim.report.energy_tables import PRICED_NAMES
+
+from conftest import ROOT, write_yaml
+
+EXAMPLE = str(ROOT / "examples" / "digits_ottt.yaml")
+
+
+def run_report(tmp_path, *sets, config=EXAMPLE, name="r"):
+    args = [a for o in sets for a in ("--set", o)]
+    assert main(["run", str(config), "--out", str(tmp_path / name), *args]) == 0
+    return json.loads((tmp_path / name / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("digits")
+    return run_report(path, "learning.epochs=1"), path / "r"
+
+
+@pytest.fixture(scope="module")
+def digits_report(digits_run):
+    return digits_run[0]
+
+
+def test_every_energy_is_counts_times_table(digits_report):
+    costs = digits_report["costs"]
+    assert {"loihi2018", "horowitz45"} <= set(costs["energy_tables"])
+    for part in ("training", "inference"):
+        p = costs[part]
+        for name, table in costs["energy_tables"].items():
+            e = p["energy"][name]
+            for event in PRICED_NAMES:
+                assert e["by_event_pJ"][event] == pytest.approx(
+                    p["events_total"][event] * table[event]["pJ"], rel=1e-12, abs=1e-9)
+            assert e["total_pJ"] == pytest.approx(sum(e["by_event_pJ"].values()), rel=1e-12)
+            for core, counts in p["events_per_core"].items():
+                assert e["by_core_pJ"][core] == pytest.approx(
+                    sum(counts[ev] * table[ev]["pJ"] for ev in PRICED_NAMES), rel=1e-12)
+            assert e["per_sample_pJ"] == pytest.approx(e["total_pJ"] / p["samples"])
+    loihi = costs["energy_tables"]["loihi2018"]
+    assert loihi["synaptic_ops"]["pJ"] == 23.6 and loihi["weight_updates"]["pJ"] == 120.0
+    assert loihi["hops_ew"]["pJ"] == 3.0 and loihi["hops_ns"]["pJ"] == 4.0
+
+
+def test_memory_against_t_and_plots(digits_run):
+    digits_report, out = digits_run
+    rows = digits_report["costs"]["memory"]["ottt_vs_bptt"]
+    assert [r["T"] for r in rows] == [4, 6, 8, 16, 32, 64]
+    assert len({r["ottt_state_bits"] for r in rows}) == 1           # flat in T
+    bptt = [r["bptt_state_bits"] for r in rows]
+    assert bptt == sorted(bptt) and (bptt[-1] - bptt[0]) % 60 == 0   # linear: 60 steps apart
+    assert "| 64 |" in (out / "summary.md").read_text()
+    for plot in ("memory_vs_T", "energy_breakdown", "memory_per_core", "cycles_per_phase",
+                 "spike_raster"):
+        assert (out / f"{plot}.png").stat().st_size > 0
+
+
+def test_synaptic_ops_equal_recorded_spikes_times_fan_out(tmp_path):
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 5, 12)) < 0.3).astype(float)
+    y = np.arange(40) % 3
+    np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x[:10], y_test=y[:10])
+    cfg = write_yaml(tmp_path / "n.yaml", {
+        "data": {"source": "npz", "path": str(tmp_path / "d.npz"), "timesteps": 5},
+        "network": {"layers": [{"name": "a", "units": 7}, {"name": "b", "units": 6},
+                               {"name": "out", "units": 3, "neuron": "readout"}],
+                    "init": {"gain": 3.0}},
+        "learning": {"epochs": 1},
+        "chip": {"core": {"neurons": 4}},
+        "output": {"record": ["spikes"], "plots": False}})
+    report = run_report(tmp_path, config=cfg)
+    with np.load(tmp_path / "r" / "record.npz") as rec:
+        spikes_a, spikes_b = rec["a.spikes"].sum(), rec["b.spikes"].sum()
+    assert spikes_a > 0 and spikes_b > 0
+    independent = x[:10].sum() * 7 + spikes_a * 6 + spikes_b * 3
+    counted = report["costs"]["inference"]["events_total"]["synaptic_ops"]
+    assert counted == independent
+    layers = report["chip"]["counts"]["inference"]
+    assert layers["a"]["synaptic_ops"] + layers["b"]["synaptic_ops"] + \
+        layers["out"]["synaptic_ops"] == independent
+    # a (7 neurons) and b (6) are split over cores of 4 neurons: per-core counts add up
+    place = report["costs"]["placement"]["layers"]
+    assert len(place["a"]) == 2 and len(place["b"]) == 2 and len(place["out"]) == 1
+    per_core = report["costs"]["training"]["events_per_core"]
+    for layer, ids in place.items():
+        total = report["chip"]["counts"]["training"][layer]
+        assert sum(per_core[str(c)]["weight_updates"] for c in ids) == total["weight_updates"]
+        assert sum(per_core[str(c)]["active_neuron_updates"] for c in ids) == \
+            total["active_neuron_updates"]
+
+
+def test_hand_worked_two_core_chip(tmp_path):
+    """2 inputs -> 2 LIF (core 0 at (0,0)) -> 2 read-out (core 1 at (1,0)); one sample, T = 2,
+    input spikes t0: [1, 0], t1: [1, 1]; identity hidden weights, threshold 1: hidden neuron 0
+    fires at t0 and t1, neuron 1 at t1 (3 spikes)."""
+    x = np.array([[[1.0, 0.0], [1.0, 1.0]]])
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0]), x_test=x, y_test=np.array([0]))
+    np.savez(tmp_path / "w.npz", h=np.eye(2), out=np.array([[0.5, 0.5], [0.0, 0.0]]))
+    table = {name: 0.0 for name in PRICED_NAMES}
+    table.update(synaptic_ops=1.0, active_neuron_updates=10.0, inactive_neuron_updates=5.0,
+                 spike_packets=100.0, hops_ew=1000.0, input_packets=0.5, static_core_steps=0.25)
+    cycles = {name: 0.0 for name in ("error_packets", "trace_updates", "error_reads",
+                                     "modulator_ops", "weight_updates", "accumulator_updates",
+                                     "accumulator_reads")}
+    cycles.update(synaptic_ops=1, synapse_rows_read=2, active_neuron_updates=1,
+                  inactive_neuron_updates=1, input_packets=1, spike_packets=1, clock_mhz=1,
+                  barrier=16, hop_cycles=1, link_cycles_per_packet=1, realtime_step_us=1000)
+    cfg = write_yaml(tmp_path / "n.yaml", {
+        "data": {"source": "npz", "path": str(tmp_path / "d.npz"), "timesteps": 2},
+        "network": {"layers": [{"name": "h", "units": 2},
+                               {"name": "out", "units": 2, "neuron": "readout"}],
+                    "init": {"weights": str(tmp_path / "w.npz")}},
+        "learning": {"rule": "none"},
+        "chip": {"mesh": [2, 1], "weight_headroom": 2.0, "energy": table, "cycles": cycles},
+        "output": {"plots": False}})
+    costs = run_report(tmp_path, config=cfg)["costs"]
+    assert "training" not in costs
+    inf = costs["inference"]
+    core0, core1 = inf["events_per_core"]["0"], inf["events_per_core"]["1"]
+    assert (core0["synapse_rows_read"], core0["synaptic_ops"], core0["input_packets"]) == (3, 6, 3)
+    assert (core0["active_neuron_updates"], core0["inactive_neuron_updates"]) == (3, 1)
+    assert (core0["hops_ew"], core0["hops_ns"], core0["spike_packets"]) == (3, 0, 0)
+    assert (core1["synapse_rows_read"], core1["synaptic_ops"], core1["spike_packets"]) == (3, 6, 3)
+    assert (core1["active_neuron_updates"], core1["inactive_neuron_updates"]) == (2, 2)
+    assert core0["static_core_steps"] == core1["static_core_steps"] == 2
+    energy = inf["energy"]["user"]
+    assert costs["primary_energy_table"] == "user"
+    # 12 syn ops x 1 + 5 active x 10 + 3 inactive x 5 + 3 spike packets x 100 + 3 hops x 1000
+    # + 3 input packets x 0.5 + 4 core-steps x 0.25
+    assert energy["total_pJ"] == pytest.approx(12 + 50 + 15 + 300 + 3000 + 1.5 + 1.0)
+    c = inf["cycles"]
+    # each core: rows 3 x 2 + ops 6 + packets 3 = 15 delivery + 4 neuron updates = 19 cycles
+    assert c["per_core_per_phase"]["0"] == {"spike_delivery": 15, "neuron_update": 4,
+                                            "trace_update": 0, "learning": 0}
+    assert c["per_core_per_phase"]["1"]["spike_delivery"] == 15
+    step = c["per_step"]
+    # 19 / 2 steps + routing (3 packets on the busiest link / 2 steps + 1 hop) + barrier 16
+    assert step["core_cycles"] == 9.5 and step["routing_cycles"] == 2.5
+    assert step["latency_cycles"] == 28.0 and step["latency_us"] == 28.0
+    assert step["realtime_factor"] == pytest.approx(1000 / 28)
+    mem = {r["core"]: r for r in costs["memory"]["per_core"]}
+    # 2 rows of 2 x 8-bit weights, each padded to one 64-bit word
+    assert (mem[0]["sram_weights"], mem[0]["sram_weights_unpadded"]) == (128, 32)
+    assert mem[0]["neuron_state"] == 2 * 16 and mem[0]["trace_registers"] == 0
+    assert mem[0]["routing_table"] == 1 * (1 + 12)   # one destination: 1-bit address, 12-bit axon
+    assert mem[1]["sram_used"] == 128 and mem[1]["routing_table"] == 0
+
+
+def test_backward_copy_trades_memory_for_reads(tmp_path):
+    read = run_report(tmp_path, "learning.epochs=1", name="read")["costs"]
+    copy = run_report(tmp_path, "learning.epochs=1", "chip.backward=copy", name="copy")["costs"]
+    m_read, m_copy = read["memory"]["total"], copy["memory"]["total"]
+    assert m_read["sram_transposed_copy"] == 0
+    assert m_copy["sram_transposed_copy"] == 10 * 128 * 8   # out: 10 rows of 128 weights
+    r, c = read["training"]["events_total"], copy["training"]["events_total"]
+    assert c["error_reads"] < r["error_reads"]
+    assert c["weight_updates"] > r["weight_updates"]   # both copies are written
+
+
+@pytest.mark.parametrize("sets,needles", [
+    (["chip.core.axons=32"], ["layer 'fc1' (fan_in_fits_axons): needs 64 input axons",
+                              "a core has 32 (chip.core.axons)",
+                              "layer 'out' (fan_in_fits_axons): needs 128 input axons"]),
+    (["chip.core.neurons=8", "chip.mesh=[2, 2]"],
+     ["network (cores_fit_mesh): needs 18 cores ('fc1': 16, 'out': 2), the chip has 4"]),
+    (["chip.core.synapse_memory_kib=1", "chip.bits.weight=16", "chip.core.word_bits=1024"],
+     ["layer 'out' (neuron_fits_memory): one neuron's synapse rows need 262144 bits",
+      "a core has 8192 (1 KiB, chip.core.synapse_memory_kib)"]),
+])
+def test_network_that_does_not_fit_exits_3(tmp_path, capsys, sets, needles):
+    args = [a for o in sets for a in ("--set", o)]
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), *args]) == 3
+    err = capsys.readouterr().err
+    assert "does not fit the chip" in err and "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+    assert not (tmp_path / "r").exists()   # refused at load: nothing written
+
+
+def test_user_energy_table_must_be_complete(tmp_path, capsys):
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "learning.epochs=0",
+                 "--set", "chip.energy={synaptic_ops: 1.0, bogus: 2.0}"]) == 2
+    err = capsys.readouterr().err
+    assert "chip.energy: a user table needs pJ for every event; missing: synapse_rows_read" in err
+    assert "unknown: bogus" in err
