@@ -29,6 +29,21 @@ def _parser() -> argparse.ArgumentParser:
                           "(e.g. --set chip.bits.weight=4); repeatable")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show progress bars (default: only on a terminal)")
+    sweep = sub.add_parser("sweep", help="run a grid of runs (a sweep file: base, set, axes)")
+    sweep.add_argument("sweep", help="path to a SWEEP.yaml")
+    sweep.add_argument("--out", help="sweep directory (default: runs/<sweep name>)")
+    sweep.add_argument("--workers", type=int, default=None,
+                       help="local worker processes (default: the number of cores)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the points on this Dask distributed scheduler instead")
+    sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show progress (default: only on a terminal)")
+    plot = sub.add_parser("plot", help="draw a figure from a sweep's results.csv")
+    plot.add_argument("results", help="path to results.csv")
+    plot.add_argument("--x", required=True, help="column for the x axis")
+    plot.add_argument("--y", required=True, help="column for the y axis")
+    plot.add_argument("--hue", default=None, help="column that splits the data into lines")
+    plot.add_argument("--out", default=None, help="output file (.png or .svg)")
     sub.add_parser("config-doc", help="print the net.yaml reference (docs/config.md)")
     return parser
 
@@ -46,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
 
             config = load_config(args.config, args.set)
             run(config, Path(args.config).stem, args.out, show_progress=args.progress)
+        elif args.command == "sweep":
+            from chipsim.sweep import run_sweep
+
+            run_sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                      show_progress=args.progress)
+        elif args.command == "plot":
+            from chipsim.report.sweep_plots import plot_results
+
+            plot_results(args.results, x=args.x, y=args.y, hue=args.hue, out=args.out)
         elif args.command == "config-doc":
             from chipsim.config import reference_markdown
 
