@@ -182,6 +182,17 @@ class CyclesConfig(_Section):
         return {k: getattr(self, k) for k in type(self).model_fields if k not in skip}
 
 
+Policy = Literal["saturate", "wrap", "error"]
+
+
+class OverflowConfig(_Section):
+    membrane: Policy = _f("saturate", "membrane registers and read-out values")
+    trace: Policy = _f("saturate", "trace registers")
+    error: Policy = _f("saturate", "error and modulator registers")
+    weight: Policy = _f("saturate", "synaptic weights after an update")
+    accumulator: Policy = _f("saturate", "OTTT_A accumulators")
+
+
 class ChipConfig(_Section):
     arithmetic: Literal["fixed", "float64"] = _f(
         "fixed", "fixed: the fixed-point chip; float64: the real-number reference")
@@ -208,6 +219,15 @@ class ChipConfig(_Section):
         "are reported; this one is the headline)")
     static_pj_per_core_step: float = _f(0.0, "static (leakage) energy per core per time step",
                                         ge=0.0)
+    overflow: Union[Policy, OverflowConfig] = _f(
+        "saturate", "out-of-range values: saturate, wrap (two's complement) or error (stop, "
+        "naming layer, variable, step and value); one policy, or one per variable")
+
+    def overflow_policies(self) -> dict[str, str]:
+        """{variable: policy} for membrane, trace, error, weight, accumulator."""
+        if isinstance(self.overflow, str):
+            return {v: self.overflow for v in OverflowConfig.model_fields}
+        return self.overflow.model_dump()
 
 
 # ----------------------------------------------------------------------------- output

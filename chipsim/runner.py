@@ -78,7 +78,8 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                               seed=config.seed,
                               accumulators=rule is not None and "accumulators" in rule.needs,
                               reset=network.neuron.reset,
-                              input_trace=config.network.input_trace, feedback=fb_ints)
+                              input_trace=config.network.input_trace, feedback=fb_ints,
+                              overflow=config.chip.overflow_policies())
     return Chip(network.names, formats, memories, rule, quantization=quantization)
 
 

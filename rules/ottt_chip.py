@@ -26,7 +26,8 @@ from chipsim.chip import counters as ev
 from chipsim.chip import kernels as kn
 from chipsim.chip import learning_engine as le
 from chipsim.chip import reference as ref
-from chipsim.chip.fixedpoint import NEAREST, clamp, clamp_np, shift_round, shift_round_np
+from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round, shift_round_np
+from chipsim.chip.overflow import ERROR_VALUE, limit, limit_np
 from chipsim.chip.formats import LOSS_FRAC
 
 VARIANT_O, BROADCAST = 0, 1  # positions in the rule's flag array
@@ -65,7 +66,7 @@ def output_error(m, r, label):
         o_e = o << (fe - fo) if fe >= fo else shift_round(o, fo - fe, NEAREST, np.uint64(0), 0)
         e0 = shift_round(m.q_ce * (p - y) + m.q_mse * (o_e - y), LOSS_FRAC, NEAREST,
                          np.uint64(0), 0)
-        e = clamp(e0, m.e_lo, m.e_hi)
+        e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, layers - 1)
         over += e != e0
         r.e[ro + c] = e
     r.counters[layers - 1, ev.MODULATOR_OPS] += classes
@@ -105,13 +106,16 @@ def ottt_train_batch(m, r, x, labels, flags, preds):
     for b in range(x.shape[0]):
         kn.reset_state(r)
         total[:] = 0
+        r.clock[0] = b
         for t in range(x.shape[1]):
+            r.clock[1] = t
             r.x_pre[:] = x[b, t]
             kn.forward_step(m, r, True)
             kn.add_readout(m, r, total)
             ottt_step(m, r, labels[b], flags)
         preds[b] = np.argmax(total)
     if not flags[VARIANT_O]:
+        r.clock[0], r.clock[1] = x.shape[0], 0  # the batch's end
         le.apply_accumulators(m, r)
 
 
@@ -131,7 +135,8 @@ def output_error_ref(m, r, label):
     oc = np.clip(o, -o_lim, o_lim)
     o_e = oc << (fe - fo) if fe >= fo else shift_round_np(oc, fo - fe, NEAREST)
     e0 = shift_round_np(m.q_ce * (p - y) + m.q_mse * (o_e - y), LOSS_FRAC, NEAREST)
-    ref.neurons(m, layers - 1, r.e)[:], over = clamp_np(e0, m.e_lo, m.e_hi)
+    ref.neurons(m, layers - 1, r.e)[:], over = limit_np(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE,
+                                                        layers - 1)
     r.counters[layers - 1, ev.MODULATOR_OPS] += len(o)
     r.counters[layers - 1, ev.OVERFLOW_ERROR] += over
 
@@ -153,13 +158,16 @@ def ottt_train_batch_ref(m, r, x, labels, flags, preds):
     for b in range(x.shape[0]):
         ref.reset_state(r)
         total = np.zeros(int(m.n_out[-1]), np.int64)
+        r.clock[0] = b
         for t in range(x.shape[1]):
+            r.clock[1] = t
             r.x_pre[:] = x[b, t]
             ref.forward_step(m, r, True)
             total += ref.neurons(m, len(m.n_in) - 1, r.u)
             ottt_step_ref(m, r, labels[b], flags)
         preds[b] = np.argmax(total)
     if not flags[VARIANT_O]:
+        r.clock[:] = (x.shape[0], 0)
         ref.apply_accumulators(m, r)
 
 

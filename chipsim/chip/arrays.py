@@ -19,6 +19,7 @@ import numpy as np
 from chipsim.chip import counters as ev
 from chipsim.chip.fixedpoint import ROUNDING
 from chipsim.chip.formats import LOSS_FRAC, ChipFormats
+from chipsim.chip.overflow import POLICIES, VARIABLES
 from chipsim.chip.lut import exp_table, surrogate_table
 from chipsim.seeding import stream
 
@@ -65,6 +66,7 @@ class Memories(NamedTuple):
     rounding: int
     q_ce: int                    # (1 - m) as Q16
     q_mse: int                   # 2 m / C as Q16
+    overflow_mode: np.ndarray    # (5,) policy per chip.overflow.VARIABLES kind
     reset_to_zero: int           # 1: reset 'zero'; 0: subtract the threshold
     input_trace: int             # 1: layer 1 learns from a trace of the input
 
@@ -81,6 +83,8 @@ class Registers(NamedTuple):
     counters: np.ndarray         # (L, events) int64
     neuron_counts: np.ndarray    # (neurons, counters.NEURON_EVENTS) int64
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
+    first_overflow: np.ndarray   # (6,): recorded, kind, layer, sample, step, value (policy error)
+    clock: np.ndarray            # (2,): sample within the batch, time step
 
 
 def new_registers(m: Memories) -> Registers:
@@ -92,14 +96,18 @@ def new_registers(m: Memories) -> Registers:
                      np.zeros(int(m.n_in[0]), np.int64), np.zeros(int(m.n_in[0]), np.int64),
                      np.zeros(int(m.n_out.max()), np.int64),
                      np.zeros((layers, ev.N_EVENTS), np.int64),
-                     np.zeros((n, len(ev.NEURON_EVENTS)), np.int64), np.zeros(layers, np.int64))
+                     np.zeros((n, len(ev.NEURON_EVENTS)), np.int64), np.zeros(layers, np.int64),
+                     np.zeros(6, np.int64), np.zeros(2, np.int64))
 
 
 def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding: str,
                    alpha: float, mse_weight: float, seed: int, accumulators: bool,
                    reset: str = "subtract", input_trace: bool = False,
-                   feedback: list[np.ndarray] = ()) -> Memories:
-    """Lay out quantized weights ((out, in) int arrays) and constants for the kernels."""
+                   feedback: list[np.ndarray] = (), overflow=None) -> Memories:
+    """Lay out quantized weights ((out, in) int arrays) and constants for the kernels.
+
+    ``overflow``: {variable: 'saturate' | 'wrap' | 'error'} (default: saturate everything).
+    """
     n_in = np.array([w.shape[1] for w in weights], np.int64)
     n_out = np.array([w.shape[0] for w in weights], np.int64)
     w_off = np.concatenate([[0], np.cumsum(n_in * n_out)[:-1]]).astype(np.int64)
@@ -145,6 +153,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         readout.membrane.frac + 4 - int(np.log2(formats.lut_entries)),
         formats.lr_mantissa, ROUNDING[rounding],
         round((1.0 - mse_weight) * 2 ** LOSS_FRAC), round(2.0 * mse_weight / classes * 2 ** LOSS_FRAC),
+        np.array([POLICIES[(overflow or {}).get(v, "saturate")] for v in VARIABLES], np.int64),
         int(reset == "zero"), int(input_trace),
     )
 

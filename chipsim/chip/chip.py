@@ -13,6 +13,8 @@ from chipsim.chip import counters as ev
 from chipsim.chip import kernels, reference
 from chipsim.chip.arrays import Memories, new_registers
 from chipsim.chip.formats import ChipFormats
+from chipsim.chip.overflow import ERROR, VARIABLES
+from chipsim.errors import SimulationError
 
 
 class Chip:
@@ -44,7 +46,26 @@ class Chip:
         preds = np.empty(len(labels), np.int64)
         run = rule.train_batch_ref if self.reference else rule.train_batch
         run(self.memories, self.registers, xq, np.asarray(labels, np.int64), rule.flags, preds)
+        self._check_overflow(len(labels))
         return preds
+
+    def _check_overflow(self, batch: int) -> None:
+        """Under the 'error' policy, stop with what overflowed, where and when."""
+        recorded, kind, layer, sample, step, value = (int(v) for v in self.registers.first_overflow)
+        if not recorded:
+            return
+        fmt = self._format_of(kind, layer)
+        when = (f"sample {sample} of the batch, time step {step}" if sample < batch
+                else "the end of the batch, writing the accumulated changes")
+        raise SimulationError(
+            f"overflow of the {VARIABLES[kind]} in layer '{self.names[layer]}' at {when}: "
+            f"value {value} ({fmt.to_real(value):.6g} real) outside {fmt.describe()}; "
+            f"chip.overflow sets 'error' for {VARIABLES[kind]} (use saturate or wrap, or wider "
+            "chip.bits)")
+
+    def _format_of(self, kind: int, layer: int):
+        f, lf = self.formats, self.formats.layers[layer]
+        return {0: lf.membrane, 1: f.trace, 2: f.error, 3: lf.weight, 4: lf.accumulator}[kind]
 
     # ------------------------------------------------------------------ inference
     def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
@@ -78,6 +99,7 @@ class Chip:
             preds = kernels.infer_batch(m, xq, counts, neuron_counts, spikes, membrane)
             self.inference_counts += counts.sum(axis=0)
             self.inference_neuron_counts += neuron_counts.sum(axis=0)
+        self._check_inference_overflow()
         kept = {}
         for i, name in enumerate(self.names):
             lo, hi = int(m.n_off[i]), int(m.n_off[i] + m.n_out[i])
@@ -87,6 +109,19 @@ class Chip:
                 kept[f"{name}.membrane"] = self.formats.layers[i].membrane.to_real(
                     membrane[:, :, lo:hi])
         return preds, kept
+
+    def _check_inference_overflow(self) -> None:
+        """Inference runs samples in parallel: under 'error' it reports counts, not the first."""
+        modes = self.memories.overflow_mode
+        columns = {0: ev.OVERFLOW_MEMBRANE, 1: ev.OVERFLOW_TRACE}
+        for kind, column in columns.items():
+            if modes[kind] == ERROR and self.inference_counts[:, column].any():
+                layer = int(np.flatnonzero(self.inference_counts[:, column])[0])
+                raise SimulationError(
+                    f"overflow of the {VARIABLES[kind]} in layer '{self.names[layer]}' during "
+                    f"inference ({int(self.inference_counts[layer, column])} values outside "
+                    f"{self._format_of(kind, layer).describe()}); chip.overflow sets 'error' "
+                    f"for {VARIABLES[kind]}")
 
     # ------------------------------------------------------------------ reading out
     def weight_ints(self) -> list[np.ndarray]:

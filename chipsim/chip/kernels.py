@@ -19,7 +19,8 @@ import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip.arrays import Registers
-from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round
+from chipsim.chip.fixedpoint import NEAREST, shift_round
+from chipsim.chip.overflow import MEMBRANE, TRACE, limit
 from chipsim.chip.formats import LAMBDA_FRAC
 
 
@@ -63,7 +64,7 @@ def neuron_update(m, r, l):
     if m.spiking[l] == 0:
         for i in range(n):
             cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
-            o = clamp(cur, lo, hi)
+            o = limit(m, r, cur, lo, hi, MEMBRANE, l)
             over += o != cur
             active += cur != 0
             nc[off + i, ev.N_ACTIVE] += cur != 0
@@ -77,7 +78,7 @@ def neuron_update(m, r, l):
             active += is_active
             nc[off + i, ev.N_ACTIVE] += is_active
             u = leak(v, m.lam) + cur
-            uc = clamp(u, lo, hi)
+            uc = limit(m, r, u, lo, hi, MEMBRANE, l)
             over += uc != u
             r.u[off + i] = uc
             if uc >= thr:
@@ -101,7 +102,7 @@ def trace_update(m, r, l):
     over = 0
     for i in range(n):
         a = leak(r.a[off + i], m.lam) + r.s[off + i] * m.trace_one
-        ac = clamp(a, 0, m.trace_hi)
+        ac = limit(m, r, a, 0, m.trace_hi, TRACE, l)
         over += ac != a
         r.a[off + i] = ac
     core = l + 1 if l + 1 < m.n_in.shape[0] else l
@@ -118,7 +119,7 @@ def input_trace_update(m, r):
         x = r.x_pre[j]
         add = shift_round(x, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else x << -sh
         a = leak(r.a_in[j], m.lam) + add
-        ac = clamp(a, 0, m.trace_hi)
+        ac = limit(m, r, a, 0, m.trace_hi, TRACE, 0)
         over += ac != a
         r.a_in[j] = ac
     r.counters[0, ev.TRACE_UPDATES] += m.n_in[0]
@@ -170,6 +171,7 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
     total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
     reset_state(r)
     for t in range(x.shape[0]):
+        r.clock[1] = t
         r.x_pre[:] = x[t]
         forward_step(m, r, False)
         add_readout(m, r, total)
@@ -190,7 +192,7 @@ def new_registers(m):
                      np.zeros(m.n_in[0], np.int64), np.zeros(m.n_out.max(), np.int64),
                      np.zeros((layers, ev.N_EVENTS), np.int64),
                      np.zeros((neurons, len(ev.NEURON_EVENTS)), np.int64),
-                     np.zeros(layers, np.int64))
+                     np.zeros(layers, np.int64), np.zeros(6, np.int64), np.zeros(2, np.int64))
 
 
 @nb.njit(cache=True, parallel=True)

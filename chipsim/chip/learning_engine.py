@@ -19,7 +19,8 @@ import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
-from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round
+from chipsim.chip.fixedpoint import NEAREST, shift_round
+from chipsim.chip.overflow import ACCUMULATOR, ERROR_VALUE, WEIGHT, limit
 
 
 @nb.njit(cache=True, inline="always")
@@ -45,7 +46,7 @@ def modulate(m, r, l, i, e):
     """Store delta = e x sigma'(u_i - threshold) for neuron i of layer l; returns overflow 0/1."""
     g = surrogate(m, l, r.u[m.n_off[l] + i])
     d = shift_round(e * g, m.surrogate_frac, NEAREST, np.uint64(0), 0)
-    dc = clamp(d, m.e_lo, m.e_hi)
+    dc = limit(m, r, d, m.e_lo, m.e_hi, ERROR_VALUE, l)
     r.e[m.n_off[l] + i] = dc
     return 1 if dc != d else 0
 
@@ -68,7 +69,7 @@ def backward_error(m, r, l):
             for i in range(n):
                 acc += row[i] * delta[i]
             e0 = shift_round(acc, m.weight_frac[l], NEAREST, np.uint64(0), 0)
-            e = clamp(e0, m.e_lo, m.e_hi)
+            e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
             over += e != e0
             messages += e != 0
         over += modulate(m, r, p, j, e)
@@ -97,7 +98,7 @@ def broadcast_error(m, r, p):
             for c in range(classes):
                 acc += m.feedback[base + c * n + j] * r.e[ro + c]
             e0 = shift_round(acc, m.fb_frac[p], NEAREST, np.uint64(0), 0)
-            e = clamp(e0, m.e_lo, m.e_hi)
+            e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
             over += e != e0
         over += modulate(m, r, p, j, e)
     if received:
@@ -139,7 +140,7 @@ def update_weights(m, r, l, pre):
             dw = shift_round(m.lr_mantissa * d * pj, sh, mode, key, ctr)
             ctr += 1
             w = row[i] - dw
-            wc = clamp(w, lo, hi)
+            wc = limit(m, r, w, lo, hi, WEIGHT, l)
             over += wc != w
             row[i] = wc
             updates += 1
@@ -166,7 +167,7 @@ def accumulate(m, r, l, pre):
             if d == 0:
                 continue
             a = row[i] + d * pj
-            ac = clamp(a, lo, hi)
+            ac = limit(m, r, a, lo, hi, ACCUMULATOR, l)
             over += ac != a
             row[i] = ac
             updates += 1
@@ -193,7 +194,7 @@ def apply_accumulators(m, r):
             dw = shift_round(m.lr_mantissa * a, sh, mode, key, ctr)
             ctr += 1
             w = weights[k] - dw
-            wc = clamp(w, lo, hi)
+            wc = limit(m, r, w, lo, hi, WEIGHT, l)
             over += wc != w
             weights[k] = wc
             acc[k] = 0

@@ -6,7 +6,9 @@ and compare every array bit for bit. Nothing here is used on a fast path.
 import numpy as np
 
 from chipsim.chip import counters as ev
-from chipsim.chip.fixedpoint import NEAREST, clamp_np, shift_round_np
+from chipsim.chip.fixedpoint import NEAREST, shift_round_np
+from chipsim.chip.overflow import (ACCUMULATOR, ERROR_VALUE, MEMBRANE, TRACE, WEIGHT,
+                                   limit_np)
 from chipsim.chip.formats import LAMBDA_FRAC
 
 
@@ -40,7 +42,7 @@ def neuron_update(m, r, l):
     lo, hi = int(m.v_lo[l]), int(m.v_hi[l])
     nc = neurons(m, l, r.neuron_counts)
     if not m.spiking[l]:
-        o, over = clamp_np(cur, lo, hi)
+        o, over = limit_np(m, r, cur, lo, hi, MEMBRANE, l)
         neurons(m, l, r.u)[:] = o
         active = np.count_nonzero(cur)
         nc[:, ev.N_ACTIVE] += cur != 0
@@ -48,7 +50,7 @@ def neuron_update(m, r, l):
         v = neurons(m, l, r.v)
         active = np.count_nonzero((cur != 0) | (v != 0))
         nc[:, ev.N_ACTIVE] += (cur != 0) | (v != 0)
-        u, over = clamp_np(leak(v, m.lam) + cur, lo, hi)
+        u, over = limit_np(m, r, leak(v, m.lam) + cur, lo, hi, MEMBRANE, l)
         s = (u >= m.threshold[l]).astype(np.int64)
         neurons(m, l, r.u)[:] = u
         neurons(m, l, r.s)[:] = s
@@ -62,7 +64,8 @@ def neuron_update(m, r, l):
 
 def trace_update(m, r, l):
     a = neurons(m, l, r.a)
-    a[:], over = clamp_np(leak(a, m.lam) + neurons(m, l, r.s) * m.trace_one, 0, m.trace_hi)
+    a[:], over = limit_np(m, r, leak(a, m.lam) + neurons(m, l, r.s) * m.trace_one, 0,
+                          m.trace_hi, TRACE, l)
     core = l + 1 if l + 1 < len(m.n_in) else l
     r.counters[core, ev.TRACE_UPDATES] += int(m.n_out[l])
     r.counters[core, ev.OVERFLOW_TRACE] += over
@@ -71,7 +74,7 @@ def trace_update(m, r, l):
 def input_trace_update(m, r):
     sh = m.in_to_trace_shift
     add = shift_round_np(r.x_pre, sh, NEAREST) if sh >= 0 else r.x_pre << -sh
-    r.a_in[:], over = clamp_np(leak(r.a_in, m.lam) + add, 0, m.trace_hi)
+    r.a_in[:], over = limit_np(m, r, leak(r.a_in, m.lam) + add, 0, m.trace_hi, TRACE, 0)
     r.counters[0, ev.TRACE_UPDATES] += int(m.n_in[0])
     r.counters[0, ev.OVERFLOW_TRACE] += over
 
@@ -95,6 +98,7 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
     total = np.zeros(int(m.n_out[-1]), np.int64)
     reset_state(r)
     for t in range(x.shape[0]):
+        r.clock[1] = t
         r.x_pre[:] = x[t]
         forward_step(m, r, False)
         total += neurons(m, len(m.n_in) - 1, r.u)
@@ -122,7 +126,7 @@ def surrogate(m, l, u):
 def modulate(m, r, l, e):
     """delta = sat(e sigma'(u - threshold)) for all neurons of layer l; returns overflows."""
     d = shift_round_np(e * surrogate(m, l, neurons(m, l, r.u)), int(m.surrogate_frac), NEAREST)
-    neurons(m, l, r.e)[:], over = clamp_np(d, m.e_lo, m.e_hi)
+    neurons(m, l, r.e)[:], over = limit_np(m, r, d, m.e_lo, m.e_hi, ERROR_VALUE, l)
     return over
 
 
@@ -132,7 +136,7 @@ def backward_error(m, r, l):
     over = messages = 0
     if np.any(delta):
         e0 = shift_round_np(rows(m, l) @ delta, int(m.weight_frac[l]), NEAREST)
-        e, over = clamp_np(e0, m.e_lo, m.e_hi)
+        e, over = limit_np(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
         messages = np.count_nonzero(e)
         r.counters[l, ev.ERROR_READS] += int(m.n_in[l] * m.n_out[l])
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += np.count_nonzero(delta)
@@ -151,8 +155,8 @@ def broadcast_error(m, r, p):
     feedback = m.feedback[int(m.fb_off[p]):int(m.fb_off[p]) + classes * n].reshape(classes, n)
     over, received = 0, np.count_nonzero(e_out)
     if received:
-        e, over = clamp_np(shift_round_np(e_out @ feedback, int(m.fb_frac[p]), NEAREST),
-                           m.e_lo, m.e_hi)
+        e, over = limit_np(m, r, shift_round_np(e_out @ feedback, int(m.fb_frac[p]), NEAREST),
+                           m.e_lo, m.e_hi, ERROR_VALUE, p)
         r.counters[p, ev.ERROR_READS] += classes * n
     else:
         e = np.zeros(n, np.int64)
@@ -177,7 +181,7 @@ def update_weights(m, r, l, pre):
     mask = np.outer(pre != 0, delta != 0)
     neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += mask.sum(axis=0)
     dw = _rounded_changes(m, r, l, np.outer(pre, delta)[mask])
-    w[mask], over = clamp_np(w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]))
+    w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
     r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
     r.counters[l, ev.OVERFLOW_WEIGHT] += over
 
@@ -187,8 +191,8 @@ def accumulate(m, r, l, pre):
     delta = neurons(m, l, r.e)
     mask = np.outer(pre != 0, delta != 0)
     neurons(m, l, r.neuron_counts)[:, ev.N_ACCUMULATOR_UPDATES] += mask.sum(axis=0)
-    acc[mask], over = clamp_np(acc[mask] + np.outer(pre, delta)[mask],
-                               int(m.acc_lo[l]), int(m.acc_hi[l]))
+    acc[mask], over = limit_np(m, r, acc[mask] + np.outer(pre, delta)[mask],
+                               int(m.acc_lo[l]), int(m.acc_hi[l]), ACCUMULATOR, l)
     r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
 
@@ -200,7 +204,7 @@ def apply_accumulators(m, r):
         neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
             mask.reshape(int(m.n_in[l]), int(m.n_out[l])).sum(axis=0))
         dw = _rounded_changes(m, r, l, acc[mask])
-        w[mask], over = clamp_np(w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]))
+        w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
         acc[:] = 0
         r.counters[l, ev.ACCUMULATOR_READS] += len(acc)
         r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
