@@ -6,6 +6,8 @@ and an exit status: 0 success, 1 internal error, 2 bad input, 3 network does not
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -29,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
                           "(e.g. --set chip.bits.weight=4); repeatable")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show progress bars (default: only on a terminal)")
+    run.add_argument("--resume", metavar="DIR", default=None,
+                     help="continue the interrupted run whose directory is DIR (same config)")
     sweep = sub.add_parser("sweep", help="run a grid of runs (a sweep file: base, set, axes)")
     sweep.add_argument("sweep", help="path to a SWEEP.yaml")
     sweep.add_argument("--out", help="sweep directory (default: runs/<sweep name>)")
@@ -48,6 +52,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGINT and SIGTERM ask the run to stop after the current batch (it checkpoints and
+    exits 130 / 143); a second signal stops at once."""
+    requested = [0]
+
+    def handler(signum, frame):
+        if requested[0]:
+            raise KeyboardInterrupt
+        requested[0] = signum
+        print(f"chipsim: {signal.Signals(signum).name}: finishing the current batch, then "
+              "writing a checkpoint (send again to stop at once)", file=sys.stderr)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
@@ -60,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             from chipsim.runner import run
 
             config = load_config(args.config, args.set)
-            run(config, Path(args.config).stem, args.out, show_progress=args.progress)
+            with _stop_on_signals() as requested:
+                run(config, Path(args.config).stem, args.resume or args.out,
+                    show_progress=args.progress, resume=args.resume is not None,
+                    stop=lambda: requested[0])
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 

@@ -369,9 +369,6 @@ def _cross_checks(c: Config) -> list[str]:
         if c.learning.rule == "ottt" and c.learning.variant == "O" and c.learning.batch_size > 1:
             out.append("learning.batch_size: variant O writes weights every step of one sample, "
                        "so on chip it learns with batch_size: 1 (variant A accumulates a batch)")
-    if c.output.checkpoint_every:
-        out.append("output.checkpoint_every: checkpoints are not implemented in this version; "
-                   "use 0")
     return out
 
 

@@ -162,5 +162,13 @@ class Float64Model:
         """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""
         return self.params.as_dicts(self.network.names)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Parameters and momentum buffers (views: a checkpoint fills them)."""
+        params = self.params.flat()
+        self.optimizer.ensure_buffers(params)
+        arrays = {f"param.{i}": p for i, p in enumerate(params)}
+        arrays.update({f"momentum.{i}": b for i, b in enumerate(self.optimizer.buffers)})
+        return arrays
+
     def reset_inference_counts(self) -> None:
         """The reference counts no hardware events."""

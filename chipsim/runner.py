@@ -1,19 +1,20 @@
 """The one place that wires the stages: config -> data -> network -> model -> train -> report."""
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
 import numpy as np
 
-from chipsim import __version__
+from chipsim import __version__, checkpoint
 from chipsim.chip.arrays import build_memories
 from chipsim.chip.chip import Chip
 from chipsim.chip.formats import derive_formats
 from chipsim.config import Config
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
-from chipsim.errors import DataError
+from chipsim.errors import ChipsimError, DataError
 from chipsim.float64 import Float64Model
 from chipsim.mapping.network import Network, Neuron, build_network
 from chipsim.mapping.placement import CoreSpec, Placement, Widths, place
@@ -123,9 +124,24 @@ def run_label(config: Config) -> str:
     return f"{config.chip.arithmetic} {rule}"
 
 
+class Interrupted(ChipsimError):
+    """The run was asked to stop (SIGINT / SIGTERM); a checkpoint and a partial report exist."""
+
+    def __init__(self, signum: int, directory: Path):
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}: checkpoint and partial report in {directory}; "
+                         f"continue with: python -m chipsim run NET.yaml --resume {directory}")
+        self.exit_status = 128 + signum
+
+
 def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print,
-        show_progress: bool | None = None) -> dict:
-    """Train and evaluate as the config says; write the run directory; return the report."""
+        show_progress: bool | None = None, resume: bool = False, stop=lambda: 0) -> dict:
+    """Train and evaluate as the config says; write the run directory; return the report.
+
+    ``resume``: continue from the checkpoint in ``out_dir``. ``stop()`` is polled after every
+    batch; a nonzero value (a signal number) checkpoints, writes a partial report and raises
+    Interrupted.
+    """
     started = time.perf_counter()
     out = Path(out_dir if out_dir is not None else config.output.dir.format(name=name))
     if config.chip.arithmetic == "fixed":
@@ -153,34 +169,63 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         acc = float(np.mean(np.concatenate(preds) == data.y_test))
         return acc, {k: np.concatenate(v) for k, v in kept.items()}
 
-    epochs = [{"epoch": 0, "train_accuracy": None, "test_accuracy": evaluate()[0],
-               "seconds": 0.0}]
     n_train = len(data.y_train)
-    for epoch in range(1, epochs_to_train + 1):
+    batches = -(-n_train // learn.batch_size)
+    if resume:
+        position, arrays = checkpoint.load(out, config)
+        checkpoint.restore_arrays(model.state(), arrays, out)
+        echo(f"  resuming at epoch {position['epoch']}, batch {position['batch']} of {batches}")
+    else:
+        position = {"epoch": 1, "batch": 0, "correct": 0, "since_checkpoint": 0,
+                    "epochs": [{"epoch": 0, "train_accuracy": None,
+                                "test_accuracy": evaluate()[0], "seconds": 0.0}]}
+    epochs = position["epochs"]
+
+    def save_checkpoint():
+        checkpoint.save(out, config, position, model.state())
+        position["since_checkpoint"] = 0
+
+    while position["epoch"] <= epochs_to_train:
+        epoch = position["epoch"]
         t0 = time.perf_counter()
         order = (stream(config.seed, "order", epoch).permutation(n_train) if learn.shuffle
                  else np.arange(n_train))
-        rng = stream(config.seed, "encode", epoch)
-        correct = 0
         with progress(n_train, f"epoch {epoch}/{epochs_to_train}", show_progress) as bar:
-            for start in range(0, n_train, learn.batch_size):
-                idx = order[start:start + learn.batch_size]
-                x = encode(data.x_train[idx], timesteps, encoding, rng)
-                correct += int(np.sum(model.train_batch(x, data.y_train[idx]) == data.y_train[idx]))
+            bar.update(min(n_train, position["batch"] * learn.batch_size))
+            while position["batch"] < batches:
+                b = position["batch"]
+                idx = order[b * learn.batch_size:(b + 1) * learn.batch_size]
+                x = encode(data.x_train[idx], timesteps, encoding,
+                           stream(config.seed, "encode", epoch, b))
+                position["correct"] += int(np.sum(model.train_batch(x, data.y_train[idx])
+                                                  == data.y_train[idx]))
+                position["batch"] = b + 1
+                position["since_checkpoint"] += len(idx)
                 bar.update(len(idx))
+                signum = stop()
+                if signum:
+                    save_checkpoint()
+                    _write_partial(out, name, config, epochs, signum)
+                    raise Interrupted(signum, out)
+                every = config.output.checkpoint_every
+                if every and position["since_checkpoint"] >= every:
+                    save_checkpoint()
         train_seconds = time.perf_counter() - t0
         test_acc = evaluate()[0]
+        correct = position["correct"]
         epochs.append({"epoch": epoch, "train_accuracy": correct / n_train,
                        "test_accuracy": test_acc, "seconds": train_seconds,
                        "train_samples_per_second": n_train / train_seconds})
         echo(f"  epoch {epoch:3d}  train {100 * correct / n_train:6.2f} %  "
              f"test {100 * test_acc:6.2f} %  {train_seconds:6.1f} s")
+        position.update(epoch=epoch + 1, batch=0, correct=0)
 
     model.reset_inference_counts()
     final_test, recordings = evaluate(tuple(config.output.record))  # the pass counts describe
     report = {
         "chipsim_version": __version__,
         "name": name,
+        "complete": True,
         "config": config.model_dump(mode="json"),
         "run": {"label": run_label(config), "arithmetic": config.chip.arithmetic,
                 "rule": learn.rule, "variant": learn.variant, "error": learn.error},
@@ -224,6 +269,16 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     write_text(out / "summary.md", summary_markdown(report))
     report["seconds"] = time.perf_counter() - started
     write_json(out / "report.json", report)
+    if (out / checkpoint.FILE).exists():
+        (out / checkpoint.FILE).unlink()  # the run is complete: report and weights supersede it
     echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % "
          f"({report['seconds']:.1f} s) -> {out}")
     return report
+
+
+def _write_partial(out: Path, name: str, config: Config, epochs: list, signum: int) -> None:
+    """report.json of an interrupted run: what is known so far, marked incomplete."""
+    write_json(out / "report.json", {
+        "chipsim_version": __version__, "name": name, "complete": False,
+        "interrupted_by": signal.Signals(signum).name,
+        "config": config.model_dump(mode="json"), "epochs": epochs})

@@ -133,6 +133,16 @@ class Chip:
         return ({name: lf.weight.to_real(w) for name, lf, w in
                  zip(self.names, self.formats.layers, self.weight_ints())}, {})
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Every array that changes while the chip runs (views: a checkpoint fills them)."""
+        arrays = {"memories.weights": self.memories.weights,
+                  "memories.accum": self.memories.accum,
+                  "inference_counts": self.inference_counts,
+                  "inference_neuron_counts": self.inference_neuron_counts}
+        arrays.update({f"registers.{k}": getattr(self.registers, k)
+                       for k in self.registers._fields})
+        return arrays
+
     def reset_inference_counts(self) -> None:
         self.inference_counts[:] = 0
         self.inference_neuron_counts[:] = 0

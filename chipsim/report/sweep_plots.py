@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class Results:
     """A results.csv: the columns of set values (axes and extra keys) and the parsed rows."""
 
     path: Path
+    name: str
     columns: tuple[str, ...]
     values: tuple[str, ...]
     rows: tuple[dict, ...]
@@ -78,7 +80,15 @@ def read_results(path: str | Path) -> Results:
         raise DataError(f"{path}: not a sweep results file (no column {', '.join(missing)}; "
                         f"columns: {', '.join(columns) or 'none'})")
     values = tuple(c for c in columns if c not in ID_COLUMNS and c not in METRIC_COLUMNS)
-    return Results(path, columns, values, rows)
+    return Results(path, _sweep_name(path), columns, values, rows)
+
+
+def _sweep_name(path: Path) -> str:
+    """The sweep's name from the results.json beside the CSV, else the folder's name."""
+    try:
+        return str(json.loads(path.with_name("results.json").read_text())["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return path.parent.name
 
 
 def _parse(text):
@@ -136,13 +146,13 @@ def accuracy_vs(results: Results, x: str, stem: Path) -> list[Path]:
 
 def energy_vs_accuracy(results: Results, stem: Path) -> list[Path]:
     """Energy per sample against accuracy per config (mean over seeds), Pareto front marked."""
-    others = [k for k in results.values if k != "seed"]
+    others = [k for k in results.values if k not in ("seed", "chip.arithmetic")]
     hue = others[-1] if others else None
     parts = [c for c in ENERGY_COLUMNS if any(r.get(c) is not None for r in results.ok)]
+    priced = [r for r in results.ok if r.get(parts[0]) is not None]
     fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4.4), squeeze=False)
     configs = []
-    for key, rows in _groups([r for r in results.ok if r.get(parts[0]) is not None],
-                             others).items():
+    for key, rows in _groups(priced, others).items():
         configs.append((dict(zip(others, key)), rows))
     colors = _colors([c[0].get(hue) for c in configs])
     for ax, column in zip(axes[0], parts):
@@ -172,7 +182,7 @@ def energy_vs_accuracy(results: Results, stem: Path) -> list[Path]:
         ax.grid(alpha=0.3)
     if axes[0][0].get_legend_handles_labels()[0]:
         axes[0][0].legend(fontsize=7)
-    fig.suptitle(_title(results, results.ok, "one marker per config, mean over seeds"),
+    fig.suptitle(_title(results, priced, "one marker per config, mean over seeds"),
                  fontsize=9)
     return _save(fig, stem)
 
@@ -235,7 +245,7 @@ def plot_results(results_csv: str | Path, x: str, y: str, hue: str | None = None
     fig, ax = plt.subplots(figsize=(6, 4))
     categories = _categories(rows, x)
     for key, members in _groups(rows, [hue] if hue else []).items():
-        _line(ax, members, x, y, f"{_short(hue)}={key[0]}" if hue else None, categories)
+        _line(ax, members, x, y, str(key[0]) if hue else None, categories)
     _x_axis(ax, rows, x)
     ax.set_ylabel(SHOWN.get(y, (1.0, y))[1])
     ax.set_title(_title(results, rows, "mean and min-max over rows sharing x"
@@ -369,5 +379,4 @@ def _table(results: Results) -> str:
 
 
 def _title(results: Results, rows: list[dict], what: str) -> str:
-    name = results.path.parent.name
-    return f"sweep {name}: {len(rows)} run{'s' if len(rows) != 1 else ''}; {what}"
+    return f"sweep {results.name}: {len(rows)} run{'s' if len(rows) != 1 else ''}; {what}"

@@ -1,0 +1,78 @@
+"""Checkpoints: the complete training state in one file, written atomically, refused when it
+does not belong to the config or is damaged.
+
+``checkpoint.npz`` holds the model's arrays (synapse memory, accumulators, every register,
+counters and generator positions, or float parameters and optimizer buffers) and a JSON
+record of where training stands (epoch, next batch, results so far) with a hash of the
+resolved config. Data order and encoder draws are functions of (seed, epoch, batch), so the
+position is all a resumed run needs to continue exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from chipsim import __version__
+from chipsim.errors import DataError
+from chipsim.report.writer import write_npz
+
+FILE = "checkpoint.npz"
+
+
+def config_hash(config) -> str:
+    """sha256 of the resolved config without its output section (where results go)."""
+    body = config.model_dump(mode="json")
+    body.pop("output", None)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def save(directory: Path, config, position: dict, arrays: dict[str, np.ndarray]) -> Path:
+    meta = {"chipsim_version": __version__, "config_sha256": config_hash(config),
+            "position": position}
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    path = Path(directory) / FILE
+    write_npz(path, {"__meta__": blob, **{f"model/{k}": v for k, v in arrays.items()}})
+    return path
+
+
+def load(directory: Path, config) -> tuple[dict, dict[str, np.ndarray]]:
+    """(position, model arrays) from DIR/checkpoint.npz; DataError when absent, damaged or
+    made by another config."""
+    path = Path(directory) / FILE
+    if not path.is_file():
+        raise DataError(f"--resume {directory}: no {FILE} there (checkpoints are written with "
+                        "output.checkpoint_every > 0, or when a run is interrupted)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = {k: f[k] for k in f.files}
+        meta = json.loads(files.pop("__meta__").tobytes().decode())
+        position = meta["position"]
+        int(position["epoch"]), int(position["batch"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError,
+            UnicodeDecodeError) as exc:
+        raise DataError(f"checkpoint '{path}' is damaged or truncated ({exc}); it cannot be "
+                        "resumed (start the run again, or restore the file)") from None
+    if meta.get("config_sha256") != config_hash(config):
+        raise DataError(f"checkpoint '{path}' was written by a different config (only "
+                        "output.* may change between a run and its resume); resume with the "
+                        "same net.yaml and --set options")
+    return position, {k.removeprefix("model/"): v for k, v in files.items()}
+
+
+def restore_arrays(target: dict[str, np.ndarray], saved: dict[str, np.ndarray], path) -> None:
+    """Copy saved arrays into the model's arrays in place, refusing any mismatch."""
+    if set(target) != set(saved):
+        raise DataError(f"checkpoint in '{path}' holds other state than this model expects "
+                        f"(missing: {sorted(set(target) - set(saved))}, extra: "
+                        f"{sorted(set(saved) - set(target))})")
+    for key, arr in target.items():
+        got = saved[key]
+        if got.shape != arr.shape or got.dtype != arr.dtype:
+            raise DataError(f"checkpoint in '{path}': '{key}' is {got.dtype}{got.shape}, the "
+                            f"model has {arr.dtype}{arr.shape}")
+    for key, arr in target.items():
+        arr[...] = saved[key]
