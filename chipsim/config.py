@@ -8,6 +8,7 @@ all problems are reported together, each by its dotted path with what would be v
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from pathlib import Path
@@ -338,9 +339,39 @@ def _one_per_key(messages) -> list[str]:
     return list(seen.values())
 
 
+def _physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+BYTES_PER_SYNAPSE = 32  # float64 weights, their chip copy, accumulators and gradients
+
+
+def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
+    """Sizes that cannot fit this machine's memory, found before anything is allocated."""
+    out, ram = [], _physical_memory_bytes()
+    units = [n_inputs] + [layer.units for layer in c.network.layers]
+    synapses = sum(a * b for a, b in zip(units, units[1:]))
+    need = synapses * BYTES_PER_SYNAPSE
+    if need > ram:
+        out.append(f"network.layers: {synapses:.3g} synapses need about {need / 2**30:,.0f} GiB "
+                   f"({BYTES_PER_SYNAPSE} bytes each while training), this machine has "
+                   f"{ram / 2**30:,.1f} GiB; use fewer or smaller layers")
+    if c.data.source == "randman":
+        r = c.data.randman
+        values = r.classes * r.samples_per_class * c.data.timesteps * r.units
+        if values * 8 > ram:
+            out.append(f"data.randman: {values:.3g} input values ({values * 8 / 2**30:,.0f} GiB "
+                       f"as float64) exceed this machine's {ram / 2**30:,.1f} GiB; lower "
+                       "samples_per_class, units or data.timesteps")
+    return out
+
+
 def _cross_checks(c: Config) -> list[str]:
     """Rules that span keys or sections; each message names the keys involved."""
-    out = []
+    out = size_problems(c)
     if c.data.source == "npz" and not c.data.path:
         out.append("data.path: required when data.source is 'npz' (a path to an .npz file)")
     names = c.layer_names()

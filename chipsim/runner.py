@@ -11,10 +11,10 @@ from chipsim import __version__, checkpoint
 from chipsim.chip.arrays import build_memories
 from chipsim.chip.chip import Chip
 from chipsim.chip.formats import derive_formats
-from chipsim.config import Config
+from chipsim.config import Config, size_problems
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
-from chipsim.errors import ChipsimError, DataError
+from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model
 from chipsim.mapping.network import Network, Neuron, build_network
 from chipsim.mapping.placement import CoreSpec, Placement, Widths, place
@@ -36,6 +36,10 @@ EVAL_CHUNK = 2048  # test samples simulated at once (bounds memory, not results)
 
 def network_from_config(config: Config, data: Dataset) -> Network:
     """The network the config describes, sized to the data; checks labels fit the read-out."""
+    problems = size_problems(config, data.n_inputs)
+    if problems:
+        raise ConfigError("the network is too large for this machine:\n"
+                          + "\n".join(f"  {p}" for p in problems))
     net = config.network
     names = config.layer_names()
     readout = net.layers[-1]

@@ -1,0 +1,223 @@
+"""Reliability: exact resume after SIGKILL, SIGINT checkpoints, damaged checkpoints, hostile
+configs and files, oversize configs, overflow policy 'error'."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from chipsim.cli import main
+from chipsim.config import load_config, validate_config
+from chipsim.errors import ConfigError, DataError
+from chipsim.mapping.network import read_npz
+
+from conftest import ROOT, write_yaml
+
+EXAMPLE = str(ROOT / "examples" / "digits_ottt.yaml")
+# A run long enough to be interrupted (several seconds), small enough for CI: OTTT_O at
+# T = 16 on 15 % of the digits, 6 epochs, checkpoints every 50 samples.
+LONG = ["learning.variant=O", "learning.batch_size=1", "data.timesteps=16", "learning.epochs=6",
+        "data.test_fraction=0.85", "output.checkpoint_every=50", "output.plots=false"]
+
+
+def sets(items):
+    return [a for o in items for a in ("--set", o)]
+
+
+def start(out, extra=()):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "chipsim", "run", EXAMPLE, "--out", str(out),
+                             *sets(LONG), *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path, proc, timeout=300):
+    t0 = time.time()
+    while not path.exists():
+        assert proc.poll() is None, f"run ended before {path.name} appeared: {proc.communicate()}"
+        assert time.time() - t0 < timeout
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / "run"
+    assert main(["run", EXAMPLE, "--out", str(out), *sets(LONG)]) == 0
+    return out
+
+
+def assert_same_result(a, b):
+    assert (a / "weights.npz").read_bytes() == (b / "weights.npz").read_bytes()
+    ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
+    assert ra["chip"]["counts"] == rb["chip"]["counts"]
+    assert [e["test_accuracy"] for e in ra["epochs"]] == [e["test_accuracy"] for e in rb["epochs"]]
+    assert ra["complete"] and rb["complete"]
+
+
+def test_sigkill_then_resume_gives_identical_weights_and_counters(tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    proc = start(out)
+    wait_for(out / "checkpoint.npz", proc)
+    time.sleep(np.random.default_rng().uniform(0, 0.5))  # a random point after a checkpoint
+    proc.kill()
+    proc.wait()
+    if (out / "report.json").exists():
+        pytest.skip("the run finished before it could be killed")
+    assert not list(out.glob("*.tmp")) or all(p.name.startswith(".") for p in out.glob("*.tmp"))
+    assert main(["run", EXAMPLE, "--resume", str(out), *sets(LONG)]) == 0
+    assert_same_result(out, uninterrupted)
+    assert not (out / "checkpoint.npz").exists()
+
+
+def test_sigint_checkpoints_marks_report_incomplete_and_exits_130(tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    proc = start(out)
+    wait_for(out / "checkpoint.npz", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "interrupted by SIGINT" in err and "--resume" in err and "Traceback" not in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["complete"] is False and report["interrupted_by"] == "SIGINT"
+    assert main(["run", EXAMPLE, "--resume", str(out), *sets(LONG)]) == 0
+    assert_same_result(out, uninterrupted)
+
+
+def test_float64_resume_restores_momentum(tmp_path):
+    common = ["chip.arithmetic=float64", "learning.optimizer.momentum=0.9",
+              "learning.optimizer.lr=0.05", "learning.epochs=2", "output.checkpoint_every=300",
+              "output.plots=false"]
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "full"), *sets(common)]) == 0
+    # stop after the first checkpoint by asking the runner to stop (what SIGTERM does)
+    from chipsim.runner import Interrupted, run
+
+    config = load_config(EXAMPLE, common)
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return signal.SIGTERM if len(calls) == 60 else 0
+
+    with pytest.raises(Interrupted) as info:
+        run(config, "x", tmp_path / "part", echo=lambda *a: None, stop=stop)
+    assert info.value.exit_status == 143
+    assert main(["run", EXAMPLE, "--resume", str(tmp_path / "part"), *sets(common)]) == 0
+    assert (tmp_path / "full" / "weights.npz").read_bytes() == \
+        (tmp_path / "part" / "weights.npz").read_bytes()
+
+
+def test_damaged_or_foreign_checkpoint_is_refused(tmp_path, capsys):
+    from chipsim.runner import Interrupted, run
+
+    config = load_config(EXAMPLE, LONG)
+    with pytest.raises(Interrupted):
+        run(config, "x", tmp_path / "r", echo=lambda *a: None, stop=lambda: signal.SIGINT)
+    ckpt = tmp_path / "r" / "checkpoint.npz"
+    good = ckpt.read_bytes()
+    assert main(["run", EXAMPLE, "--resume", str(tmp_path / "r"), *sets(LONG),
+                 "--set", "seed=1"]) == 2
+    assert "written by a different config" in capsys.readouterr().err
+    ckpt.write_bytes(good[: len(good) // 2])
+    assert main(["run", EXAMPLE, "--resume", str(tmp_path / "r"), *sets(LONG)]) == 2
+    err = capsys.readouterr().err
+    assert "is damaged or truncated" in err and "Traceback" not in err
+    assert main(["run", EXAMPLE, "--resume", str(tmp_path / "nowhere"), *sets(LONG)]) == 2
+    assert "no checkpoint.npz there" in capsys.readouterr().err
+
+
+def test_oversize_config_is_refused_before_anything_is_loaded(tmp_path, capsys):
+    big = {"data": {"source": "npz", "path": str(tmp_path / "absent.npz")},
+           "network": {"layers": [{"units": 1_000_000}, {"units": 1_000_000},
+                                  {"units": 10, "neuron": "readout"}]}}
+    status = main(["run", str(write_yaml(tmp_path / "n.yaml", big))])
+    err = capsys.readouterr().err
+    assert status == 2 and "network.layers: 1e+12 synapses need about" in err
+    assert "absent.npz" not in err   # refused at validation, before the data file is opened
+
+
+def test_overflow_policy_error_names_layer_variable_step_value(tmp_path, capsys):
+    status = main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "chip.bits.membrane=9",
+                   "--set", "chip.membrane_headroom=2", "--set", "chip.overflow={membrane: error}"])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert "overflow of the membrane in layer" in err and "time step" in err and "value" in err
+
+
+# ----------------------------------------------------------------------------- hostile input
+KEYS = ["seed", "data", "data.source", "data.timesteps", "data.encoding", "data.randman.units",
+        "network", "network.layers", "network.layers.0", "network.layers.0.units",
+        "network.layers.1.neuron", "network.neuron.tau", "network.init", "learning.rule",
+        "learning.optimizer.lr", "learning.batch_size", "chip", "chip.bits", "chip.bits.weight",
+        "chip.mesh", "chip.energy", "chip.overflow", "chip.cycles.clock_mhz", "output.record",
+        "output", "bogus", "learning.bogus", "chip.core.neurons"]
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**13, 10**13) | st.floats(allow_nan=True)
+    | st.text(max_size=8) | st.sampled_from(["ottt", "fixed", "digits", "error", "A", "lif"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(KEYS), VALUES), max_size=4))
+def test_random_configs_load_or_raise_config_error(changes):
+    raw = yaml.safe_load(open(EXAMPLE))
+    for key, value in changes:
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    break
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                break
+        else:
+            if isinstance(node, dict):
+                node[parts[-1]] = value
+            elif isinstance(node, list) and parts[-1].isdigit() and int(parts[-1]) < len(node):
+                node[int(parts[-1])] = value
+    try:
+        validate_config(raw)
+    except ConfigError as exc:
+        assert str(exc).strip()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_as_yaml_raise_config_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("y") / "net.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError):
+        load_config(path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_random_bytes_as_npz_raise_data_error(tmp_path_factory, data, zip_header):
+    path = tmp_path_factory.mktemp("z") / "w.npz"
+    path.write_bytes((b"PK\x03\x04" if zip_header else b"") + data)
+    with pytest.raises(DataError):
+        read_npz(path, "weights file")
+
+
+def test_pickled_arrays_are_refused(tmp_path):
+    np.savez(tmp_path / "p.npz", x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        read_npz(tmp_path / "p.npz", "data file")
+
+
+def test_npz_zip_with_a_bad_member_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "b.npz", "w") as z:
+        z.writestr("x.npy", b"\x93NUMPY garbage")
+    with pytest.raises(DataError):
+        read_npz(tmp_path / "b.npz", "data file")
