@@ -39,11 +39,13 @@ class Params:
 
 @dataclass(frozen=True)
 class State:
-    """Per spiking layer: membrane v (B, n) and trace a (B, n); the input trace (B, n_in)."""
+    """Per spiking layer: membrane v (B, n), trace a (B, n) and last spikes s (B, n); the
+    input trace (B, n_in)."""
 
     v: tuple
     a: tuple
     a_in: np.ndarray
+    s: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -58,21 +60,20 @@ class StepRecord:
 
 def initial_state(network: Network, batch: int) -> State:
     spiking = [layer for layer in network.layers if layer.spiking]
-    return State(tuple(np.zeros((batch, l.n_out)) for l in spiking),
-                 tuple(np.zeros((batch, l.n_out)) for l in spiking),
-                 np.zeros((batch, network.n_inputs)))
+    zeros = lambda: tuple(np.zeros((batch, l.n_out)) for l in spiking)  # noqa: E731
+    return State(zeros(), zeros(), np.zeros((batch, network.n_inputs)), zeros())
 
 
 def step(network: Network, params: Params, state: State, x_t: np.ndarray):
     """Advance the batch one time step on input x_t (B, n_inputs). Returns (state, record).
 
-    Spiking layer: u = lam v + W pre (+ b); s = u >= threshold; v = u - threshold s; a = lam a + s.
-    Read-out: o = W pre (+ b), no state.
+    Spiking layer: u = lam v + W pre (+ b); s = u >= threshold; v = u - threshold s; a = lam a + s
+    (or the layer neuron's options: firing '>', reset at the next step, see Neuron).
+    Read-out: o = W pre (+ b), no state. Dense layers only.
     """
-    lam, vth = network.neuron.leak, network.neuron.threshold
-    a_in = lam * state.a_in + x_t
+    a_in = network.neuron.leak * state.a_in + x_t
     pre, pre_trace = x_t, a_in
-    inputs, traces, us, spikes, vs, as_ = [], [], [], [], [], []
+    inputs, traces, us, spikes, vs, as_, ss = [], [], [], [], [], [], []
     k = 0  # index among spiking layers
     for i, layer in enumerate(network.layers):
         current = pre @ params.weights[i].T
@@ -84,17 +85,26 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
             us.append(current)
             spikes.append(None)
             continue
-        u = lam * state.v[k] + current
-        s = (u >= vth).astype(np.float64)
-        v = u - vth * s if network.neuron.reset == "subtract" else u * (1.0 - s)
+        nrn = network.neuron_of(layer)
+        lam, vth = nrn.leak, nrn.threshold
+        if nrn.reset_at == "next_step":  # snnTorch: last step's spike subtracts after the leak
+            u = lam * state.v[k] + current - vth * state.s[k]
+        else:
+            u = lam * state.v[k] + current
+        s = ((u > vth) if nrn.firing == ">" else (u >= vth)).astype(np.float64)
+        if nrn.reset_at == "next_step":
+            v = u
+        else:
+            v = u - vth * s if nrn.reset == "subtract" else u * (1.0 - s)
         a = lam * state.a[k] + s
         us.append(u)
         spikes.append(s)
         vs.append(v)
         as_.append(a)
+        ss.append(s)
         pre, pre_trace = s, a
         k += 1
-    return (State(tuple(vs), tuple(as_), a_in),
+    return (State(tuple(vs), tuple(as_), a_in, tuple(ss)),
             StepRecord(tuple(inputs), tuple(traces), tuple(us), tuple(spikes)))
 
 

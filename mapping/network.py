@@ -1,7 +1,11 @@
 """The hardware-agnostic network description every importer produces: layers and float weights.
 
-A network is data: frozen dataclasses holding sizes, neuron parameters and float64 weights in
-(out, in) layout. Simulators (float64 reference or the chip) take it and run.
+A network is data: frozen dataclasses holding sizes, neuron parameters and float64 weights.
+Layers form a chain, input side first: ``Dense`` and ``Conv2d`` are synaptic layers with a
+population of neurons behind them (spiking, or a non-spiking read-out); ``Pool2d`` (average or
+sum pooling) and ``Flatten`` are linear reshaping steps without neurons. Dense weights are
+(out, in); conv weights (out_channels, in_channels, kh, kw); activity is (C, H, W) flattened
+in C order. Simulators (float64 reference, the chip) and the mapper take it and run.
 """
 from __future__ import annotations
 
@@ -20,30 +24,131 @@ from chipsim.seeding import stream
 class Neuron:
     """Leaky integrate-and-fire neuron, discrete time, no input decay, rest level 0.
 
-    u[t] = lam * v[t-1] + I[t],  lam = 1 - 1/tau   (charge)
-    s[t] = 1 if u[t] >= threshold                  (fire; a tie fires)
-    v[t] = u[t] - threshold * s[t]                 (reset 'subtract'), or u[t] (1 - s[t]) ('zero')
-    The presynaptic trace of a spiking layer decays with the same lam: a[t] = lam a[t-1] + s[t].
+    chipsim's convention (the OTTT paper's):
+      u[t] = lam * v[t-1] + I[t],  lam = 1 - 1/tau   (charge)
+      s[t] = 1 if u[t] >= threshold                  (fire; a tie fires)
+      v[t] = u[t] - threshold * s[t]                 (reset 'subtract'), or u[t] (1 - s[t]) ('zero')
+    Options that other simulators use (and their NIR exports imply): ``firing='>'`` (a tie
+    does not fire), ``reset_at='next_step'`` (snnTorch: the subtraction joins the next step's
+    charge after the leak, u[t] = lam u[t-1] + I[t] - threshold s[t-1]). ``tau = inf`` is an
+    IF neuron (lam = 1). The presynaptic trace decays with the same lam: a = lam a + s.
     """
 
     tau: float = 2.0
     threshold: float = 1.0
     reset: str = "subtract"
+    firing: str = ">="
+    reset_at: str = "same_step"
 
     @property
     def leak(self) -> float:
         """lam = 1 - 1/tau, the per-step decay of membrane and trace (dimensionless)."""
         return 1.0 - 1.0 / self.tau
 
+    @property
+    def is_chipsim_convention(self) -> bool:
+        return self.firing == ">=" and self.reset_at == "same_step"
+
 
 @dataclass(frozen=True)
 class Dense:
-    """A fully connected layer of ``n_out`` neurons with ``n_in`` inputs; spiking or read-out."""
+    """A fully connected layer of ``n_out`` neurons with ``n_in`` inputs; spiking or read-out.
+
+    ``neuron`` overrides the network's neuron model for this layer (None: the network's)."""
 
     name: str
     n_in: int
     n_out: int
     spiking: bool = True
+    neuron: Neuron | None = None
+    kind = "dense"
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class Conv2d:
+    """A 2-D convolution (cross-correlation, as torch) with neurons behind every output.
+
+    in_shape (C, H, W); weights (out_channels, C, kh, kw); no dilation or groups."""
+
+    name: str
+    in_shape: tuple[int, int, int]
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    spiking: bool = True
+    neuron: Neuron | None = None
+    kind = "conv2d"
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        return (self.out_channels,
+                conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0]),
+                conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1]))
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        return (self.out_channels, self.in_shape[0], *self.kernel)
+
+
+@dataclass(frozen=True)
+class Pool2d:
+    """Average or sum pooling of (C, H, W) activity; linear, no neurons, no parameters."""
+
+    name: str
+    in_shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    mode: str = "avg"          # 'avg' or 'sum'
+    padding: tuple[int, int] = (0, 0)
+    kind = "pool2d"
+    spiking = False
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        return (c, conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0]),
+                conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1]))
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """(C, H, W) activity read as a vector (C order); nothing happens on chip."""
+
+    name: str
+    in_shape: tuple[int, ...]
+    kind = "flatten"
+    spiking = False
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    n_out = n_in
+
+
+SYNAPTIC = ("dense", "conv2d")
 
 
 @dataclass(frozen=True)
@@ -66,6 +171,14 @@ class Network:
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].n_out
+
+    @property
+    def is_dense_chain(self) -> bool:
+        """Only Dense layers (what the simulators run today; conv layers map but do not run)."""
+        return all(layer.kind == "dense" for layer in self.layers)
+
+    def neuron_of(self, layer) -> Neuron:
+        return layer.neuron if getattr(layer, "neuron", None) is not None else self.neuron
 
 
 def build_network(n_inputs: int, layer_specs: list[tuple[str, int, bool]], neuron: Neuron,
