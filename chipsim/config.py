@@ -84,13 +84,27 @@ class InitConfig(_Section):
                      gt=0.0, le=1e3)
 
 
+class NirImportConfig(_Section):
+    convention: Literal["nir", "snntorch", "chipsim"] = _f(
+        "nir", "how to read a NIR file's neurons: 'nir' (the spec, forward Euler with dt), "
+        "'snntorch' (snnTorch's exporter: dt 1e-4, fire on u > threshold, subtract at the next "
+        "step), 'chipsim' (chipsim's own export)")
+    dt: Union[float, None] = _f(None, "time step of the NIR discretization (default: the "
+                                "convention's: 1e-4 for snntorch, 1.0 otherwise)", gt=0.0)
+
+
 class NetworkConfig(_Section):
+    model: Union[str, None] = _f(
+        None, "a trained network to load instead of layers: .nir (NIR graph), .npz with a "
+        ".yaml architecture beside it, or .pt / .pth (PyTorch, with the torch extra)")
+    nir: NirImportConfig = _f(NirImportConfig(), "how a NIR network.model is read")
     neuron: NeuronConfig = _f(NeuronConfig(), "parameters of the spiking neurons")
     input_trace: bool = _f(
         False, "false: layer 1 learns from the raw input x[t] (the paper); true: from a trace")
     bias: bool = _f(False, "layers have a bias")
-    layers: Annotated[list[LayerConfig], at.MinLen(1)] = _f(
-        ..., "the layers, input side first; the last is the read-out")
+    layers: Union[Annotated[list[LayerConfig], at.MinLen(1)], None] = _f(
+        None, "the layers, input side first; the last is the read-out (required unless "
+        "network.model names a trained network)")
     init: InitConfig = _f(InitConfig(), "initial weights")
 
 
@@ -249,7 +263,7 @@ class Config(_Section):
     output: OutputConfig = _f(OutputConfig(), "what the run writes")
 
     def layer_names(self) -> list[str]:
-        return [layer.name or f"layer{i}" for i, layer in enumerate(self.network.layers)]
+        return [layer.name or f"layer{i}" for i, layer in enumerate(self.network.layers or [])]
 
 
 # ============================================================================= loading
@@ -352,7 +366,7 @@ BYTES_PER_SYNAPSE = 32  # float64 weights, their chip copy, accumulators and gra
 def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
     """Sizes that cannot fit this machine's memory, found before anything is allocated."""
     out, ram = [], _physical_memory_bytes()
-    units = [n_inputs] + [layer.units for layer in c.network.layers]
+    units = [n_inputs] + [layer.units for layer in c.network.layers or []]
     synapses = sum(a * b for a, b in zip(units, units[1:]))
     need = synapses * BYTES_PER_SYNAPSE
     if need > ram:
@@ -375,7 +389,11 @@ def _cross_checks(c: Config) -> list[str]:
     if c.data.source == "npz" and not c.data.path:
         out.append("data.path: required when data.source is 'npz' (a path to an .npz file)")
     names = c.layer_names()
-    for i, layer in enumerate(c.network.layers):
+    if (c.network.layers is None) == (c.network.model is None):
+        out.append("network.layers: give either layers (a network to build) or network.model "
+                   "(a trained network to load), " + ("not both" if c.network.layers else
+                                                      "one is required"))
+    for i, layer in enumerate(c.network.layers or []):
         last = i == len(c.network.layers) - 1
         if last and layer.neuron != "readout":
             out.append(f"network.layers.{i}.neuron: the last layer ('{names[i]}') must be "

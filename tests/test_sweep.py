@@ -1,0 +1,217 @@
+"""`python -m chipsim sweep`: results against direct runs, worker-count independence, resume
+after a kill, a Dask cluster, and the sweep file's error messages."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from chipsim.cli import main
+from chipsim.errors import ConfigError
+from chipsim.sweep import expand, load_sweep, run_sweep
+
+from conftest import ROOT, write_yaml
+
+EXAMPLE = ROOT / "examples" / "digits_ottt.yaml"
+QUIET = dict(show_progress=False, echo=lambda *a: None)
+FAST = {"learning.epochs": 1, "network.layers.0.units": 32, "output.plots": False}
+MISSING = "/nonexistent/chipsim-weights.npz"
+SMALL = {"base": str(EXAMPLE), "set": FAST,
+         "axes": {"chip.bits.weight": [4, 8], "chip.rounding": ["nearest", "stochastic"]},
+         # one more point that passes validation but fails at run time (no such weights file)
+         "extra": [{"network.init.weights": MISSING}]}
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_seconds(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The small sweep run once with 2 local workers: (sweep file, out dir, rows)."""
+    root = tmp_path_factory.mktemp("sweep")
+    path = write_yaml(root / "small.yaml", SMALL)
+    out = root / "two_workers"
+    run_sweep(path, out=out, workers=2, **QUIET)
+    return path, out, read_csv(out / "results.csv")
+
+
+def test_small_sweep_rows_equal_direct_runs(small, tmp_path):
+    path, out, rows = small
+    assert len(rows) == 5 and [r["point"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert [(r["chip.bits.weight"], r["chip.rounding"]) for r in rows[:4]] == [
+        ("4", "nearest"), ("4", "stochastic"), ("8", "nearest"), ("8", "stochastic")]
+    assert all(r["status"] == "ok" and r["error"] == "" for r in rows[:4])
+    for r in rows[:4]:
+        sets = [f"{k}={v}" for k, v in FAST.items()] + [
+            f"chip.bits.weight={r['chip.bits.weight']}", f"chip.rounding={r['chip.rounding']}"]
+        direct = tmp_path / r["hash"]
+        assert main(["run", str(EXAMPLE), "--out", str(direct),
+                     *[a for s in sets for a in ("--set", s)]]) == 0
+        report = json.loads((direct / "report.json").read_text())
+        costs, table = report["costs"], report["costs"]["primary_energy_table"]
+        assert float(r["test_accuracy"]) == report["final"]["test_accuracy"]
+        assert float(r["energy_per_inference_pJ"]) == \
+            costs["inference"]["energy"][table]["per_sample_pJ"]
+        assert float(r["energy_per_train_sample_pJ"]) == \
+            costs["training"]["energy"][table]["per_sample_pJ"]
+        assert int(r["sram_used_bits"]) == costs["memory"]["total"]["sram_used"]
+        assert float(r["latency_cycles_per_step"]) == \
+            costs["inference"]["cycles"]["per_step"]["latency_cycles"]
+        assert (out / "points" / r["hash"] / "report.json").is_file()
+    assert float(rows[3]["test_accuracy"]) > 0.5  # 8-bit, one epoch: it learns
+    assert len({r["hash"] for r in rows}) == 5
+    results = json.loads((out / "results.json").read_text())
+    assert results["points_done"] == results["points_total"] == 5
+    assert {r["numba_threads"] for r in results["rows"]} == {1}  # one numba thread per worker
+    for fig in ("accuracy_vs_bits_weight", "energy_vs_accuracy", "costs_vs_bits_weight"):
+        assert (out / f"{fig}.png").stat().st_size > 0 and (out / f"{fig}.svg").is_file()
+
+
+def test_failing_point_is_an_error_row_and_the_others_run(small):
+    _, _, rows = small
+    failed = rows[4]
+    assert failed["network.init.weights"] == MISSING and failed["chip.bits.weight"] == ""
+    assert failed["status"] == "error" and MISSING in failed["error"]
+    assert failed["test_accuracy"] == "" and failed["energy_per_inference_pJ"] == ""
+
+
+def test_one_worker_gives_identical_results(small, tmp_path):
+    path, _, rows = small
+    run_sweep(path, out=tmp_path / "one", workers=1, **QUIET)
+    assert without_seconds(read_csv(tmp_path / "one" / "results.csv")) == without_seconds(rows)
+
+
+def test_dask_cluster_gives_identical_results(small, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path, _, rows = small
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None, host="127.0.0.1",
+                                  protocol="tcp") as cluster:
+        run_sweep(path, out=tmp_path / "dask", scheduler=cluster.scheduler_address, **QUIET)
+    assert without_seconds(read_csv(tmp_path / "dask" / "results.csv")) == without_seconds(rows)
+
+
+def _children(pid):
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_sweep_resumes_only_the_missing_points(tmp_path):
+    spec = {**SMALL, "set": {**FAST, "learning.epochs": 5}}
+    del spec["extra"]
+    path = write_yaml(tmp_path / "resume.yaml", spec)
+    run_sweep(path, out=tmp_path / "whole", workers=2, **QUIET)
+    expected = without_seconds(read_csv(tmp_path / "whole" / "results.csv"))
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "chipsim", "sweep", str(path), "--out",
+                             str(out), "--workers", "1"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            workers = workers or [c for c in _children(proc.pid) if _alive(c)]
+            if (out / "results.csv").is_file() and len(read_csv(out / "results.csv")) >= 1:
+                break
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(2.5)  # the orphaned worker notices its parent is gone within a second
+        assert not [w for w in workers if _alive(w)], "worker processes outlived the sweep"
+    finally:
+        for pid in [proc.pid, *workers]:  # only on failure: leave nothing running
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    partial = read_csv(out / "results.csv")
+    done = {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
+    assert 1 <= len(partial) < 4 and 1 <= len(done) < 4
+    assert partial == [r for r in read_csv(out / "results.csv")]  # consistent, parseable
+
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    final = read_csv(out / "results.csv")
+    assert without_seconds(final) == expected
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
+    assert {k: after[k] for k in done} == done  # finished points were not run again
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["hash"] for r in rows if r["resumed"]} == set(done)
+    assert len(after) == 4
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("change, match", [
+    ({"axis": {"seed": [0, 1]}}, r"unknown key 'axis' \(did you mean 'axes'\?\); valid keys"),
+    ({"axes": {"seed": 3}}, r"axes\.seed: expected a non-empty list of values"),
+    ({"axes": {"seed": [0, 1], "chip.bits.weight": [4, 8, 16]}, "mode": "zip"},
+     r"mode: zip needs axes of equal length, got seed: 2 values, chip\.bits\.weight: 3"),
+    ({"mode": "gird"}, r"mode: unknown 'gird' \(did you mean 'grid'\?\)"),
+    ({"base": "nothere.yaml"}, r"base: 'nothere\.yaml' not found"),
+    ({"base": None}, r"base: expected the path of a net\.yaml"),
+    ({"set": {"seed": 1}, "axes": {"seed": [0, 1]}}, r"axes\.seed: also given under set"),
+])
+def test_sweep_file_errors_name_the_key(tmp_path, change, match):
+    spec = {**SMALL, **change}
+    path = write_yaml(tmp_path / "bad.yaml", {k: v for k, v in spec.items() if v is not None})
+    with pytest.raises(ConfigError, match=match):
+        load_sweep(path)
+
+
+def test_bad_axis_key_is_reported_before_anything_runs(tmp_path, capsys):
+    spec = {**SMALL, "axes": {"chip.bits.wieght": [4, 8], "seed": [0, 1]}}
+    path = write_yaml(tmp_path / "typo.yaml", spec)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "4 of 5 points have an invalid config" in err and "nothing was run" in err
+    assert "point 0 (chip.bits.wieght=4, seed=0)" in err
+    assert "unknown key 'wieght' (did you mean 'weight'?)" in err
+    assert "(and 1 more failing point)" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_out_of_range_axis_value_names_its_point(tmp_path):
+    spec = {**SMALL, "axes": {"chip.bits.weight": [4, 64]}}
+    del spec["extra"]
+    with pytest.raises(ConfigError, match=r"point 1 \(chip\.bits\.weight=64\).*\n.*"
+                                          r"chip\.bits\.weight: expected an integer in \[2, 32\]"):
+        expand(load_sweep(write_yaml(tmp_path / "range.yaml", spec)))
+
+
+def test_missing_dask_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    path = write_yaml(tmp_path / "s.yaml", {**SMALL, "axes": {"seed": [0]}})
+    with pytest.raises(ConfigError, match=r"pip install 'chipsim\[dask\]'"):
+        run_sweep(path, out=tmp_path / "out", scheduler="tcp://127.0.0.1:1", **QUIET)
+
+
+def test_plot_command_draws_a_custom_figure_and_names_unknown_columns(small, tmp_path, capsys):
+    _, out, _ = small
+    fig = tmp_path / "acc.svg"
+    assert main(["plot", str(out / "results.csv"), "--x", "chip.bits.weight",
+                 "--y", "test_accuracy", "--hue", "chip.rounding", "--out", str(fig)]) == 0
+    assert fig.read_text().startswith("<?xml")
+    assert main(["plot", str(out / "results.csv"), "--x", "chip.bits.wieght",
+                 "--y", "test_accuracy"]) == 2
+    assert "--x: no column 'chip.bits.wieght' (did you mean 'chip.bits.weight'?)" in \
+        capsys.readouterr().err
