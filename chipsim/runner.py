@@ -16,8 +16,9 @@ from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model
+from chipsim.mapping.load import load_model
 from chipsim.mapping.network import Network, Neuron, build_network
-from chipsim.mapping.placement import CoreSpec, Placement, Widths, place
+from chipsim.mapping.placement import CoreSpec, Placement, Widths, place_network
 from chipsim.mapping.quantize import quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
@@ -40,6 +41,8 @@ def network_from_config(config: Config, data: Dataset) -> Network:
     if problems:
         raise ConfigError("the network is too large for this machine:\n"
                           + "\n".join(f"  {p}" for p in problems))
+    if config.network.model is not None:
+        return imported_network(config, data)
     net = config.network
     names = config.layer_names()
     readout = net.layers[-1]
@@ -51,6 +54,34 @@ def network_from_config(config: Config, data: Dataset) -> Network:
     neuron = Neuron(net.neuron.tau, net.neuron.threshold, net.neuron.reset)
     return build_network(data.n_inputs, specs, neuron, net.bias, config.seed,
                          net.init.gain, net.init.weights)
+
+
+def imported_network(config: Config, data: Dataset) -> Network:
+    """network.model loaded, checked against the data and against what can run."""
+    nir = config.network.nir
+    network = load_model(config.network.model, nir.convention, nir.dt)
+    where = f"network.model '{config.network.model}'"
+    if network.n_inputs != data.n_inputs:
+        raise DataError(f"{where} takes {network.n_inputs} inputs, the data has "
+                        f"{data.n_inputs}")
+    if data.n_classes > network.n_outputs:
+        raise DataError(f"{where} has {network.n_outputs} outputs, the data has labels up "
+                        f"to {data.n_classes - 1}")
+    if not network.is_dense_chain:
+        kinds = sorted({l.kind for l in network.layers if l.kind != "dense"})
+        raise ConfigError(f"{where} has {', '.join(kinds)} layers: chipsim maps them "
+                          "(python -m chipsim map) but simulates dense layers only so far")
+    if config.chip.arithmetic == "fixed":
+        odd = [l.name for l in network.layers if not network.neuron_of(l).is_chipsim_convention]
+        if odd:
+            raise ConfigError(f"{where}: layers {', '.join(odd)} fire on u > threshold or reset "
+                              "at the next step (e.g. the snntorch convention); the chip fires "
+                              "on u >= threshold and resets in the same step: run them with "
+                              "chip.arithmetic: float64")
+        if network.biases:
+            raise ConfigError(f"{where} has biases ({', '.join(network.biases)}); the chip's "
+                              "neurons have none: run with chip.arithmetic: float64")
+    return network
 
 
 def make_model(config: Config, network: Network, data: Dataset):
@@ -92,7 +123,7 @@ def place_on_chip(config: Config, network: Network, rule) -> Placement:
     """Split and place the layers on the mesh; DoesNotFitError (exit 3) when they do not fit."""
     chip, bits = config.chip, config.chip.bits
     needs = rule.needs if rule is not None else frozenset()
-    return place([(l.name, l.n_in, l.n_out) for l in network.layers],
+    return place_network(network.layers,
                  Widths(bits.weight, bits.membrane, bits.trace, bits.error, bits.accumulator),
                  CoreSpec(chip.core.neurons, chip.core.axons,
                           chip.core.synapse_memory_kib * 8192, chip.core.word_bits),

@@ -10,9 +10,18 @@ weights (n_in rows of k weights), OTTT_A accumulators (same shape), broadcast fe
 (classes rows of k entries) and, with ``backward: copy``, a transposed weight copy (k rows of
 n_in weights). Registers (membranes, error registers, axon traces) are counted beside it.
 
+Convolutional layers are split into tiles: a core holds a group of output channels over a
+block of output rows and columns, and as axons only the input window that block needs (all
+input channels). Its weights are either the kernel slice of its channel group, shared by all
+positions (``conv_weights: shared``), or every connection stored explicitly (``unrolled``).
+The tile shape is chosen to need the fewest cores, then the least memory. Pooling and flatten
+carry no neurons: average/sum pooling (stride = kernel) in front of a synaptic layer is folded
+into it (a conv with a p-times larger kernel and stride over the unpooled map; a dense layer
+over the unpooled map with each weight repeated), which is exact for linear pooling.
+
 Design rules, each checked for every layer before anything runs:
-  fan_in_fits_axons       n_in <= axons per core (no partial-sum splitting of fan-in)
-  neuron_fits_memory      one neuron's synapse rows (and rule memories) fit the SRAM
+  fan_in_fits_axons       a core's input window (dense: n_in) <= axons per core
+  neuron_fits_memory      one neuron's (or the smallest tile's) synapses fit the SRAM
   cores_fit_mesh          the cores all layers need <= cores of the mesh
 A violation raises DoesNotFitError listing every violated rule with layer, need and limit.
 """
@@ -47,7 +56,10 @@ class Widths:
 
 @dataclass(frozen=True)
 class CoreSlice:
-    """Core ``core`` at mesh position (x, y) holds neurons [first, first + count) of a layer."""
+    """Core ``core`` at mesh position (x, y) holds ``count`` neurons of a layer: dense layers
+    the contiguous neurons [first, first + count); conv layers the ``tile`` (channel, row and
+    column ranges, ``first`` = -1). ``n_in`` is the number of input axons it holds and
+    ``synapses`` the connections it stores (or serves, with shared kernels)."""
 
     core: int
     x: int
@@ -58,6 +70,8 @@ class CoreSlice:
     count: int
     n_in: int
     memory: dict = field(default_factory=dict)   # bits by kind, see core_memory
+    synapses: int = 0
+    tile: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -78,17 +92,26 @@ def _row_bits(entries: int, width: int, word: int) -> int:
 
 def core_memory(n_in: int, count: int, widths: Widths, spec: CoreSpec, *, classes: int,
                 accumulators: bool, feedback: bool, transposed_copy: bool, traces: bool,
-                error_registers: bool, destinations: int, mesh_cores: int) -> dict:
+                error_registers: bool, destinations: int, mesh_cores: int,
+                stored_weights: int | None = None) -> dict:
     """Bits a core needs for ``count`` neurons with ``n_in`` input axons, by kind.
 
-    ``sram_*`` entries live in the synapse SRAM; the others are registers and tables.
+    ``sram_*`` entries live in the synapse SRAM; the others are registers and tables. Dense
+    rows hold ``count`` weights per axon; ``stored_weights`` (conv tiles) replaces that with
+    the number of weights stored, packed into whole words.
     """
     w = spec.word_bits
     address_bits = max(1, math.ceil(math.log2(max(2, mesh_cores))))
     axon_bits = max(1, math.ceil(math.log2(max(2, spec.axons))))
+    if stored_weights is None:
+        weights = n_in * _row_bits(count, widths.weight, w)
+        unpadded = n_in * count * widths.weight
+    else:
+        weights = _row_bits(stored_weights, widths.weight, w)
+        unpadded = stored_weights * widths.weight
     mem = {
-        "sram_weights": n_in * _row_bits(count, widths.weight, w),
-        "sram_weights_unpadded": n_in * count * widths.weight,
+        "sram_weights": weights,
+        "sram_weights_unpadded": unpadded,
         "sram_accumulators": n_in * _row_bits(count, widths.accumulator, w) if accumulators else 0,
         "sram_feedback": classes * _row_bits(count, widths.weight, w) if feedback else 0,
         "sram_transposed_copy": count * _row_bits(n_in, widths.weight, w) if transposed_copy else 0,
@@ -111,63 +134,195 @@ def snake(k: int, mesh: tuple[int, int]) -> tuple[int, int]:
     return x, y
 
 
-def place(layers: list[tuple[str, int, int]], widths: Widths, spec: CoreSpec,
-          mesh: tuple[int, int], *, classes: int, accumulators: bool, feedback: bool,
-          transposed_copy: bool, traces: bool, error_registers: bool,
-          input_trace: bool = False) -> Placement:
-    """Split and place layers given as (name, n_in, n_out); raises DoesNotFitError.
+@dataclass(frozen=True)
+class MapLayer:
+    """A synaptic layer as the mapper sees it, pooling and flatten in front folded in.
+
+    Dense: ``n_in`` presynaptic neurons, all connected. Conv: presynaptic map ``in_shape``
+    (C, H, W) and the effective kernel, stride and padding over it."""
+
+    name: str
+    kind: str
+    n_in: int
+    n_out: int
+    in_shape: tuple = ()
+    out_shape: tuple = ()
+    kernel: tuple = (1, 1)
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+
+
+def synaptic_layers(layers) -> list[MapLayer]:
+    """Fold Pool2d and Flatten into the next synaptic layer (see the module docstring)."""
+    out, pool = [], None
+    for layer in layers:
+        if layer.kind == "pool2d":
+            if layer.kernel != layer.stride or layer.padding != (0, 0) or pool is not None:
+                raise DoesNotFitError(
+                    f"layer '{layer.name}': only pooling with stride = kernel and no padding, "
+                    "one pooling before a synaptic layer, can be folded onto the chip")
+            pool = layer
+            continue
+        if layer.kind == "flatten":
+            continue
+        pre_shape = pool.in_shape if pool is not None else getattr(layer, "in_shape", None)
+        if layer.kind == "dense":
+            n_in = math.prod(pool.in_shape) if pool is not None else layer.n_in
+            out.append(MapLayer(layer.name, "dense", n_in, layer.n_out))
+        else:
+            p = pool.kernel if pool is not None else (1, 1)
+            out.append(MapLayer(
+                layer.name, "conv2d", math.prod(pre_shape), layer.n_out, tuple(pre_shape),
+                layer.out_shape, (layer.kernel[0] * p[0], layer.kernel[1] * p[1]),
+                (layer.stride[0] * p[0], layer.stride[1] * p[1]),
+                (layer.padding[0] * p[0], layer.padding[1] * p[1])))
+        pool = None
+    if pool is not None:
+        raise DoesNotFitError(f"layer '{pool.name}': pooling after the last synaptic layer "
+                              "has no neurons to run on; end the network with a synaptic layer")
+    return out
+
+
+def _window(lo: int, hi: int, stride: int, pad: int, kernel: int, size: int) -> tuple[int, int]:
+    """Input index range [a, b) that outputs [lo, hi) read."""
+    return max(0, lo * stride - pad), min(size, (hi - 1) * stride - pad + kernel)
+
+
+def _taps(lo: int, hi: int, stride: int, pad: int, kernel: int, size: int) -> int:
+    """Sum over outputs in [lo, hi) of the kernel taps that fall inside the input."""
+    return sum(min(size, o * stride - pad + kernel) - max(0, o * stride - pad)
+               for o in range(lo, hi))
+
+
+def _conv_tile(ml: MapLayer, channels, rows, cols) -> dict:
+    c_in, h, w = ml.in_shape
+    (kh, kw), (sh, sw), (ph, pw) = ml.kernel, ml.stride, ml.padding
+    r = _window(*rows, sh, ph, kh, h)
+    q = _window(*cols, sw, pw, kw, w)
+    g = channels[1] - channels[0]
+    return {"channels": channels, "rows": rows, "cols": cols,
+            "neurons": g * (rows[1] - rows[0]) * (cols[1] - cols[0]),
+            "axons": c_in * (r[1] - r[0]) * (q[1] - q[0]),
+            "in_rows": r, "in_cols": q,
+            "synapses": g * c_in * _taps(*rows, sh, ph, kh, h) * _taps(*cols, sw, pw, kw, w),
+            "kernel_weights": g * c_in * kh * kw}
+
+
+def _conv_plans(ml: MapLayer):
+    """Candidate tilings: (channel group, tile rows, tile cols), coarse to fine."""
+    co, ho, wo = ml.out_shape
+    sizes = lambda n: sorted({n, *(2 ** i for i in range(n.bit_length()) if 2 ** i < n)})  # noqa: E731
+    for g in sizes(co):
+        for th in sizes(ho):
+            for tw in sizes(wo):
+                yield g, th, tw
+
+
+def _tiles(ml: MapLayer, g: int, th: int, tw: int) -> list[dict]:
+    co, ho, wo = ml.out_shape
+    return [_conv_tile(ml, (c, min(co, c + g)), (r, min(ho, r + th)), (q, min(wo, q + tw)))
+            for c in range(0, co, g) for r in range(0, ho, th) for q in range(0, wo, tw)]
+
+
+def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int], *,
+                  classes: int, accumulators: bool = False, feedback: bool = False,
+                  transposed_copy: bool = False, traces: bool = False,
+                  error_registers: bool = False, input_trace: bool = False,
+                  conv_weights: str = "shared") -> Placement:
+    """Split and place a network's layers on the mesh; raises DoesNotFitError.
 
     Hidden layers get feedback memory (broadcast); layers above the first get a transposed
     copy (``backward: copy``); every core but the first layer's holds axon traces, the first
-    layer's only with ``input_trace``.
+    layer's only with ``input_trace``. Conv layers use ``conv_weights`` (shared | unrolled).
     """
-    problems, counts = [], []
+    mapped = synaptic_layers(layers)
+    problems, plans = [], []
     mesh_cores = mesh[0] * mesh[1]
-    last = len(layers) - 1
+    last = len(mapped) - 1
 
-    def memory(i, n_in, count, destinations=0):
+    def memory(i, n_in, count, destinations=0, stored=None):
         return core_memory(n_in, count, widths, spec, classes=classes,
                            accumulators=accumulators, feedback=feedback and i < last,
                            transposed_copy=transposed_copy and i > 0,
                            traces=traces and (i > 0 or input_trace),
                            error_registers=error_registers, destinations=destinations,
-                           mesh_cores=mesh_cores)
+                           mesh_cores=mesh_cores, stored_weights=stored)
 
-    for i, (name, n_in, n_out) in enumerate(layers):
-        if n_in > spec.axons:
-            problems.append(f"layer '{name}' (fan_in_fits_axons): needs {n_in} input axons on "
-                            f"each of its cores, a core has {spec.axons} (chip.core.axons)")
-            counts.append(None)
+    def stored(tile):
+        return tile["kernel_weights"] if conv_weights == "shared" else tile["synapses"]
+
+    for i, ml in enumerate(mapped):
+        if ml.kind == "dense":
+            if ml.n_in > spec.axons:
+                problems.append(f"layer '{ml.name}' (fan_in_fits_axons): needs {ml.n_in} input "
+                                f"axons on each of its cores, a core has {spec.axons} "
+                                "(chip.core.axons)")
+                plans.append(None)
+                continue
+            one = memory(i, ml.n_in, 1)["sram_used"]
+            if one > spec.sram_bits:
+                problems.append(f"layer '{ml.name}' (neuron_fits_memory): one neuron's synapse "
+                                f"rows need {one} bits of synapse memory, a core has "
+                                f"{spec.sram_bits} ({spec.sram_bits // 8192} KiB, "
+                                "chip.core.synapse_memory_kib)")
+                plans.append(None)
+                continue
+            per_core = min(spec.neurons, ml.n_out)
+            while per_core > 1 and memory(i, ml.n_in, per_core)["sram_used"] > spec.sram_bits:
+                per_core -= 1
+            n_cores = math.ceil(ml.n_out / per_core)
+            size = math.ceil(ml.n_out / n_cores)
+            plans.append([{"first": f, "neurons": min(size, ml.n_out - f), "axons": ml.n_in,
+                           "synapses": ml.n_in * min(size, ml.n_out - f)}
+                          for f in range(0, ml.n_out, size)])
             continue
-        one = memory(i, n_in, 1)["sram_used"]
-        if one > spec.sram_bits:
-            problems.append(f"layer '{name}' (neuron_fits_memory): one neuron's synapse rows "
-                            f"need {one} bits of synapse memory, a core has {spec.sram_bits} "
-                            f"({spec.sram_bits // 8192} KiB, chip.core.synapse_memory_kib)")
-            counts.append(None)
+        best, smallest = None, None
+        for g, th, tw in _conv_plans(ml):
+            tiles = _tiles(ml, g, th, tw)
+            worst_axons = max(t["axons"] for t in tiles)
+            worst_neurons = max(t["neurons"] for t in tiles)
+            worst_sram = max(memory(i, t["axons"], t["neurons"], 0, stored(t))["sram_used"]
+                             for t in tiles)
+            if smallest is None or (worst_axons, worst_sram) < smallest[:2]:
+                smallest = (worst_axons, worst_sram)
+            if worst_axons <= spec.axons and worst_neurons <= spec.neurons \
+                    and worst_sram <= spec.sram_bits:
+                total = sum(memory(i, t["axons"], t["neurons"], 0, stored(t))["sram_used"]
+                            for t in tiles)
+                key = (len(tiles), total)
+                if best is None or key < best[0]:
+                    best = (key, tiles)
+        if best is None:
+            axons, sram = smallest
+            rule = ("fan_in_fits_axons" if axons > spec.axons else "neuron_fits_memory")
+            problems.append(
+                f"layer '{ml.name}' ({rule}): its smallest tile (one channel, one output "
+                f"position) needs {axons} input axons and {sram} bits of synapse memory, a "
+                f"core has {spec.axons} axons (chip.core.axons) and {spec.sram_bits} bits "
+                "(chip.core.synapse_memory_kib)")
+            plans.append(None)
             continue
-        per_core = min(spec.neurons, n_out)
-        while per_core > 1 and memory(i, n_in, per_core)["sram_used"] > spec.sram_bits:
-            per_core -= 1
-        n_cores = math.ceil(n_out / per_core)
-        counts.append((n_cores, math.ceil(n_out / n_cores)))
-    needed = sum(c[0] for c in counts if c)
+        plans.append(best[1])
+    needed = sum(len(p) for p in plans if p)
     if not problems and needed > mesh_cores:
-        per_layer = ", ".join(f"'{name}': {c[0]}" for (name, _, _), c in zip(layers, counts))
+        per_layer = ", ".join(f"'{ml.name}': {len(p)}" for ml, p in zip(mapped, plans))
         problems.append(f"network (cores_fit_mesh): needs {needed} cores ({per_layer}), the "
                         f"chip has {mesh_cores} (chip.mesh {list(mesh)})")
     if problems:
         raise DoesNotFitError("the network does not fit the chip:\n"
                               + "\n".join(f"  {p}" for p in problems))
     cores, layer_cores, k = [], [], 0
-    for i, ((name, n_in, n_out), (n_cores, size)) in enumerate(zip(layers, counts)):
+    for i, (ml, tiles) in enumerate(zip(mapped, plans)):
         ids = []
-        destinations = counts[i + 1][0] if i < last else 0
-        for first in range(0, n_out, size):
-            count = min(size, n_out - first)
+        destinations = len(plans[i + 1]) if i < last else 0
+        for t in tiles:
             x, y = snake(k, mesh)
-            cores.append(CoreSlice(k, x, y, i, name, first, count, n_in,
-                                   memory(i, n_in, count, destinations)))
+            conv = ml.kind == "conv2d"
+            mem = memory(i, t["axons"], t["neurons"], destinations, stored(t) if conv else None)
+            tile = ({key: t[key] for key in ("channels", "rows", "cols", "in_rows", "in_cols")}
+                    if conv else None)
+            cores.append(CoreSlice(k, x, y, i, ml.name, -1 if conv else t["first"],
+                                   t["neurons"], t["axons"], mem, t["synapses"], tile))
             ids.append(k)
             k += 1
         layer_cores.append(tuple(ids))

@@ -1,0 +1,118 @@
+"""A small YAML architecture for weight files that carry no structure (npz, torch state_dict).
+
+    input: [1, 28, 28]          # (C, H, W), or [n] for vectors
+    neuron: {tau: 2.0, threshold: 1.0, reset: subtract, firing: ">=", reset_at: same_step}
+    layers:
+      - {name: conv1, type: conv2d, channels: 16, kernel: 3, stride: 1, padding: 1}
+      - {name: pool1, type: avgpool2d, kernel: 2}           # or sumpool2d; stride = kernel
+      - {name: flat, type: flatten}
+      - {name: fc1, type: dense, units: 128}
+      - {name: out, type: dense, units: 10, neuron: readout}
+
+Synaptic layers (dense, conv2d) spike unless ``neuron: readout``; a layer may give its own
+``neuron: {...}`` mapping. Weights come keyed by layer name: ``name`` or ``name.weight`` and
+optionally ``name.bias``, dense (out, in), conv2d (out, in, kh, kw).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from chipsim.errors import DataError
+from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
+
+NEURON_KEYS = {"tau", "threshold", "reset", "firing", "reset_at"}
+
+
+def read_architecture(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"architecture '{path}' not found (a .yaml beside the weights file "
+                        "describes the layers)")
+    try:
+        arch = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DataError(f"architecture '{path}' is not valid YAML: {exc}") from None
+    if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) \
+            or not isinstance(arch.get("input"), list):
+        raise DataError(f"architecture '{path}': expected a mapping with 'input' (a shape "
+                        "list) and 'layers' (a list of layers)")
+    return arch
+
+
+def _pair(value, where):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    raise DataError(f"{where}: expected an integer or a pair of integers, got {value!r}")
+
+
+def _neuron(spec, where, default: Neuron) -> Neuron:
+    if not isinstance(spec, dict) or not set(spec) <= NEURON_KEYS:
+        raise DataError(f"{where}: a neuron is a mapping with keys {sorted(NEURON_KEYS)}")
+    values = {**default.__dict__, **spec}
+    if values["firing"] not in (">=", ">") or values["reset"] not in ("subtract", "zero") \
+            or values["reset_at"] not in ("same_step", "next_step"):
+        raise DataError(f"{where}: firing is '>=' or '>', reset 'subtract' or 'zero', reset_at "
+                        "'same_step' or 'next_step'")
+    return Neuron(float(values["tau"]), float(values["threshold"]), values["reset"],
+                  values["firing"], values["reset_at"])
+
+
+def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str) -> Network:
+    """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``."""
+    default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
+    shape = tuple(int(v) for v in arch["input"])
+    layers, w_out, b_out = [], {}, {}
+    for i, spec in enumerate(arch["layers"]):
+        at = f"{where}: layers[{i}]"
+        if not isinstance(spec, dict) or "type" not in spec or "name" not in spec:
+            raise DataError(f"{at}: each layer needs 'name' and 'type'")
+        name, kind = str(spec["name"]), spec["type"]
+        neuron_spec = spec.get("neuron")
+        spiking = neuron_spec != "readout"
+        neuron = _neuron(neuron_spec, f"{at}.neuron", default) if isinstance(neuron_spec, dict) else None
+        if kind == "dense":
+            n_in = math.prod(shape)
+            layer = Dense(name, n_in, int(spec["units"]), spiking, neuron)
+            expect = (layer.n_out, n_in)
+            shape = (layer.n_out,)
+        elif kind == "conv2d":
+            if len(shape) != 3:
+                raise DataError(f"{at}: conv2d needs a (C, H, W) input, got {shape}")
+            layer = Conv2d(name, shape, int(spec["channels"]), _pair(spec["kernel"], at),
+                           _pair(spec.get("stride", 1), at), _pair(spec.get("padding", 0), at),
+                           spiking, neuron)
+            expect, shape = layer.weight_shape, layer.out_shape
+        elif kind in ("avgpool2d", "sumpool2d"):
+            k = _pair(spec["kernel"], at)
+            layer = Pool2d(name, shape, k, _pair(spec.get("stride", list(k)), at),
+                           "avg" if kind == "avgpool2d" else "sum")
+            layers.append(layer)
+            shape = layer.out_shape
+            continue
+        elif kind == "flatten":
+            layers.append(Flatten(name, shape))
+            shape = (math.prod(shape),)
+            continue
+        else:
+            raise DataError(f"{at}: unknown type {kind!r}; types: dense, conv2d, avgpool2d, "
+                            "sumpool2d, flatten")
+        w = weights.get(name, weights.get(f"{name}.weight"))
+        if w is None:
+            raise DataError(f"{where}: no weights for layer '{name}' (expected an array "
+                            f"'{name}' or '{name}.weight' of shape {expect})")
+        if tuple(w.shape) != tuple(expect) or not np.all(np.isfinite(w)):
+            raise DataError(f"{where}: weights of '{name}' have shape {tuple(w.shape)}, the "
+                            f"architecture needs {tuple(expect)} (finite values)")
+        w_out[name] = np.asarray(w, dtype=np.float64)
+        if f"{name}.bias" in weights:
+            b_out[name] = np.asarray(weights[f"{name}.bias"], dtype=np.float64)
+        layers.append(layer)
+    if not layers or layers[-1].kind not in ("dense", "conv2d"):
+        raise DataError(f"{where}: the last layer must be dense or conv2d")
+    return Network(math.prod(arch["input"]), tuple(layers), default, w_out, b_out)
