@@ -87,6 +87,8 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
             continue
         nrn = network.neuron_of(layer)
         lam, vth = nrn.leak, nrn.threshold
+        if nrn.reset_at == "next_step" and nrn.reset != "subtract":
+            raise ValueError("a reset at the next step is modelled for reset 'subtract' only")
         if nrn.reset_at == "next_step":  # snnTorch: last step's spike subtracts after the leak
             u = lam * state.v[k] + current - vth * state.s[k]
         else:

@@ -1,6 +1,7 @@
 """The one place that wires the stages: config -> data -> network -> model -> train -> report."""
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -67,6 +68,13 @@ def imported_network(config: Config, data: Dataset) -> Network:
     if data.n_classes > network.n_outputs:
         raise DataError(f"{where} has {network.n_outputs} outputs, the data has labels up "
                         f"to {data.n_classes - 1}")
+    neurons = {network.neuron_of(l) for l in network.layers if l.spiking}
+    if len(neurons) > 1 and (config.chip.arithmetic == "fixed" or config.learning.rule != "none"):
+        raise ConfigError(f"{where}: its layers use different neuron parameters; the chip and "
+                          "the learning rules take one neuron model for all layers (inference "
+                          "in float64, learning.rule: none, runs them as they are)")
+    if len(neurons) == 1:
+        network = dataclasses.replace(network, neuron=neurons.pop())
     if not network.is_dense_chain:
         kinds = sorted({l.kind for l in network.layers if l.kind != "dense"})
         raise ConfigError(f"{where} has {', '.join(kinds)} layers: chipsim maps them "

@@ -56,9 +56,10 @@ def _neuron(spec, where, default: Neuron) -> Neuron:
         raise DataError(f"{where}: a neuron is a mapping with keys {sorted(NEURON_KEYS)}")
     values = {**default.__dict__, **spec}
     if values["firing"] not in (">=", ">") or values["reset"] not in ("subtract", "zero") \
-            or values["reset_at"] not in ("same_step", "next_step"):
+            or values["reset_at"] not in ("same_step", "next_step") \
+            or (values["reset"], values["reset_at"]) == ("zero", "next_step"):
         raise DataError(f"{where}: firing is '>=' or '>', reset 'subtract' or 'zero', reset_at "
-                        "'same_step' or 'next_step'")
+                        "'same_step' or 'next_step' (a zero reset only in the same step)")
     return Neuron(float(values["tau"]), float(values["threshold"]), values["reset"],
                   values["firing"], values["reset_at"])
 

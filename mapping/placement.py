@@ -11,10 +11,16 @@ weights (n_in rows of k weights), OTTT_A accumulators (same shape), broadcast fe
 n_in weights). Registers (membranes, error registers, axon traces) are counted beside it.
 
 Convolutional layers are split into tiles: a core holds a group of output channels over a
-block of output rows and columns, and as axons only the input window that block needs (all
-input channels). Its weights are either the kernel slice of its channel group, shared by all
+block of output rows and columns, and as axons only the input window that block needs, for
+a group of input channels. Its weights are either the kernel slice of its channel group, shared by all
 positions (``conv_weights: shared``), or every connection stored explicitly (``unrolled``).
-The tile shape is chosen to need the fewest cores, then the least memory. Pooling and flatten
+The tile shape is chosen to need the fewest cores, then the least memory.
+
+When a neuron's fan-in exceeds a core's axons, the fan-in is split into input groups (input
+neurons for dense layers, input channels for conv): each group's core accumulates a partial
+dendritic sum for the same neurons and sends it, every step, as a graded packet to the
+group-0 core, which holds the neurons' state (the soma) and fires (Loihi 2 style graded
+messages; ``partial_sum_packets`` in the cost model). Pooling and flatten
 carry no neurons: average/sum pooling (stride = kernel) in front of a synaptic layer is folded
 into it (a conv with a p-times larger kernel and stride over the unpooled map; a dense layer
 over the unpooled map with each weight repeated), which is exact for linear pooling.
@@ -72,6 +78,8 @@ class CoreSlice:
     memory: dict = field(default_factory=dict)   # bits by kind, see core_memory
     synapses: int = 0
     tile: dict | None = None
+    in_group: tuple | None = None   # input neurons (dense) or channels (conv) [lo, hi)
+    soma: bool = True               # holds the neurons' state (group 0); else partial sums
 
 
 @dataclass(frozen=True)
@@ -194,41 +202,57 @@ def _taps(lo: int, hi: int, stride: int, pad: int, kernel: int, size: int) -> in
                for o in range(lo, hi))
 
 
-def _conv_tile(ml: MapLayer, channels, rows, cols) -> dict:
-    c_in, h, w = ml.in_shape
+def _conv_tile(ml: MapLayer, channels, rows, cols, in_channels) -> dict:
+    _, h, w = ml.in_shape
     (kh, kw), (sh, sw), (ph, pw) = ml.kernel, ml.stride, ml.padding
     r = _window(*rows, sh, ph, kh, h)
     q = _window(*cols, sw, pw, kw, w)
-    g = channels[1] - channels[0]
-    return {"channels": channels, "rows": rows, "cols": cols,
+    g, gi = channels[1] - channels[0], in_channels[1] - in_channels[0]
+    return {"channels": channels, "rows": rows, "cols": cols, "in_group": in_channels,
+            "soma": in_channels[0] == 0,
             "neurons": g * (rows[1] - rows[0]) * (cols[1] - cols[0]),
-            "axons": c_in * (r[1] - r[0]) * (q[1] - q[0]),
+            "axons": gi * (r[1] - r[0]) * (q[1] - q[0]),
             "in_rows": r, "in_cols": q,
-            "synapses": g * c_in * _taps(*rows, sh, ph, kh, h) * _taps(*cols, sw, pw, kw, w),
-            "kernel_weights": g * c_in * kh * kw}
+            "synapses": g * gi * _taps(*rows, sh, ph, kh, h) * _taps(*cols, sw, pw, kw, w),
+            "kernel_weights": g * gi * kh * kw}
+
+
+def _largest_tile(ml: MapLayer, gi: int, g: int, th: int, tw: int) -> dict:
+    """Upper bounds over a plan's tiles: an interior tile, its window unclipped by padding."""
+    _, h, w = ml.in_shape
+    (kh, kw), (sh, sw) = ml.kernel, ml.stride
+    return {"neurons": g * th * tw,
+            "axons": gi * min(h, (th - 1) * sh + kh) * min(w, (tw - 1) * sw + kw),
+            "synapses": g * gi * th * tw * kh * kw, "kernel_weights": g * gi * kh * kw}
+
+
+def _sizes(n: int) -> list[int]:
+    return sorted({n, *(2 ** i for i in range(n.bit_length()) if 2 ** i < n)}, reverse=True)
 
 
 def _conv_plans(ml: MapLayer):
-    """Candidate tilings: (channel group, tile rows, tile cols), coarse to fine."""
+    """Candidate tilings: (input channel group, channel group, tile rows, tile cols)."""
     co, ho, wo = ml.out_shape
-    sizes = lambda n: sorted({n, *(2 ** i for i in range(n.bit_length()) if 2 ** i < n)})  # noqa: E731
-    for g in sizes(co):
-        for th in sizes(ho):
-            for tw in sizes(wo):
-                yield g, th, tw
+    for gi in _sizes(ml.in_shape[0]):
+        for g in _sizes(co):
+            for th in _sizes(ho):
+                for tw in _sizes(wo):
+                    yield gi, g, th, tw
 
 
-def _tiles(ml: MapLayer, g: int, th: int, tw: int) -> list[dict]:
-    co, ho, wo = ml.out_shape
-    return [_conv_tile(ml, (c, min(co, c + g)), (r, min(ho, r + th)), (q, min(wo, q + tw)))
-            for c in range(0, co, g) for r in range(0, ho, th) for q in range(0, wo, tw)]
+def _tiles(ml: MapLayer, gi: int, g: int, th: int, tw: int) -> list[dict]:
+    ci, (co, ho, wo) = ml.in_shape[0], ml.out_shape
+    return [_conv_tile(ml, (c, min(co, c + g)), (r, min(ho, r + th)), (q, min(wo, q + tw)),
+                       (a, min(ci, a + gi)))
+            for c in range(0, co, g) for r in range(0, ho, th) for q in range(0, wo, tw)
+            for a in range(0, ci, gi)]
 
 
 def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int], *,
                   classes: int, accumulators: bool = False, feedback: bool = False,
                   transposed_copy: bool = False, traces: bool = False,
                   error_registers: bool = False, input_trace: bool = False,
-                  conv_weights: str = "shared") -> Placement:
+                  conv_weights: str = "shared", split_fan_in: bool = True) -> Placement:
     """Split and place a network's layers on the mesh; raises DoesNotFitError.
 
     Hidden layers get feedback memory (broadcast); layers above the first get a transposed
@@ -253,13 +277,15 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
 
     for i, ml in enumerate(mapped):
         if ml.kind == "dense":
-            if ml.n_in > spec.axons:
+            groups = math.ceil(ml.n_in / spec.axons) if split_fan_in else 1
+            group = math.ceil(ml.n_in / groups)
+            if group > spec.axons:
                 problems.append(f"layer '{ml.name}' (fan_in_fits_axons): needs {ml.n_in} input "
                                 f"axons on each of its cores, a core has {spec.axons} "
                                 "(chip.core.axons)")
                 plans.append(None)
                 continue
-            one = memory(i, ml.n_in, 1)["sram_used"]
+            one = memory(i, group, 1)["sram_used"]
             if one > spec.sram_bits:
                 problems.append(f"layer '{ml.name}' (neuron_fits_memory): one neuron's synapse "
                                 f"rows need {one} bits of synapse memory, a core has "
@@ -268,38 +294,43 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
                 plans.append(None)
                 continue
             per_core = min(spec.neurons, ml.n_out)
-            while per_core > 1 and memory(i, ml.n_in, per_core)["sram_used"] > spec.sram_bits:
+            while per_core > 1 and memory(i, group, per_core)["sram_used"] > spec.sram_bits:
                 per_core -= 1
             n_cores = math.ceil(ml.n_out / per_core)
             size = math.ceil(ml.n_out / n_cores)
-            plans.append([{"first": f, "neurons": min(size, ml.n_out - f), "axons": ml.n_in,
-                           "synapses": ml.n_in * min(size, ml.n_out - f)}
-                          for f in range(0, ml.n_out, size)])
+            plans.append([{"first": f, "neurons": min(size, ml.n_out - f),
+                           "axons": min(group, ml.n_in - a),
+                           "synapses": min(group, ml.n_in - a) * min(size, ml.n_out - f),
+                           "in_group": (a, min(ml.n_in, a + group)) if groups > 1 else None,
+                           "soma": a == 0}
+                          for f in range(0, ml.n_out, size) for a in range(0, ml.n_in, group)])
             continue
         best, smallest = None, None
-        for g, th, tw in _conv_plans(ml):
-            tiles = _tiles(ml, g, th, tw)
-            worst_axons = max(t["axons"] for t in tiles)
-            worst_neurons = max(t["neurons"] for t in tiles)
-            worst_sram = max(memory(i, t["axons"], t["neurons"], 0, stored(t))["sram_used"]
-                             for t in tiles)
-            if smallest is None or (worst_axons, worst_sram) < smallest[:2]:
-                smallest = (worst_axons, worst_sram)
-            if worst_axons <= spec.axons and worst_neurons <= spec.neurons \
-                    and worst_sram <= spec.sram_bits:
-                total = sum(memory(i, t["axons"], t["neurons"], 0, stored(t))["sram_used"]
-                            for t in tiles)
-                key = (len(tiles), total)
+        for gi, g, th, tw in _conv_plans(ml):
+            if gi < ml.in_shape[0] and not split_fan_in:
+                continue
+            t = _largest_tile(ml, gi, g, th, tw)
+            sram = memory(i, t["axons"], t["neurons"], 0, stored(t))["sram_used"]
+            if smallest is None or (t["axons"], sram) < smallest:
+                smallest = (t["axons"], sram)
+            if t["axons"] <= spec.axons and t["neurons"] <= spec.neurons \
+                    and sram <= spec.sram_bits:
+                co, ho, wo = ml.out_shape
+                n = (math.ceil(ml.in_shape[0] / gi) * math.ceil(co / g) * math.ceil(ho / th)
+                     * math.ceil(wo / tw))
+                key = (n, n * sram)
                 if best is None or key < best[0]:
-                    best = (key, tiles)
+                    best = (key, (gi, g, th, tw))
+        if best is not None:
+            best = (best[0], _tiles(ml, *best[1]))
         if best is None:
             axons, sram = smallest
             rule = ("fan_in_fits_axons" if axons > spec.axons else "neuron_fits_memory")
             problems.append(
-                f"layer '{ml.name}' ({rule}): its smallest tile (one channel, one output "
-                f"position) needs {axons} input axons and {sram} bits of synapse memory, a "
-                f"core has {spec.axons} axons (chip.core.axons) and {spec.sram_bits} bits "
-                "(chip.core.synapse_memory_kib)")
+                f"layer '{ml.name}' ({rule}): its smallest tile (one output channel and "
+                f"position, one input channel) needs {axons} input axons and {sram} bits of "
+                f"synapse memory, a core has {spec.axons} axons (chip.core.axons) and "
+                f"{spec.sram_bits} bits (chip.core.synapse_memory_kib)")
             plans.append(None)
             continue
         plans.append(best[1])
@@ -322,7 +353,8 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
             tile = ({key: t[key] for key in ("channels", "rows", "cols", "in_rows", "in_cols")}
                     if conv else None)
             cores.append(CoreSlice(k, x, y, i, ml.name, -1 if conv else t["first"],
-                                   t["neurons"], t["axons"], mem, t["synapses"], tile))
+                                   t["neurons"], t["axons"], mem, t["synapses"], tile,
+                                   t["in_group"], t["soma"]))
             ids.append(k)
             k += 1
         layer_cores.append(tuple(ids))

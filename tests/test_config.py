@@ -70,6 +70,8 @@ def test_missing_required(capsys, tmp_path):
     assert "network: required, a section with keys" in err
     status, err = cli_error(capsys, tmp_path, {"network": {"layers": [{"name": "out"}]}})
     assert "network.layers.0.units: required, an integer in [1, 10000000]" in err
+    status, err = cli_error(capsys, tmp_path, {"network": {"bias": True}})
+    assert status == 2 and "network.layers: give either layers" in err and "one is required" in err
 
 
 def test_bad_enum_with_suggestion(capsys, tmp_path):
