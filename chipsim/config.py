@@ -177,6 +177,8 @@ class CyclesConfig(_Section):
     input_packets: float = _f(1.0, "cycles per input event received", ge=0)
     spike_packets: float = _f(1.0, "cycles per spike packet received", ge=0)
     error_packets: float = _f(1.0, "cycles per error value received", ge=0)
+    partial_sum_packets: float = _f(1.0, "cycles per partial sum received (split fan-in)",
+                                    ge=0)
     trace_updates: float = _f(1.0, "cycles per trace register update", ge=0)
     error_reads: float = _f(1.0, "cycles per word read for the backward error", ge=0)
     modulator_ops: float = _f(1.0, "cycles per surrogate look-up and product", ge=0)
@@ -228,6 +230,11 @@ class ChipConfig(_Section):
         "read", "backprop error: read the synapse rows backwards (no extra memory, every row "
         "when any error is nonzero) or keep a transposed copy (2x memory, rows of nonzero "
         "errors only, both copies written)")
+    split_fan_in: bool = _f(
+        True, "a fan-in larger than a core's axons is split over cores that send partial sums "
+        "to the neurons' core (graded messages, Loihi 2 style); false: it must fit one core")
+    conv_weights: Literal["shared", "unrolled"] = _f(
+        "shared", "conv layers on chip: one kernel per core (shared) or every connection stored")
     cycles: CyclesConfig = _f(CyclesConfig(), "cycle costs and clock")
     energy: Union[Literal["loihi2018", "horowitz45"], dict[str, float]] = _f(
         "loihi2018", "energy table: a preset name or pJ for every event type (all presets "

@@ -139,7 +139,8 @@ def place_on_chip(config: Config, network: Network, rule) -> Placement:
                  accumulators="accumulators" in needs, feedback="feedback" in needs,
                  transposed_copy=chip.backward == "copy" and rule is not None,
                  traces="traces" in needs, error_registers="error_registers" in needs,
-                 input_trace="input_trace" in needs)
+                 input_trace="input_trace" in needs, conv_weights=chip.conv_weights,
+                 split_fan_in=chip.split_fan_in)
 
 
 def make_float_model(config: Config, network: Network, feedback) -> Float64Model:

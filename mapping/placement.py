@@ -92,6 +92,14 @@ class Placement:
     def cores_of(self, layer: int) -> list[CoreSlice]:
         return [self.cores[c] for c in self.layer_cores[layer]]
 
+    def neurons_of(self, layer: int) -> int:
+        """Neurons of a layer (counted on the cores holding their state)."""
+        return sum(c.count for c in self.cores_of(layer) if c.soma)
+
+    def fan_in_of(self, layer: int) -> int:
+        """Input axons of a layer over all its input groups (dense layers)."""
+        return max((c.in_group[1] if c.in_group else c.n_in) for c in self.cores_of(layer))
+
 
 def _row_bits(entries: int, width: int, word: int) -> int:
     """A row of ``entries`` values of ``width`` bits, padded to whole words."""

@@ -166,7 +166,8 @@ def test_backward_copy_trades_memory_for_reads(tmp_path):
 
 
 @pytest.mark.parametrize("sets,needles", [
-    (["chip.core.axons=32"], ["layer 'fc1' (fan_in_fits_axons): needs 64 input axons",
+    (["chip.core.axons=32", "chip.split_fan_in=false"],
+     ["layer 'fc1' (fan_in_fits_axons): needs 64 input axons",
                               "a core has 32 (chip.core.axons)",
                               "layer 'out' (fan_in_fits_axons): needs 128 input axons"]),
     (["chip.core.neurons=8", "chip.mesh=[2, 2]"],
@@ -183,6 +184,20 @@ def test_network_that_does_not_fit_exits_3(tmp_path, capsys, sets, needles):
     for needle in needles:
         assert needle in err
     assert not (tmp_path / "r").exists()   # refused at load: nothing written
+
+
+def test_split_fan_in_sends_partial_sums_and_keeps_the_numbers(tmp_path, digits_report):
+    split = run_report(tmp_path, "learning.epochs=1", "chip.core.axons=48")
+    place = split["costs"]["placement"]["layers"]
+    assert len(place["fc1"]) == 2 and len(place["out"]) == 3    # 64 = 2 x 32, 128 = 3 x 43
+    assert split["final"] == digits_report["final"]              # the mapping changes no number
+    inf = split["costs"]["inference"]
+    # every step each partial core sends its neurons' sums: (128 + 2 x 10) x 6 steps x 451
+    assert inf["events_total"]["partial_sum_packets"] == (128 + 2 * 10) * 6 * 451
+    assert inf["events_total"]["synaptic_ops"] == pytest.approx(
+        digits_report["costs"]["inference"]["events_total"]["synaptic_ops"])
+    mem = split["costs"]["memory"]["per_core"]
+    assert all(r["axons"] <= 48 for r in mem)
 
 
 def test_user_energy_table_must_be_complete(tmp_path, capsys):

@@ -73,13 +73,33 @@ class Traffic:
                                   "packets": int(busiest[1])} if busiest else None)}
 
 
-def spike_traffic(placement, core_spikes: dict[int, int]) -> Traffic:
-    """Spike packets from every core to each core of the next layer."""
+def spike_traffic(placement, sent) -> Traffic:
+    """Spike packets between the cores of consecutive layers: ``sent(src, dst)`` says how
+    many of src's spikes dst's axons receive (its input window or group)."""
     t = Traffic()
     for layer in range(len(placement.layer_cores) - 1):
         for src in placement.cores_of(layer):
+            if not src.soma:
+                continue
             for dst in placement.cores_of(layer + 1):
-                t.send(src, dst, core_spikes.get(src.core, 0))
+                t.send(src, dst, sent(src, dst))
+    return t
+
+
+def partial_sum_traffic(placement, steps_of) -> Traffic:
+    """With a split fan-in, every step each partial core sends its neurons' partial sums to
+    the soma core of the same neurons. ``steps_of(layer)``: time steps simulated."""
+    t = Traffic()
+    for layer in range(len(placement.layer_cores)):
+        cores = placement.cores_of(layer)
+        somas = {(c.first, c.tile and tuple(map(tuple, (c.tile["channels"], c.tile["rows"],
+                                                          c.tile["cols"])))): c
+                 for c in cores if c.soma}
+        for c in cores:
+            if not c.soma:
+                key = (c.first, c.tile and tuple(map(tuple, (c.tile["channels"], c.tile["rows"],
+                                                             c.tile["cols"]))))
+                t.send(c, somas[key], steps_of(layer) * c.count)
     return t
 
 
@@ -87,19 +107,22 @@ def error_traffic(placement, layer_counts, broadcast: bool, learning_steps: int)
     """Error values of the learning phase (see the module docstring)."""
     t = Traffic()
     layers = len(placement.layer_cores)
-    readout = placement.cores_of(layers - 1)
+    readout = [c for c in placement.cores_of(layers - 1) if c.soma]
     error_core = readout[0]
     for core in readout[1:]:
         t.send(core, error_core, learning_steps * core.count)
     for l in range(1, layers):
+        somas_below = [c for c in placement.cores_of(l - 1) if c.soma]
         if broadcast:
             values = int(layer_counts[l - 1, ev.ERROR_MESSAGES])
-            for dst in placement.cores_of(l - 1):
+            for dst in somas_below:
                 t.send(error_core, dst, values)
-        else:
-            n_in, n_out = placement.cores_of(l)[0].n_in, sum(c.count for c in placement.cores_of(l))
-            steps = int(layer_counts[l, ev.ERROR_READS]) // (n_in * n_out) if n_in * n_out else 0
-            for src in placement.cores_of(l):
-                for dst in placement.cores_of(l - 1):
-                    t.send(src, dst, steps * dst.count)
+            continue
+        n_in, n_out = placement.fan_in_of(l), placement.neurons_of(l)
+        steps = int(layer_counts[l, ev.ERROR_READS]) // (n_in * n_out) if n_in * n_out else 0
+        for src in placement.cores_of(l):
+            lo, hi = src.in_group or (0, n_in)
+            for dst in somas_below:
+                overlap = min(hi, dst.first + dst.count) - max(lo, dst.first)
+                t.send(src, dst, steps * max(0, overlap))
     return t

@@ -25,12 +25,13 @@ the steps; the true mean of per-step maxima can only be higher.
 from __future__ import annotations
 
 from chipsim.chip import counters as ev
-from chipsim.chip.router import error_traffic, spike_traffic
+from chipsim.chip.router import error_traffic, partial_sum_traffic, spike_traffic
 from chipsim.errors import ConfigError
 from chipsim.report.energy_tables import PRESETS, PRICED_NAMES, user_table
 
 PHASES = {
-    "spike_delivery": ("synapse_rows_read", "synaptic_ops", "input_packets", "spike_packets"),
+    "spike_delivery": ("synapse_rows_read", "synaptic_ops", "input_packets", "spike_packets",
+                       "partial_sum_packets"),
     "neuron_update": ("active_neuron_updates", "inactive_neuron_updates"),
     "trace_update": ("trace_updates",),
     "learning": ("error_packets", "error_reads", "modulator_ops", "weight_updates",
@@ -64,55 +65,72 @@ def primary_table(chip_cfg) -> str:
 
 def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
                 broadcast: bool, learning: bool) -> tuple[dict, dict]:
-    """Per-core event counts {core: {event: count}} and the router summaries."""
+    """Per-core event counts {core: {event: count}} and the router summaries (dense layers,
+    as simulated). With a split fan-in, a core's share of a layer's learning events is taken
+    in proportion to its input group (an estimate; exact when the fan-in is not split)."""
     layers = len(placement.layer_cores)
-    spikes = {c.core: int(neuron_counts[n_off[c.layer] + c.first:
-                                        n_off[c.layer] + c.first + c.count, ev.N_SPIKES].sum())
-              for c in placement.cores}
-    readout_n = sum(c.count for c in placement.cores_of(layers - 1))
+    n_of = [placement.neurons_of(l) for l in range(layers)]
+    fan_in = [placement.fan_in_of(l) for l in range(layers)]
+    steps_of = [int(counts[l, ev.NEURON_UPDATES]) // n_of[l] for l in range(layers)]
+
+    def spikes_of(layer, lo, hi):
+        return int(neuron_counts[n_off[layer] + lo:n_off[layer] + hi, ev.N_SPIKES].sum())
+
+    def sent(src, dst):
+        lo, hi = src.first, src.first + src.count
+        if dst.in_group:
+            lo, hi = max(lo, dst.in_group[0]), min(hi, dst.in_group[1])
+        return spikes_of(src.layer, lo, hi) if hi > lo else 0
+
+    readout_n = n_of[layers - 1]
     learning_steps = int(counts[layers - 1, ev.MODULATOR_OPS]) // readout_n if learning else 0
-    spike_t = spike_traffic(placement, spikes)
+    spike_t = spike_traffic(placement, sent)
+    partial_t = partial_sum_traffic(placement, lambda l: steps_of[l])
     error_t = error_traffic(placement, counts, broadcast, learning_steps) if learning else None
-    traffics = [t for t in (spike_t, error_t) if t is not None]
+    traffics = [t for t in (spike_t, partial_t, error_t) if t is not None]
     out = {}
     for c in placement.cores:
-        l, k = c.layer, c.count
-        n = sum(s.count for s in placement.cores_of(l))
+        l, k, n = c.layer, c.count, n_of[c.layer]
+        group = c.in_group or (0, fan_in[l])
+        share = (group[1] - group[0]) / fan_in[l]
         sl = slice(n_off[l] + c.first, n_off[l] + c.first + k)
-        rows = int(counts[l, ev.SYNAPSE_ROWS_READ])
-        steps = int(counts[l, ev.NEURON_UPDATES]) // n
-        active = int(neuron_counts[sl, ev.N_ACTIVE].sum())
+        rows = spikes_of(l - 1, *group) if l > 0 else int(counts[l, ev.SYNAPSE_ROWS_READ]) * share
+        active = int(neuron_counts[sl, ev.N_ACTIVE].sum()) if c.soma else 0
         copy = backward_copy and l > 0 and not broadcast
         if copy:
             reads = float(counts[l, ev.BACKWARD_NONZERO_ERRORS]) * c.n_in * k / n
         else:
-            reads = int(counts[l, ev.ERROR_READS]) * k // n
-        writes = int(neuron_counts[sl, ev.N_WEIGHT_UPDATES].sum())
+            reads = int(counts[l, ev.ERROR_READS]) * k // n * share
+        writes = int(neuron_counts[sl, ev.N_WEIGHT_UPDATES].sum()) * share
         out[c.core] = {
             "synaptic_ops": rows * k,
             "synapse_rows_read": rows,
             "active_neuron_updates": active,
-            "inactive_neuron_updates": steps * k - active,
+            "inactive_neuron_updates": steps_of[l] * k - active if c.soma else 0,
             "input_packets": rows if l == 0 else 0,
             "spike_packets": int(spike_t.packets.get(c.core, 0)),
             "error_packets": int(error_t.packets.get(c.core, 0)) if error_t else 0,
+            "partial_sum_packets": int(partial_t.packets.get(c.core, 0)),
             "hops_ew": sum(t.hops.get((c.core, "hops_ew"), 0) for t in traffics),
             "hops_ns": sum(t.hops.get((c.core, "hops_ns"), 0) for t in traffics),
-            "trace_updates": int(counts[l, ev.TRACE_UPDATES]),
+            "trace_updates": int(counts[l, ev.TRACE_UPDATES]) * share,
             "error_reads": reads,
-            "modulator_ops": int(counts[l, ev.MODULATOR_OPS]) * k // n,
+            "modulator_ops": int(counts[l, ev.MODULATOR_OPS]) * k // n if c.soma else 0,
             "weight_updates": writes * (2 if copy else 1),
-            "accumulator_updates": int(neuron_counts[sl, ev.N_ACCUMULATOR_UPDATES].sum()),
-            "accumulator_reads": int(counts[l, ev.ACCUMULATOR_READS]) * k // n,
-            "static_core_steps": steps,
+            "accumulator_updates": int(neuron_counts[sl, ev.N_ACCUMULATOR_UPDATES].sum()) * share,
+            "accumulator_reads": int(counts[l, ev.ACCUMULATOR_READS]) * k // n * share,
+            "static_core_steps": steps_of[l],
         }
+    return out, _router_summary(spike_t, partial_t, error_t)
+
+
+def _router_summary(spike_t, partial_t, error_t) -> dict:
     links = {}
-    for t in traffics:
-        for link, n in t.links.items():
+    for t in (spike_t, partial_t, error_t):
+        for link, n in (t.links.items() if t is not None else ()):
             links[link] = links.get(link, 0) + n
-    router = {"spikes": spike_t.summary(), "errors": error_t.summary() if error_t else None,
-              "links": links}
-    return out, router
+    return {"spikes": spike_t.summary(), "partial_sums": partial_t.summary(),
+            "errors": error_t.summary() if error_t else None, "links": links}
 
 
 def price(events: dict, tables: dict) -> dict:
@@ -176,7 +194,7 @@ def memory(placement, *, weight_bits: int, membrane_bits: int, error_bits: int,
     ottt_state = sum(total[k] for k in ("neuron_state", "trace_registers", "sram_accumulators",
                                         "sram_feedback", "sram_transposed_copy"))
     weights = total["sram_weights_unpadded"]
-    layers = [(placement.cores_of(l)[0].n_in, sum(c.count for c in placement.cores_of(l)))
+    layers = [(placement.fan_in_of(l), placement.neurons_of(l))
               for l in range(len(placement.layer_cores))]
     per_step = sum(n * (membrane_bits + 1) for _, n in layers) + n_inputs * input_bits
     bptt_constant = (sum(n_in * n * accumulator_bits for n_in, n in layers)
@@ -215,15 +233,14 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
         energy = price(events, tables)
         for e in energy.values():
             e["per_sample_pJ"] = e["total_pJ"] / samples
-        layer_n = [sum(c.count for c in placement.cores_of(l))
-                   for l in range(len(placement.layer_cores))]
+        layer_n = [placement.neurons_of(l) for l in range(len(placement.layer_cores))]
         parts[part] = {
             "samples": samples, "steps": steps,
             "events_per_core": {str(c): v for c, v in events.items()},
             "events_total": {e: sum(v[e] for v in events.values()) for e in PRICED_NAMES},
             "energy": energy,
             "cycles": cycles(events, router, chip_cfg.cycles, steps, placement),
-            "router": {"spikes": router["spikes"], "errors": router["errors"]},
+            "router": {k: router[k] for k in ("spikes", "partial_sums", "errors")},
             "spike_rates": {chip.names[l]: int(counts[l, ev.SPIKES]) / (layer_n[l] * steps)
                             for l in range(len(layer_n)) if m.spiking[l]},
         }
