@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from chipsim import __version__
-from chipsim.errors import ChipsimError
+from chipsim.errors import ChipsimError, ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="show progress bars (default: only on a terminal)")
     run.add_argument("--resume", metavar="DIR", default=None,
                      help="continue the interrupted run whose directory is DIR (same config)")
+    mapping = sub.add_parser("map", help="place a trained network on the chip and estimate "
+                                         "memory, energy and latency per inference")
+    mapping.add_argument("model", help=".nir, .npz (+ .yaml architecture) or .pt/.pth (+ .yaml)")
+    mapping.add_argument("--chip", metavar="CHIP.yaml",
+                         help="a YAML file with a chip: section (as in net.yaml)")
+    mapping.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a key (e.g. chip.preset=loihi, data.timesteps=6)")
+    mapping.add_argument("--rate", type=float, default=0.1,
+                         help="assumed spike rate of every spiking layer (spikes per neuron "
+                              "per step; default 0.1)")
+    mapping.add_argument("--input-rate", type=float, default=None,
+                         help="assumed input event rate (default: --rate)")
+    mapping.add_argument("--out", default=None, help="output folder (default: runs/map_<model>)")
     sweep = sub.add_parser("sweep", help="run a grid of runs (a sweep file: base, set, axes)")
     sweep.add_argument("sweep", help="path to a SWEEP.yaml")
     sweep.add_argument("--out", help="sweep directory (default: runs/<sweep name>)")
@@ -89,6 +102,17 @@ def main(argv: list[str] | None = None) -> int:
                 run(config, Path(args.config).stem, args.resume or args.out,
                     show_progress=args.progress, resume=args.resume is not None,
                     stop=lambda: requested[0])
+        elif args.command == "map":
+            from chipsim.config import load_map_config
+            from chipsim.runner import map_model
+
+            config = load_map_config(args.model, args.chip, args.set)
+            for name, value in (("--rate", args.rate), ("--input-rate", args.input_rate)):
+                if value is not None and not 0.0 <= value <= 1.0:
+                    raise ConfigError(f"{name}: expected a spike rate in [0, 1], got {value}")
+            map_model(config, args.out or f"runs/map_{Path(args.model).stem}",
+                      rate=args.rate, input_rate=args.rate if args.input_rate is None
+                      else args.input_rate)
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 

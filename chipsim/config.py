@@ -16,8 +16,9 @@ from typing import Annotated, Any, Literal, Union
 
 import annotated_types as at
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from chipsim.chip.presets import PRESETS, merged
 from chipsim.errors import ConfigError
 
 
@@ -213,7 +214,8 @@ class OverflowConfig(_Section):
 class ChipConfig(_Section):
     arithmetic: Literal["fixed", "float64"] = _f(
         "fixed", "fixed: the fixed-point chip; float64: the real-number reference")
-    preset: Literal["default"] = _f("default", "named chip preset; keys below override it")
+    preset: Literal["default", "loihi", "loihi_nahuku32"] = _f(
+        "default", "named chip preset (chipsim/chip/presets.py); the keys you give override it")
     bits: BitsConfig = _f(BitsConfig(), "bit widths")
     rounding: Literal["stochastic", "nearest", "floor"] = _f(
         "stochastic", "rounding of weight updates (stochastic: seeded per-core generator)")
@@ -244,6 +246,13 @@ class ChipConfig(_Section):
     overflow: Union[Policy, OverflowConfig] = _f(
         "saturate", "out-of-range values: saturate, wrap (two's complement) or error (stop, "
         "naming layer, variable, step and value); one policy, or one per variable")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, raw):
+        if isinstance(raw, dict) and raw.get("preset") in PRESETS:
+            return merged(PRESETS[raw["preset"]], raw)
+        return raw
 
     def overflow_policies(self) -> dict[str, str]:
         """{variable: policy} for membrane, trace, error, weight, accumulator."""
@@ -296,6 +305,27 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source=str(path))
+
+
+def load_map_config(model: str, chip_file: str | None, overrides: list[str] = ()) -> Config:
+    """The config of ``chipsim map``: network.model = MODEL, the chip section from CHIP.yaml
+    (its top-level ``chip:`` section, or the chip keys themselves), then overrides."""
+    raw: dict = {"network": {"model": str(model)}}
+    if chip_file is not None:
+        path = Path(chip_file)
+        if not path.is_file():
+            raise ConfigError(f"--chip: '{path}' not found (expected a YAML file with a chip: "
+                              "section)")
+        try:
+            chip = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--chip {path}: not valid YAML: {exc}") from None
+        if not isinstance(chip, dict):
+            raise ConfigError(f"--chip {path}: expected a mapping with the chip's keys")
+        raw["chip"] = chip.get("chip", chip) if set(chip) <= {"chip"} or "chip" in chip else chip
+    for item in overrides:
+        apply_override(raw, item)
+    return validate_config(raw, source=str(chip_file or "chipsim map"))
 
 
 def apply_override(raw: dict, item: str) -> None:

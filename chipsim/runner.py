@@ -19,13 +19,15 @@ from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model
 from chipsim.mapping.load import load_model
 from chipsim.mapping.network import Network, Neuron, build_network
-from chipsim.mapping.placement import CoreSpec, Placement, Widths, place_network
+from chipsim.mapping.placement import (CoreSpec, Placement, Widths, place_network,
+                                       synaptic_layers)
 from chipsim.mapping.quantize import quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
 from chipsim.report.chip_section import chip_section
-from chipsim.report.costs import cost_section, energy_tables
-from chipsim.report.summary import summary_markdown
+from chipsim.report.costs import cost_section, energy_tables, memory
+from chipsim.report.estimate import estimate_inference
+from chipsim.report.summary import mapping_markdown, summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules import FLOAT_RULES
 from chipsim.rules.ottt import feedback_matrices
@@ -326,3 +328,51 @@ def _write_partial(out: Path, name: str, config: Config, epochs: list, signum: i
         "chipsim_version": __version__, "name": name, "complete": False,
         "interrupted_by": signal.Signals(signum).name,
         "config": config.model_dump(mode="json"), "epochs": epochs})
+
+
+def map_model(config: Config, out_dir: str | Path, *, rate: float, input_rate: float,
+              echo=print) -> dict:
+    """``python -m chipsim map``: place a trained network on the chip and estimate one
+    inference at stated spike rates; writes mapping.json and mapping.md to ``out_dir``."""
+    chip, bits = config.chip, config.chip.bits
+    nir = config.network.nir
+    network = load_model(config.network.model, nir.convention, nir.dt)
+    mapped = synaptic_layers(network.layers)
+    placement = place_network(
+        network.layers, Widths(bits.weight, bits.membrane, bits.trace, bits.error,
+                               bits.accumulator),
+        CoreSpec(chip.core.neurons, chip.core.axons, chip.core.synapse_memory_kib * 8192,
+                 chip.core.word_bits),
+        tuple(chip.mesh), classes=network.n_outputs, conv_weights=chip.conv_weights,
+        split_fan_in=chip.split_fan_in)
+    timesteps = config.data.timesteps
+    inference = estimate_inference(placement, mapped, input_rate=input_rate, rate=rate,
+                                   timesteps=timesteps, chip_cfg=chip)
+    mem = memory(placement, weight_bits=bits.weight, membrane_bits=bits.membrane,
+                 error_bits=bits.error, accumulator_bits=bits.accumulator,
+                 input_bits=bits.input, n_inputs=network.n_inputs, timesteps=timesteps,
+                 layers=[(ml.n_in, ml.n_out) for ml in mapped])
+    layers = []
+    for l, ml in enumerate(mapped):
+        cores = placement.cores_of(l)
+        layers.append({"name": ml.name, "kind": ml.kind, "neurons": ml.n_out,
+                       "presynaptic": ml.n_in, "cores": len(cores),
+                       "input_groups": len({c.in_group for c in cores}),
+                       "synapses": int(sum(c.synapses for c in cores)),
+                       "sram_bits": int(sum(c.memory["sram_used"] for c in cores))})
+    report = {"chipsim_version": __version__, "model": str(config.network.model),
+              "config": config.model_dump(mode="json"),
+              "nir_convention": nir.convention if str(config.network.model).endswith(".nir")
+              else None,
+              "placement": {"mesh": list(placement.mesh), "cores_used": len(placement.cores),
+                            "cores_available": placement.mesh[0] * placement.mesh[1],
+                            "conv_weights": chip.conv_weights, "layers": layers},
+              "memory": mem, "inference": inference}
+    out = Path(out_dir)
+    write_json(out / "mapping.json", report)
+    write_text(out / "mapping.md", mapping_markdown(report))
+    if config.output.plots:
+        plots.memory_per_core({"memory": mem}, out / "memory_per_core.png")
+    echo(mapping_markdown(report, brief=True))
+    echo(f"-> {out}")
+    return report

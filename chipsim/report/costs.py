@@ -173,7 +173,8 @@ def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement) -> dict
 
 
 def memory(placement, *, weight_bits: int, membrane_bits: int, error_bits: int,
-           accumulator_bits: int, input_bits: int, n_inputs: int, timesteps: int) -> dict:
+           accumulator_bits: int, input_bits: int, n_inputs: int, timesteps: int,
+           layers: list[tuple[int, int]] | None = None) -> dict:
     """Bits per core and in total, and OTTT's training memory against BPTT's as T grows.
 
     OTTT's training state (beyond the weights) is what the placement holds: neuron and error
@@ -194,8 +195,8 @@ def memory(placement, *, weight_bits: int, membrane_bits: int, error_bits: int,
     ottt_state = sum(total[k] for k in ("neuron_state", "trace_registers", "sram_accumulators",
                                         "sram_feedback", "sram_transposed_copy"))
     weights = total["sram_weights_unpadded"]
-    layers = [(placement.fan_in_of(l), placement.neurons_of(l))
-              for l in range(len(placement.layer_cores))]
+    layers = layers or [(placement.fan_in_of(l), placement.neurons_of(l))
+                        for l in range(len(placement.layer_cores))]
     per_step = sum(n * (membrane_bits + 1) for _, n in layers) + n_inputs * input_bits
     bptt_constant = (sum(n_in * n * accumulator_bits for n_in, n in layers)
                      + sum(n * error_bits for _, n in layers))

@@ -112,3 +112,40 @@ def costs_markdown(costs: dict) -> list[str]:
         lines.append(f"| {r['T']} | {r['ottt_state_bits']:,} | {r['bptt_state_bits']:,} | "
                      f"{r['state_ratio']:.2f} | {r['total_ratio']:.2f} |")
     return lines
+
+
+def mapping_markdown(report: dict, brief: bool = False) -> str:
+    """mapping.md of ``chipsim map`` (``brief``: the lines printed on the terminal)."""
+    p, inf = report["placement"], report["inference"]
+    rates = inf["assumed_rates"]
+    lines = [f"# Mapping of {report['model']}", "",
+             f"{p['cores_used']} of {p['cores_available']} cores (mesh {p['mesh'][0]} x "
+             f"{p['mesh'][1]}), conv weights {p['conv_weights']}"
+             + (f", NIR read with the '{report['nir_convention']}' convention"
+                if report.get("nir_convention") else ""), "",
+             "| layer | kind | neurons | cores | input groups | synapses | SRAM (KiB) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for l in p["layers"]:
+        lines.append(f"| {l['name']} | {l['kind']} | {l['neurons']:,} | {l['cores']} | "
+                     f"{l['input_groups']} | {l['synapses']:,} | {l['sram_bits'] / 8192:,.1f} |")
+    c = inf["cycles"]["per_step"]
+    lines += ["", f"One inference of T = {inf['steps']} steps at assumed spike rates (input "
+              f"{rates['input']}, spiking layers {rates['spiking_layers']}):", ""]
+    lines += [f"- energy ({name}): {e['total_pJ'] / 1e6:,.2f} uJ" for name, e in
+              inf["energy"].items()]
+    lines += [f"- time step: {c['latency_cycles']:,.0f} cycles ({c['latency_us']:.1f} us), "
+              f"slowest core {c['critical_core']} ({c['critical_phase']}); real-time factor "
+              f"{c['realtime_factor']:.1f}"]
+    if brief:
+        return "\n".join(lines)
+    total = report["memory"]["total"]
+    lines += ["", f"Memory: {total['sram_used']:,} bits of synapse SRAM used of "
+              f"{total['sram_available']:,} on the cores used; neuron state "
+              f"{total['neuron_state']:,} bits; routing tables {total['routing_table']:,} bits.",
+              "", "| event | expected count | "
+              + " | ".join(inf["energy"]) + " (pJ) |", "|---|---:|" + "---:|" * len(inf["energy"])]
+    for event, count in inf["events_total"].items():
+        if count:
+            lines.append(f"| {event} | {count:,.0f} | " + " | ".join(
+                f"{e['by_event_pJ'][event]:,.0f}" for e in inf["energy"].values()) + " |")
+    return "\n".join(lines) + "\n"
