@@ -262,6 +262,7 @@ def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | No
                             "name": f"{spec.name} [{p.label}]",
                             "run_dir": str((out / "points" / p.hash).resolve())}
     workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
+    client = _dask_client(scheduler) if scheduler and jobs else None
     done_before = sum(p.hash in outcomes for p in points)
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} worker process(es)"
     echo(f"sweep {spec.name}: {len(points)} points ({_shape(spec)}), {done_before} done "
@@ -269,7 +270,7 @@ def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | No
     write_results(out, spec, points, outcomes)
     if jobs:
         started = time.perf_counter()
-        stream = (_run_on_dask(list(jobs.values()), scheduler) if scheduler
+        stream = (_run_on_dask(list(jobs.values()), client) if client is not None
                   else _run_local(list(jobs.values()), workers))
         with progress(len(points), f"sweep {spec.name}", show_progress) as bar:
             bar.unit = "point"
@@ -410,22 +411,29 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _run_on_dask(jobs: list[dict], address: str) -> Iterator[tuple[str, dict]]:
-    """(hash, outcome) of each job as it finishes on an existing Dask distributed cluster."""
+def _dask_client(address: str):
+    """A client of the Dask distributed scheduler at ``address`` (dask is imported only here)."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler: running on a Dask cluster needs dask.distributed, "
                           "which is not installed; pip install 'chipsim[dask]'") from None
     try:
-        client = Client(address, set_as_default=False)
+        return Client(address, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(f"--scheduler {address}: cannot connect to a Dask scheduler there "
                           f"({exc})") from None
+
+
+def _run_on_dask(jobs: list[dict], client) -> Iterator[tuple[str, dict]]:
+    """(hash, outcome) of each job as it finishes on the client's Dask cluster (the run
+    directories must be on a file system the workers share)."""
+    from distributed import as_completed
+
     try:
         futures = {client.submit(run_point, job, key=f"chipsim-point-{job['hash']}",
                                  pure=False): job["hash"] for job in jobs}
-        for future in as_completed(list(futures)):
+        for future in as_completed(list(futures), loop=client.loop):
             yield futures[future], _outcome_of(future)
     finally:
         client.close()

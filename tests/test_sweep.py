@@ -102,10 +102,14 @@ def test_dask_cluster_gives_identical_results(small, tmp_path):
 
 
 def _children(pid):
-    try:
-        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except OSError:
-        return []
+    """Child processes (Linux /proc; empty elsewhere), of every thread of pid."""
+    found = set()
+    for task in (os.listdir(f"/proc/{pid}/task") if os.path.isdir(f"/proc/{pid}/task") else []):
+        try:
+            found |= {int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()}
+        except OSError:
+            pass
+    return found
 
 
 def _alive(pid):
@@ -115,23 +119,19 @@ def _alive(pid):
         return False
 
 
-def test_killed_sweep_resumes_only_the_missing_points(tmp_path):
-    spec = {**SMALL, "set": {**FAST, "learning.epochs": 5}}
-    del spec["extra"]
-    path = write_yaml(tmp_path / "resume.yaml", spec)
-    run_sweep(path, out=tmp_path / "whole", workers=2, **QUIET)
-    expected = without_seconds(read_csv(tmp_path / "whole" / "results.csv"))
-
+def test_killed_sweep_resumes_only_the_missing_points(small, tmp_path):
+    path, _, rows = small
+    expected = without_seconds(rows)
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "chipsim", "sweep", str(path), "--out",
                              str(out), "--workers", "1"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers = []
+    workers = set()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            workers = workers or [c for c in _children(proc.pid) if _alive(c)]
+            workers |= _children(proc.pid)  # the worker and multiprocessing's resource tracker
             if (out / "results.csv").is_file() and len(read_csv(out / "results.csv")) >= 1:
                 break
             assert proc.poll() is None, "the sweep ended before it could be killed"
@@ -144,18 +144,18 @@ def test_killed_sweep_resumes_only_the_missing_points(tmp_path):
         for pid in [proc.pid, *workers]:  # only on failure: leave nothing running
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-    partial = read_csv(out / "results.csv")
-    done = {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
-    assert 1 <= len(partial) < 4 and 1 <= len(done) < 4
-    assert partial == [r for r in read_csv(out / "results.csv")]  # consistent, parseable
+    partial = without_seconds(read_csv(out / "results.csv"))
+    done = {p.parent.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
+    assert 1 <= len(partial) < 5 and len(partial) <= len(done) < 4
+    assert all(row in expected for row in partial), (partial, expected)  # rows are final
 
     assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
     final = read_csv(out / "results.csv")
     assert without_seconds(final) == expected
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
+    after = {p.parent.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
     assert {k: after[k] for k in done} == done  # finished points were not run again
-    rows = json.loads((out / "results.json").read_text())["rows"]
-    assert {r["hash"] for r in rows if r["resumed"]} == set(done)
+    recorded = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["hash"] for r in recorded if r["resumed"]} == set(done)
     assert len(after) == 4
 
 
@@ -167,7 +167,8 @@ def test_killed_sweep_resumes_only_the_missing_points(tmp_path):
      r"mode: zip needs axes of equal length, got seed: 2 values, chip\.bits\.weight: 3"),
     ({"mode": "gird"}, r"mode: unknown 'gird' \(did you mean 'grid'\?\)"),
     ({"base": "nothere.yaml"}, r"base: 'nothere\.yaml' not found"),
-    ({"base": None}, r"base: expected the path of a net\.yaml"),
+    ({"base": None}, r"base: required, the path of a net\.yaml"),
+    ({"base": 3}, r"base: expected the path of a net\.yaml, got 3"),
     ({"set": {"seed": 1}, "axes": {"seed": [0, 1]}}, r"axes\.seed: also given under set"),
 ])
 def test_sweep_file_errors_name_the_key(tmp_path, change, match):
