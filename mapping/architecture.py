@@ -68,7 +68,7 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
     """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``."""
     default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
     shape = tuple(int(v) for v in arch["input"])
-    layers, w_out, b_out = [], {}, {}
+    layers, w_out, b_out, used = [], {}, {}, set()
     for i, spec in enumerate(arch["layers"]):
         at = f"{where}: layers[{i}]"
         if not isinstance(spec, dict) or "type" not in spec or "name" not in spec:
@@ -111,9 +111,19 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
             raise DataError(f"{where}: weights of '{name}' have shape {tuple(w.shape)}, the "
                             f"architecture needs {tuple(expect)} (finite values)")
         w_out[name] = np.asarray(w, dtype=np.float64)
+        used.update({name, f"{name}.weight"})
         if f"{name}.bias" in weights:
-            b_out[name] = np.asarray(weights[f"{name}.bias"], dtype=np.float64)
+            b = weights[f"{name}.bias"]
+            if tuple(b.shape) != (expect[0],) or not np.all(np.isfinite(b)):
+                raise DataError(f"{where}: bias of '{name}' has shape {tuple(b.shape)}, the "
+                                f"architecture needs ({expect[0]},) (finite values)")
+            b_out[name] = np.asarray(b, dtype=np.float64)
+            used.add(f"{name}.bias")
         layers.append(layer)
     if not layers or layers[-1].kind not in ("dense", "conv2d"):
         raise DataError(f"{where}: the last layer must be dense or conv2d")
+    unused = sorted(set(weights) - used)
+    if unused:
+        raise DataError(f"{where}: arrays not used by the architecture: {', '.join(unused)} "
+                        "(a layer name that does not match, or a layer the architecture lacks)")
     return Network(math.prod(arch["input"]), tuple(layers), default, w_out, b_out)

@@ -153,13 +153,14 @@ SYNAPTIC = ("dense", "conv2d")
 
 @dataclass(frozen=True)
 class Network:
-    """Layers (input side first), the spiking neuron model and float64 parameters.
+    """Layers (input side first), the default neuron model and float64 parameters.
 
-    ``weights[name]`` is (n_out, n_in); ``biases[name]`` is (n_out,) or absent when bias=False.
+    ``weights[name]``: dense (n_out, n_in), conv (out_channels, in_channels, kh, kw);
+    ``biases[name]``: dense (n_out,), conv (out_channels,); absent when there is none.
     """
 
     n_inputs: int
-    layers: tuple[Dense, ...]
+    layers: tuple  # Dense | Conv2d | Pool2d | Flatten
     neuron: Neuron = Neuron()
     weights: dict = field(default_factory=dict)
     biases: dict = field(default_factory=dict)

@@ -1,0 +1,167 @@
+"""Mapping trained networks: hand-counted memory of a small conv net, VGG-11 on a Loihi-sized
+preset (from npz + YAML and from PyTorch), design rules with exit 3, fine-tuning at 4 bits."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from chipsim.cli import main
+
+from conftest import ROOT
+
+EXAMPLE = str(ROOT / "examples" / "digits_ottt.yaml")
+
+
+def write_model(tmp_path, arch, weights, name="m"):
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(arch))
+    np.savez(tmp_path / f"{name}.npz", **weights)
+    return tmp_path / f"{name}.npz"
+
+
+def map_json(tmp_path, model, *sets, status=0):
+    args = [a for s in sets for a in ("--set", s)]
+    assert main(["map", str(model), "--out", str(tmp_path / "map"), *args]) == status
+    return json.loads((tmp_path / "map" / "mapping.json").read_text()) if status == 0 else None
+
+
+SMALL = {"input": [1, 4, 4],
+         "layers": [{"name": "conv", "type": "conv2d", "channels": 2, "kernel": 3, "padding": 1},
+                    {"name": "flat", "type": "flatten"},
+                    {"name": "out", "type": "dense", "units": 10, "neuron": "readout"}]}
+SMALL_W = {"conv": np.ones((2, 1, 3, 3)) * 0.5, "out": np.ones((10, 32)) * 0.1}
+
+
+@pytest.mark.parametrize("conv_weights,conv_bits", [("shared", 192), ("unrolled", 1600)])
+def test_small_conv_net_memory_matches_a_hand_count(tmp_path, conv_weights, conv_bits):
+    """conv 1->2 channels, 3x3, padding 1 on 4x4: 32 neurons. Shared: one kernel of 2 x 3 x 3
+    8-bit weights = 144 bits, padded to 3 words of 64 = 192. Unrolled: per output channel the
+    valid taps are (2+3+3+2)^2 = 100, x 2 channels = 200 weights = 1600 bits (25 words).
+    Read-out: 32 rows of 10 weights (80 bits) padded to 2 words: 32 x 128 = 4096 bits."""
+    report = map_json(tmp_path, write_model(tmp_path, SMALL, SMALL_W),
+                      f"chip.conv_weights={conv_weights}")
+    mem = {r["layer"]: r for r in report["memory"]["per_core"]}
+    assert mem["conv"]["sram_weights"] == conv_bits
+    assert mem["conv"]["neurons"] == 32 and mem["conv"]["axons"] == 16
+    assert mem["out"]["sram_weights"] == 32 * 128 and mem["out"]["axons"] == 32
+    assert mem["conv"]["neuron_state"] == 32 * 16   # 16-bit membranes, inference: no errors
+    layers = {l["name"]: l for l in report["placement"]["layers"]}
+    assert layers["conv"]["synapses"] == 200 and layers["out"]["synapses"] == 320
+    # expected synaptic ops of one inference at rate r over T steps: r x synapses x T
+    inf = report["inference"]
+    assert inf["events_total"]["synaptic_ops"] == pytest.approx(0.1 * (200 + 320) * 6)
+
+
+def test_conv_tiles_split_the_map_within_core_limits(tmp_path):
+    report = map_json(tmp_path, write_model(tmp_path, SMALL, SMALL_W),
+                      "chip.core.neurons=8", "chip.core.axons=9", "chip.mesh=[6, 6]")
+    cores = report["memory"]["per_core"]
+    conv = [c for c in cores if c["layer"] == "conv"]
+    assert len(conv) >= 4 and all(c["neurons"] <= 8 and c["axons"] <= 9 for c in conv)
+    assert sum(c["neurons"] for c in conv) == 32
+    out = [c for c in cores if c["layer"] == "out"]
+    # 10 read-out neurons in 2 slices of <= 8, fan-in 32 split in 4 groups of <= 9
+    assert len(out) == 8 and all(c["axons"] <= 9 for c in out)
+    assert report["inference"]["events_total"]["partial_sum_packets"] > 0
+
+
+def vgg11(tmp_path):
+    arch, weights, c_in = {"input": [3, 32, 32], "layers": []}, {}, 3
+    rng = np.random.default_rng(0)
+    for i, c in enumerate([64, 128, "A", 256, 256, "A", 512, 512, "A", 512, 512]):
+        if c == "A":
+            arch["layers"].append({"name": f"pool{i}", "type": "avgpool2d", "kernel": 2})
+            continue
+        arch["layers"].append({"name": f"conv{i}", "type": "conv2d", "channels": c,
+                               "kernel": 3, "padding": 1})
+        weights[f"conv{i}"] = rng.normal(0, 0.05, (c, c_in, 3, 3))
+        c_in = c
+    arch["layers"] += [{"name": "gap", "type": "avgpool2d", "kernel": 4},
+                       {"name": "flat", "type": "flatten"},
+                       {"name": "fc", "type": "dense", "units": 10, "neuron": "readout"}]
+    weights["fc"] = rng.normal(0, 0.05, (10, 512))
+    return write_model(tmp_path, arch, weights, "vgg11")
+
+
+def test_vgg11_maps_onto_a_loihi_sized_preset(tmp_path):
+    report = map_json(tmp_path, vgg11(tmp_path), "chip.preset=loihi_nahuku32")
+    place = report["placement"]
+    assert place["cores_available"] == 4096 and 64 * 32 * 32 / 1024 <= place["cores_used"] <= 4096
+    per_core = report["memory"]["per_core"]
+    assert all(r["neurons"] <= 1024 and r["axons"] <= 4096 for r in per_core)
+    assert all(r["sram_used"] <= 128 * 8192 for r in per_core)
+    assert sum(l["neurons"] for l in place["layers"]) == 409_600 + 10
+    energy = report["inference"]["energy"]
+    assert energy["loihi2018"]["total_pJ"] > energy["horowitz45"]["total_pJ"] > 0
+    assert report["inference"]["assumed_rates"] == {"input": 0.1, "spiking_layers": 0.1}
+    text = (tmp_path / "map" / "mapping.md").read_text()
+    assert "conv10" in text and "energy (loihi2018)" in text
+
+
+def test_vgg11_unrolled_or_unsplit_does_not_fit_exit_3(tmp_path, capsys):
+    model = vgg11(tmp_path)
+    map_json(tmp_path, model, "chip.preset=loihi_nahuku32", "chip.conv_weights=unrolled",
+             status=3)
+    err = capsys.readouterr().err
+    assert "network (cores_fit_mesh): needs" in err and "the chip has 4096" in err
+    map_json(tmp_path, model, "chip.preset=loihi_nahuku32", "chip.split_fan_in=false", status=3)
+    err = capsys.readouterr().err
+    assert "layer 'conv3' (fan_in_fits_axons)" in err and "4608 input axons" in err
+    assert "Traceback" not in err
+
+
+def test_vgg11_built_in_pytorch_maps(tmp_path):
+    torch = pytest.importorskip("torch")
+    from chipsim.mapping.from_torch import from_torch
+    from chipsim.mapping.ottt_vgg import ottt_vgg
+    from chipsim.mapping.placement import CoreSpec, Widths, place_network
+
+    torch.manual_seed(0)
+    network = from_torch(ottt_vgg("VGG11", in_channels=3, num_classes=10, input_hw=32),
+                         (3, 32, 32))
+    placement = place_network(network.layers, Widths(8, 16, 8, 8, 24),
+                              CoreSpec(1024, 4096, 128 * 8192), (64, 64), classes=10)
+    assert 400 <= len(placement.cores) <= 4096
+    assert sum(placement.neurons_of(l) for l in range(len(placement.layer_cores))) == 409_610
+
+
+def test_map_errors(tmp_path, capsys):
+    assert main(["map", str(tmp_path / "absent.nir")]) == 2
+    assert "network.model: '" in capsys.readouterr().err
+    model = write_model(tmp_path, SMALL, SMALL_W)
+    assert main(["map", str(model), "--rate", "2"]) == 2
+    assert "--rate: expected a spike rate in [0, 1], got 2.0" in capsys.readouterr().err
+    assert main(["map", str(model), "--set", "chip.preset=loihi2"]) == 2
+    assert "did you mean 'loihi'" in capsys.readouterr().err
+
+
+def test_running_a_conv_model_says_it_maps_but_does_not_simulate(tmp_path, capsys):
+    model = write_model(tmp_path, {**SMALL, "input": [1, 8, 8]},
+                        {"conv": np.ones((2, 1, 3, 3)), "out": np.ones((10, 128))})
+    assert main(["run", EXAMPLE, "--set", "network.layers=null",
+                 "--set", f"network.model={model}"]) == 2
+    err = capsys.readouterr().err
+    assert "conv2d" in err and "python -m chipsim map" in err
+
+
+def test_fine_tuning_an_imported_network_at_4_bits_raises_accuracy(tmp_path):
+    """Train in float64, import the weights at 4 bits (accuracy drops), fine-tune on chip."""
+    float_run = tmp_path / "float"
+    assert main(["run", EXAMPLE, "--out", str(float_run), "--set", "chip.arithmetic=float64",
+                 "--set", "learning.epochs=4", "--set", "output.plots=false"]) == 0
+    (tmp_path / "weights.yaml").write_text(yaml.safe_dump(
+        {"input": [64], "layers": [{"name": "fc1", "type": "dense", "units": 128},
+                                   {"name": "out", "type": "dense", "units": 10,
+                                    "neuron": "readout"}]}))
+    (tmp_path / "weights.npz").write_bytes((float_run / "weights.npz").read_bytes())
+    out = tmp_path / "tuned"
+    assert main(["run", EXAMPLE, "--out", str(out), "--set", "network.layers=null",
+                 "--set", f"network.model={tmp_path / 'weights.npz'}",
+                 "--set", "chip.bits.weight=4", "--set", "chip.weight_headroom=1",
+                 "--set", "chip.rounding=stochastic", "--set", "learning.optimizer.lr=0.01",
+                 "--set", "learning.epochs=3", "--set", "output.plots=false"]) == 0
+    float_acc = json.loads((float_run / "report.json").read_text())["final"]["test_accuracy"]
+    epochs = json.loads((out / "report.json").read_text())["epochs"]
+    before, after = epochs[0]["test_accuracy"], epochs[-1]["test_accuracy"]
+    assert before < float_acc                 # quantizing to 4 bits costs accuracy
+    assert after >= before + 0.01             # fine-tuning on chip recovers most of it
