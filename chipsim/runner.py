@@ -225,6 +225,8 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         position = {"epoch": 1, "batch": 0, "correct": 0, "since_checkpoint": 0,
                     "epochs": [{"epoch": 0, "train_accuracy": None,
                                 "test_accuracy": evaluate()[0], "seconds": 0.0}]}
+        if isinstance(model, Chip):  # activity right after quantization, before any learning
+            position["initial_spike_rates"] = model.spike_rates(model.inference_counts)
     epochs = position["epochs"]
 
     def save_checkpoint():
@@ -293,6 +295,12 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         report["chip"] = chip_section(model, quantization=model.quantization,
                                       train_samples=n_train * epochs_to_train,
                                       test_samples=len(data.y_test))
+        rates = position.get("initial_spike_rates", {})
+        report["chip"]["spike_rates_after_quantization"] = rates
+        report["chip"]["silent_layers_after_quantization"] = [k for k, v in rates.items() if v == 0]
+        for name in report["chip"]["silent_layers_after_quantization"]:
+            echo(f"  warning: layer '{name}' did not spike on the test set after quantization "
+                 "(weights too coarse for its threshold?)")
         report["costs"] = cost_section(placement, model, config.chip, learn,
                                        train_samples=n_train * epochs_to_train,
                                        test_samples=len(data.y_test), timesteps=timesteps,

@@ -309,3 +309,15 @@ def test_digits_on_chip_within_one_point_of_float(tmp_path, seed):
         acc[arithmetic] = json.loads((out / "report.json").read_text())["final"]["test_accuracy"]
     assert acc["fixed"] >= 0.96
     assert acc["fixed"] >= acc["float64"] - 0.02  # per seed; the mean is within 1 point
+
+
+def test_layers_silenced_by_quantization_are_reported(tmp_path, capsys):
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "chip.bits.weight=2",
+                 "--set", "learning.epochs=0"]) == 0
+    assert "warning: layer 'fc1' did not spike on the test set after quantization" in \
+        capsys.readouterr().out
+    chip = json.loads((tmp_path / "r" / "report.json").read_text())["chip"]
+    assert chip["silent_layers_after_quantization"] == ["fc1"]
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "ok"), "--set", "learning.epochs=0"]) == 0
+    chip = json.loads((tmp_path / "ok" / "report.json").read_text())["chip"]
+    assert chip["silent_layers_after_quantization"] == [] and chip["spike_rates_after_quantization"]["fc1"] > 0

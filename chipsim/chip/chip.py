@@ -143,6 +143,12 @@ class Chip:
                        for k in self.registers._fields})
         return arrays
 
+    def spike_rates(self, counts: np.ndarray) -> dict[str, float]:
+        """Spikes per neuron per step of every spiking layer, from (layers, events) counts."""
+        m = self.memories
+        return {name: float(counts[l, ev.SPIKES] / max(1, counts[l, ev.NEURON_UPDATES]))
+                for l, name in enumerate(self.names) if m.spiking[l]}
+
     def reset_inference_counts(self) -> None:
         self.inference_counts[:] = 0
         self.inference_neuron_counts[:] = 0

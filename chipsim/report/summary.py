@@ -49,6 +49,12 @@ def _chip_tables(chip: dict) -> list[str]:
                   "|---|" + "---:|" * len(layers)]
         lines += [f"| {e} | " + " | ".join(f"{per[l][e]:.1f}" for l in layers) + " |"
                   for e in events]
+    rates = chip.get("spike_rates_after_quantization", {})
+    if rates:
+        lines += ["", "Spike rates right after quantization (test set, before learning): "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in rates.items())
+                  + (f". Silent layers: {', '.join(chip['silent_layers_after_quantization'])}."
+                     if chip["silent_layers_after_quantization"] else ".")]
     over = {k: v for k, v in chip["overflows"].items() if v}
     lines += ["", "Overflows (saturated values): "
               + (", ".join(f"{k.removeprefix('overflow_')} {v}" for k, v in over.items())
