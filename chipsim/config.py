@@ -283,22 +283,28 @@ class Config(_Section):
 
 
 # ============================================================================= loading
+def read_yaml_file(path: str | Path, what: str, error=ConfigError):
+    """The safe-loaded content of a YAML file; ``error`` (naming ``what``) when it is missing,
+    not text or not YAML. An empty file reads as {}."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} '{path}' not found")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise error(f"{what} '{path}': not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} '{path}': not a text file") from None
+    return {} if content is None else content
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read a net.yaml, apply ``KEY=VALUE`` overrides (dotted keys, YAML values), validate.
 
     Raises ConfigError with every problem found, one per line, each by its dotted path.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found (expected a net.yaml file)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (expected a net.yaml file)") from None
-    if raw is None:
-        raw = {}
+    raw = read_yaml_file(path, "config file (net.yaml)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections "
                           f"({', '.join(Config.model_fields)}), got {type(raw).__name__}")
@@ -312,17 +318,10 @@ def load_map_config(model: str, chip_file: str | None, overrides: list[str] = ()
     (its top-level ``chip:`` section, or the chip keys themselves), then overrides."""
     raw: dict = {"network": {"model": str(model)}}
     if chip_file is not None:
-        path = Path(chip_file)
-        if not path.is_file():
-            raise ConfigError(f"--chip: '{path}' not found (expected a YAML file with a chip: "
-                              "section)")
-        try:
-            chip = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--chip {path}: not valid YAML: {exc}") from None
+        chip = read_yaml_file(chip_file, "--chip file")
         if not isinstance(chip, dict):
-            raise ConfigError(f"--chip {path}: expected a mapping with the chip's keys")
-        raw["chip"] = chip.get("chip", chip) if set(chip) <= {"chip"} or "chip" in chip else chip
+            raise ConfigError(f"--chip {chip_file}: expected a mapping with the chip's keys")
+        raw["chip"] = chip.get("chip", chip)
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source=str(chip_file or "chipsim map"))
@@ -512,6 +511,14 @@ def _walk(loc):
     annotation, metadata, parent, path = Config, [], None, []
     for part in loc:
         base, _ = _unwrap(annotation)
+        if _is_union(base):  # descend into the member the next key belongs to, if any
+            for arm in typing.get_args(base):
+                arm_base, arm_meta = _unwrap(arm)
+                if (isinstance(part, int) and typing.get_origin(arm_base) is list) or (
+                        isinstance(part, str) and isinstance(arm_base, type)
+                        and issubclass(arm_base, BaseModel) and part in arm_base.model_fields):
+                    annotation, metadata, base = arm, arm_meta, arm_base
+                    break
         if isinstance(base, type) and issubclass(base, BaseModel) and isinstance(part, str):
             parent = base
             field = base.model_fields.get(part)

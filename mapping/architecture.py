@@ -19,8 +19,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from chipsim.config import read_yaml_file
 from chipsim.errors import DataError
 from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
 
@@ -28,14 +28,7 @@ NEURON_KEYS = {"tau", "threshold", "reset", "firing", "reset_at"}
 
 
 def read_architecture(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"architecture '{path}' not found (a .yaml beside the weights file "
-                        "describes the layers)")
-    try:
-        arch = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(f"architecture '{path}' is not valid YAML: {exc}") from None
+    arch = read_yaml_file(path, "architecture (the .yaml beside the weights file)", DataError)
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) \
             or not isinstance(arch.get("input"), list):
         raise DataError(f"architecture '{path}': expected a mapping with 'input' (a shape "

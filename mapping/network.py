@@ -68,6 +68,13 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def map_shape(in_shape, channels, kernel, stride, padding) -> tuple[int, int, int]:
+    """(channels, H', W') of a kernel sliding over a (C, H, W) map."""
+    _, h, w = in_shape
+    return (channels, conv_output_size(h, kernel[0], stride[0], padding[0]),
+            conv_output_size(w, kernel[1], stride[1], padding[1]))
+
+
 @dataclass(frozen=True)
 class Conv2d:
     """A 2-D convolution (cross-correlation, as torch) with neurons behind every output.
@@ -86,10 +93,7 @@ class Conv2d:
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.in_shape
-        return (self.out_channels,
-                conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0]),
-                conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1]))
+        return map_shape(self.in_shape, self.out_channels, self.kernel, self.stride, self.padding)
 
     @property
     def n_in(self) -> int:
@@ -119,9 +123,7 @@ class Pool2d:
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.in_shape
-        return (c, conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0]),
-                conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1]))
+        return map_shape(self.in_shape, self.in_shape[0], self.kernel, self.stride, self.padding)
 
     @property
     def n_in(self) -> int:
