@@ -69,13 +69,25 @@ class NeuronConfig(_Section):
         "subtract", "after a spike: subtract the threshold (soft) or set to zero (hard)")
 
 
+Size = Union[Annotated[int, at.Ge(1), at.Le(4096)],
+             Annotated[list[Annotated[int, at.Ge(1), at.Le(4096)]], at.MinLen(2), at.MaxLen(2)]]
+Pad = Union[Annotated[int, at.Ge(0), at.Le(4096)],
+            Annotated[list[Annotated[int, at.Ge(0), at.Le(4096)]], at.MinLen(2), at.MaxLen(2)]]
+
+
 class LayerConfig(_Section):
     name: Union[str, None] = _f(None, "layer name (key in weight files); default layer<i>",
                                 pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    type: Literal["dense"] = _f("dense", "layer type")
-    units: int = _f(..., "number of neurons", ge=1, le=10_000_000)
+    type: Literal["dense", "conv2d", "avgpool2d", "sumpool2d", "flatten"] = _f(
+        "dense", "dense, conv2d (needs network.input_shape), average/sum pooling, flatten")
+    units: Union[int, None] = _f(None, "dense: number of neurons (required)", ge=1,
+                                 le=10_000_000)
+    channels: Union[int, None] = _f(None, "conv2d: output channels (required)", ge=1, le=65536)
+    kernel: Union[Size, None] = _f(None, "conv2d, pooling: kernel size (required)")
+    stride: Union[Size, None] = _f(None, "conv2d: stride (default 1); pooling: default kernel")
+    padding: Pad = _f(0, "conv2d: zero padding")
     neuron: Literal["lif", "readout"] = _f(
-        "lif", "lif: spiking; readout: non-spiking linear read-out (the last layer)")
+        "lif", "dense, conv2d: lif spiking; readout: non-spiking linear read-out (the last)")
 
 
 class InitConfig(_Section):
@@ -100,6 +112,9 @@ class NetworkConfig(_Section):
         ".yaml architecture beside it, or .pt / .pth (PyTorch, with the torch extra)")
     nir: NirImportConfig = _f(NirImportConfig(), "how a NIR network.model is read")
     neuron: NeuronConfig = _f(NeuronConfig(), "parameters of the spiking neurons")
+    input_shape: Union[Annotated[list[Annotated[int, at.Ge(1)]], at.MinLen(1), at.MaxLen(3)],
+                       None] = _f(None, "shape of one input, e.g. [1, 28, 28] (C, H, W) for "
+                                  "conv layers; default: the data's flat size")
     input_trace: bool = _f(
         False, "false: layer 1 learns from the raw input x[t] (the paper); true: from a trace")
     bias: bool = _f(False, "layers have a bias")
@@ -399,16 +414,25 @@ def _physical_memory_bytes() -> int:
 BYTES_PER_SYNAPSE = 32  # float64 weights, their chip copy, accumulators and gradients
 
 
-def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
-    """Sizes that cannot fit this machine's memory, found before anything is allocated."""
-    out, ram = [], _physical_memory_bytes()
-    units = [n_inputs] + [layer.units for layer in c.network.layers or []]
-    synapses = sum(a * b for a, b in zip(units, units[1:]))
+def synapse_problems(synapses: int) -> list[str]:
+    """A network too large for this machine's memory, said before anything is allocated."""
+    ram = _physical_memory_bytes()
     need = synapses * BYTES_PER_SYNAPSE
-    if need > ram:
-        out.append(f"network.layers: {synapses:.3g} synapses need about {need / 2**30:,.0f} GiB "
-                   f"({BYTES_PER_SYNAPSE} bytes each while training), this machine has "
-                   f"{ram / 2**30:,.1f} GiB; use fewer or smaller layers")
+    if need <= ram:
+        return []
+    return [f"network.layers: {synapses:.3g} synapses need about {need / 2**30:,.0f} GiB "
+            f"({BYTES_PER_SYNAPSE} bytes each while training), this machine has "
+            f"{ram / 2**30:,.1f} GiB; use fewer or smaller layers"]
+
+
+def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
+    """Sizes that cannot fit this machine's memory, found before anything is allocated
+    (dense layers from the config alone; conv layers once their shapes are known)."""
+    out, ram = [], _physical_memory_bytes()
+    dense = [layer.units for layer in c.network.layers or []
+             if layer.type == "dense" and layer.units is not None]
+    units = [n_inputs] + dense
+    out += synapse_problems(sum(a * b for a, b in zip(units, units[1:])))
     if c.data.source == "randman":
         r = c.data.randman
         values = r.classes * r.samples_per_class * c.data.timesteps * r.units
@@ -417,6 +441,12 @@ def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
                        f"as float64) exceed this machine's {ram / 2**30:,.1f} GiB; lower "
                        "samples_per_class, units or data.timesteps")
     return out
+
+
+# per layer type: (required keys, optional keys)
+LAYER_KEYS = {"dense": (["units"], []), "conv2d": (["channels", "kernel"], ["stride", "padding"]),
+              "avgpool2d": (["kernel"], ["stride"]), "sumpool2d": (["kernel"], ["stride"]),
+              "flatten": ([], [])}
 
 
 def _cross_checks(c: Config) -> list[str]:
@@ -430,8 +460,17 @@ def _cross_checks(c: Config) -> list[str]:
                    "(a trained network to load), " + ("not both" if c.network.layers else
                                                       "one is required"))
     for i, layer in enumerate(c.network.layers or []):
+        needs, takes = LAYER_KEYS[layer.type]
+        for key in needs:
+            if getattr(layer, key) is None:
+                out.append(f"network.layers.{i}.{key}: required for a {layer.type} layer")
+        for key in ("units", "channels", "kernel", "stride", "padding"):
+            if getattr(layer, key) not in (None, 0) and key not in needs + takes:
+                out.append(f"network.layers.{i}.{key}: a {layer.type} layer takes no {key}")
+        if layer.type in ("avgpool2d", "sumpool2d", "flatten") and layer.neuron == "readout":
+            out.append(f"network.layers.{i}.neuron: a {layer.type} layer has no neurons")
         last = i == len(c.network.layers) - 1
-        if last and layer.neuron != "readout":
+        if last and (layer.neuron != "readout" or layer.type not in ("dense", "conv2d")):
             out.append(f"network.layers.{i}.neuron: the last layer ('{names[i]}') must be "
                        "'readout' (a non-spiking linear read-out), got 'lif'")
         if not last and layer.neuron == "readout":

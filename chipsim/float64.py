@@ -2,7 +2,8 @@
 
 This is what the fixed-point chip is measured against. One time step of a batch is a pure
 function ``step(network, params, state, x_t) -> (state, record)``; the record holds what a
-learning rule may look at (see ``chipsim.rules.base``).
+learning rule may look at (see ``chipsim.rules.base``), one entry per synaptic layer (dense
+or conv2d); pooling and flatten transform the activity (and its trace) between them.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from chipsim import ops
 from chipsim.mapping.network import Network
 
 
@@ -23,9 +25,9 @@ class Params:
 
     @classmethod
     def of(cls, network: Network) -> "Params":
-        return cls([network.weights[n].copy() for n in network.names],
-                   [network.biases[n].copy() if n in network.biases else None
-                    for n in network.names])
+        names = [layer.name for layer in network.synaptic]
+        return cls([network.weights[n].copy() for n in names],
+                   [network.biases[n].copy() if n in network.biases else None for n in names])
 
     def as_dicts(self, names: list[str]) -> tuple[dict, dict]:
         return (dict(zip(names, self.weights)),
@@ -59,7 +61,7 @@ class StepRecord:
 
 
 def initial_state(network: Network, batch: int) -> State:
-    spiking = [layer for layer in network.layers if layer.spiking]
+    spiking = [layer for layer in network.synaptic if layer.spiking]
     zeros = lambda: tuple(np.zeros((batch, l.n_out)) for l in spiking)  # noqa: E731
     return State(zeros(), zeros(), np.zeros((batch, network.n_inputs)), zeros())
 
@@ -69,16 +71,18 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
 
     Spiking layer: u = lam v + W pre (+ b); s = u >= threshold; v = u - threshold s; a = lam a + s
     (or the layer neuron's options: firing '>', reset at the next step, see Neuron).
-    Read-out: o = W pre (+ b), no state. Dense layers only.
+    Read-out: o = W pre (+ b), no state. W pre is ``ops.forward`` (dense or conv).
     """
     a_in = network.neuron.leak * state.a_in + x_t
     pre, pre_trace = x_t, a_in
     inputs, traces, us, spikes, vs, as_, ss = [], [], [], [], [], [], []
     k = 0  # index among spiking layers
-    for i, layer in enumerate(network.layers):
-        current = pre @ params.weights[i].T
+    for i, (layer, prefix) in enumerate(network.chain):
+        for op in prefix:  # pooling and flatten are linear: the trace follows the spikes
+            pre, pre_trace = ops.forward(op, None, pre), ops.forward(op, None, pre_trace)
+        current = ops.forward(layer, params.weights[i], pre)
         if params.biases[i] is not None:
-            current = current + params.biases[i]
+            current = ops.add_bias(layer, current, params.biases[i])
         inputs.append(pre)
         traces.append(pre_trace)
         if not layer.spiking:
@@ -144,12 +148,12 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
     total = np.zeros((n, network.n_outputs))
     kept = {f"{layer.name}.{what}": np.zeros((n, timesteps, layer.n_out),
                                              np.uint8 if what == "spikes" else np.float64)
-            for layer in network.layers for what in record
+            for layer in network.synaptic for what in record
             if layer.spiking or what == "membrane"}
     for t in range(timesteps):
         state, rec = step(network, params, state, x[:, t])
         total += rec.u[-1]
-        for i, layer in enumerate(network.layers):
+        for i, layer in enumerate(network.synaptic):
             if f"{layer.name}.spikes" in kept:
                 kept[f"{layer.name}.spikes"][:, t] = rec.spikes[i]
             if f"{layer.name}.membrane" in kept:
@@ -172,7 +176,7 @@ class Float64Model:
 
     def weights(self) -> tuple[dict, dict]:
         """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""
-        return self.params.as_dicts(self.network.names)
+        return self.params.as_dicts([layer.name for layer in self.network.synaptic])
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters and momentum buffers (views: a checkpoint fills them)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import time
 from pathlib import Path
@@ -12,13 +13,14 @@ from chipsim import __version__, checkpoint
 from chipsim.chip.arrays import build_memories
 from chipsim.chip.chip import Chip
 from chipsim.chip.formats import derive_formats
-from chipsim.config import Config, size_problems
+from chipsim.config import Config, size_problems, synapse_problems
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model
+from chipsim.mapping.architecture import layers_from_specs
 from chipsim.mapping.load import load_model
-from chipsim.mapping.network import Network, Neuron, build_network
+from chipsim.mapping.network import SYNAPTIC, Network, Neuron, build_network, fan_in
 from chipsim.mapping.placement import (CoreSpec, Placement, Widths, place_network,
                                        synaptic_layers)
 from chipsim.mapping.quantize import quantize_weights
@@ -48,15 +50,34 @@ def network_from_config(config: Config, data: Dataset) -> Network:
         return imported_network(config, data)
     net = config.network
     names = config.layer_names()
-    readout = net.layers[-1]
-    if data.n_classes > readout.units:
-        raise DataError(f"network.layers.{len(names) - 1} ('{names[-1]}'): the read-out has "
-                        f"{readout.units} units but the data has labels up to "
-                        f"{data.n_classes - 1}; use units: {data.n_classes} or more")
-    specs = [(name, layer.units, layer.neuron == "lif") for name, layer in zip(names, net.layers)]
+    shape = net.input_shape or [data.n_inputs]
+    if math.prod(shape) != data.n_inputs:
+        raise ConfigError(f"network.input_shape: {shape} holds {math.prod(shape)} values, the "
+                          f"data's inputs have {data.n_inputs}")
+    specs = []
+    for name, layer in zip(names, net.layers):
+        spec = {"name": name, "type": layer.type, "units": layer.units,
+                "channels": layer.channels, "kernel": layer.kernel, "padding": layer.padding,
+                "neuron": "readout" if layer.neuron == "readout" else None}
+        if layer.stride is not None:
+            spec["stride"] = layer.stride
+        specs.append(spec)
     neuron = Neuron(net.neuron.tau, net.neuron.threshold, net.neuron.reset)
-    return build_network(data.n_inputs, specs, neuron, net.bias, config.seed,
-                         net.init.gain, net.init.weights)
+    layers = layers_from_specs(shape, specs, neuron, "network.layers")
+    problems = synapse_problems(sum(l.n_out * fan_in(l) for l in layers if l.kind in SYNAPTIC))
+    if problems:
+        raise ConfigError("the network is too large for this machine:\n  " + problems[0])
+    if data.n_classes > layers[-1].n_out:
+        raise DataError(f"network.layers.{len(names) - 1} ('{names[-1]}'): the read-out has "
+                        f"{layers[-1].n_out} outputs but the data has labels up to "
+                        f"{data.n_classes - 1}; use units: {data.n_classes} or more")
+    network = build_network(data.n_inputs, layers, neuron, net.bias, config.seed,
+                            net.init.gain, net.init.weights)
+    if not network.is_dense_chain and config.chip.arithmetic == "fixed":
+        raise ConfigError("network.layers: conv2d and pooling layers run in float64 so far "
+                          "(chip.arithmetic: float64); the chip simulates dense layers, and "
+                          "python -m chipsim map maps conv networks")
+    return network
 
 
 def imported_network(config: Config, data: Dataset) -> Network:
@@ -77,10 +98,11 @@ def imported_network(config: Config, data: Dataset) -> Network:
                           "in float64, learning.rule: none, runs them as they are)")
     if len(neurons) == 1:
         network = dataclasses.replace(network, neuron=neurons.pop())
-    if not network.is_dense_chain:
+    if not network.is_dense_chain and config.chip.arithmetic == "fixed":
         kinds = sorted({l.kind for l in network.layers if l.kind != "dense"})
         raise ConfigError(f"{where} has {', '.join(kinds)} layers: chipsim maps them "
-                          "(python -m chipsim map) but simulates dense layers only so far")
+                          "(python -m chipsim map) and simulates them in float64 "
+                          "(chip.arithmetic: float64); the chip runs dense layers only so far")
     if config.chip.arithmetic == "fixed":
         odd = [l.name for l in network.layers if not network.neuron_of(l).is_chipsim_convention]
         if odd:
@@ -97,7 +119,7 @@ def imported_network(config: Config, data: Dataset) -> Network:
 def make_model(config: Config, network: Network, data: Dataset):
     """The model that learns: the fixed-point chip or the float64 reference."""
     learn = config.learning
-    hidden = [layer.n_out for layer in network.layers if layer.spiking]
+    hidden = [layer.n_out for layer in network.synaptic if layer.spiking]
     feedback = (feedback_matrices(hidden, network.n_outputs, config.seed)
                 if learn.rule == "ottt" and learn.error == "broadcast" else None)
     if config.chip.arithmetic == "fixed":
@@ -152,13 +174,14 @@ def make_float_model(config: Config, network: Network, feedback) -> Float64Model
         rule = FLOAT_RULES["ottt"](
             variant=learn.variant, error=learn.error, alpha=learn.surrogate.alpha,
             threshold=network.neuron.threshold, mse_weight=learn.loss.mse_weight,
-            timesteps=timesteps, input_trace=config.network.input_trace, feedback=feedback)
+            timesteps=timesteps, input_trace=config.network.input_trace, feedback=feedback,
+            chain=network.chain)
     elif learn.rule == "bptt":
         rule = FLOAT_RULES["bptt"](
             alpha=learn.surrogate.alpha, threshold=network.neuron.threshold,
             leak=network.neuron.leak, reset=network.neuron.reset,
             detach_reset=learn.detach_reset, mse_weight=learn.loss.mse_weight,
-            timesteps=timesteps)
+            timesteps=timesteps, chain=network.chain)
     opt = learn.optimizer
     return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay))
 

@@ -57,12 +57,11 @@ def _neuron(spec, where, default: Neuron) -> Neuron:
                   values["firing"], values["reset_at"])
 
 
-def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str) -> Network:
-    """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``."""
-    default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
-    shape = tuple(int(v) for v in arch["input"])
-    layers, w_out, b_out, used = [], {}, {}, set()
-    for i, spec in enumerate(arch["layers"]):
+def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: str) -> list:
+    """Layer descriptions from specs (name, type and the type's keys), shapes inferred."""
+    shape = tuple(int(v) for v in input_shape)
+    layers = []
+    for i, spec in enumerate(specs):
         at = f"{where}: layers[{i}]"
         if not isinstance(spec, dict) or "type" not in spec or "name" not in spec:
             raise DataError(f"{at}: each layer needs 'name' and 'type'")
@@ -71,31 +70,51 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
         spiking = neuron_spec != "readout"
         neuron = _neuron(neuron_spec, f"{at}.neuron", default) if isinstance(neuron_spec, dict) else None
         if kind == "dense":
-            n_in = math.prod(shape)
-            layer = Dense(name, n_in, int(spec["units"]), spiking, neuron)
-            expect = (layer.n_out, n_in)
+            layer = Dense(name, math.prod(shape), int(spec["units"]), spiking, neuron)
             shape = (layer.n_out,)
         elif kind == "conv2d":
             if len(shape) != 3:
-                raise DataError(f"{at}: conv2d needs a (C, H, W) input, got {shape}")
+                raise DataError(f"{at}: conv2d needs a (C, H, W) input, got {shape} (give the "
+                                "input's shape, e.g. network.input_shape: [1, 28, 28])")
             layer = Conv2d(name, shape, int(spec["channels"]), _pair(spec["kernel"], at),
                            _pair(spec.get("stride", 1), at), _pair(spec.get("padding", 0), at),
                            spiking, neuron)
-            expect, shape = layer.weight_shape, layer.out_shape
+            shape = layer.out_shape
         elif kind in ("avgpool2d", "sumpool2d"):
+            if len(shape) != 3:
+                raise DataError(f"{at}: pooling needs a (C, H, W) input, got {shape}")
             k = _pair(spec["kernel"], at)
             layer = Pool2d(name, shape, k, _pair(spec.get("stride", list(k)), at),
                            "avg" if kind == "avgpool2d" else "sum")
-            layers.append(layer)
             shape = layer.out_shape
-            continue
         elif kind == "flatten":
-            layers.append(Flatten(name, shape))
+            layer = Flatten(name, shape)
             shape = (math.prod(shape),)
-            continue
         else:
             raise DataError(f"{at}: unknown type {kind!r}; types: dense, conv2d, avgpool2d, "
                             "sumpool2d, flatten")
+        if min(shape) < 1:
+            raise DataError(f"{at}: layer '{name}' leaves no output (shape {shape}); check "
+                            "kernel, stride and padding against the input size")
+        layers.append(layer)
+    if not layers or layers[-1].kind not in ("dense", "conv2d"):
+        raise DataError(f"{where}: the last layer must be dense or conv2d")
+    return layers
+
+
+def weight_shape(layer) -> tuple:
+    return layer.weight_shape if layer.kind == "conv2d" else (layer.n_out, layer.n_in)
+
+
+def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str) -> Network:
+    """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``."""
+    default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
+    layers = layers_from_specs(arch["input"], arch["layers"], default, where)
+    w_out, b_out, used = {}, {}, set()
+    for layer in layers:
+        if layer.kind not in ("dense", "conv2d"):
+            continue
+        name, expect = layer.name, weight_shape(layer)
         w = weights.get(name, weights.get(f"{name}.weight"))
         if w is None:
             raise DataError(f"{where}: no weights for layer '{name}' (expected an array "
@@ -112,9 +131,6 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
                                 f"architecture needs ({expect[0]},) (finite values)")
             b_out[name] = np.asarray(b, dtype=np.float64)
             used.add(f"{name}.bias")
-        layers.append(layer)
-    if not layers or layers[-1].kind not in ("dense", "conv2d"):
-        raise DataError(f"{where}: the last layer must be dense or conv2d")
     unused = sorted(set(weights) - used)
     if unused:
         raise DataError(f"{where}: arrays not used by the architecture: {', '.join(unused)} "

@@ -176,6 +176,23 @@ class Network:
         return self.layers[-1].n_out
 
     @property
+    def synaptic(self) -> list:
+        """The synaptic layers (dense, conv2d), input side first: those with weights."""
+        return [layer for layer in self.layers if layer.kind in SYNAPTIC]
+
+    @property
+    def chain(self) -> list[tuple]:
+        """Per synaptic layer: (layer, the pooling/flatten steps applied to its input)."""
+        out, prefix = [], []
+        for layer in self.layers:
+            if layer.kind in SYNAPTIC:
+                out.append((layer, tuple(prefix)))
+                prefix = []
+            else:
+                prefix.append(layer)
+        return out
+
+    @property
     def is_dense_chain(self) -> bool:
         """Only Dense layers (what the simulators run today; conv layers map but do not run)."""
         return all(layer.kind == "dense" for layer in self.layers)
@@ -184,39 +201,44 @@ class Network:
         return layer.neuron if getattr(layer, "neuron", None) is not None else self.neuron
 
 
-def build_network(n_inputs: int, layer_specs: list[tuple[str, int, bool]], neuron: Neuron,
-                  bias: bool, seed: int, gain: float = 1.0,
-                  weights_file: str | None = None) -> Network:
-    """Network from (name, units, spiking) specs; weights from ``weights_file`` or seeded.
+def param_shape(layer) -> tuple:
+    """Weight shape of a synaptic layer: dense (out, in), conv (out, in, kh, kw)."""
+    return layer.weight_shape if layer.kind == "conv2d" else (layer.n_out, layer.n_in)
 
-    Seeded init: W ~ U(-b, b) with b = gain * sqrt(3 / fan_in), i.e. variance gain^2 / fan_in;
-    biases start at 0. Each layer draws from its own stream, so layers do not shift each other.
+
+def fan_in(layer) -> int:
+    return math.prod(param_shape(layer)[1:])
+
+
+def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed: int,
+                  gain: float = 1.0, weights_file: str | None = None) -> Network:
+    """Network of ``layers`` with weights from ``weights_file`` or seeded.
+
+    Seeded init: W ~ U(-b, b) with b = gain * sqrt(3 / fan_in), i.e. variance gain^2 / fan_in
+    (fan_in = inputs of a dense neuron, in_channels x kh x kw of a conv one); biases start at
+    0. Each synaptic layer draws from its own stream, so layers do not shift each other.
     """
-    layers, n = [], n_inputs
-    for name, units, spiking in layer_specs:
-        layers.append(Dense(name, n, units, spiking))
-        n = units
+    synaptic = [layer for layer in layers if layer.kind in SYNAPTIC]
     if weights_file is not None:
-        weights, biases = load_weights(weights_file, layers, bias)
+        weights, biases = load_weights(weights_file, synaptic, bias)
     else:
         weights, biases = {}, {}
-        for i, layer in enumerate(layers):
-            bound = gain * math.sqrt(3.0 / layer.n_in)
-            rng = stream(seed, "init", i)
-            weights[layer.name] = rng.uniform(-bound, bound, (layer.n_out, layer.n_in))
+        for i, layer in enumerate(synaptic):
+            bound = gain * math.sqrt(3.0 / fan_in(layer))
+            weights[layer.name] = stream(seed, "init", i).uniform(-bound, bound, param_shape(layer))
             if bias:
-                biases[layer.name] = np.zeros(layer.n_out)
+                biases[layer.name] = np.zeros(param_shape(layer)[0])
     return Network(n_inputs, tuple(layers), neuron, weights, biases)
 
 
-def load_weights(path: str | Path, layers: list[Dense], bias: bool):
-    """Read an npz keyed by layer name ((out, in) arrays; biases under ``<name>.bias``)."""
+def load_weights(path: str | Path, layers: list, bias: bool):
+    """Read an npz keyed by layer name (weights as ``param_shape``; biases ``<name>.bias``)."""
     arrays = read_npz(path, "weights file")
     weights, biases, problems = {}, {}, []
     for layer in layers:
-        expect = {layer.name: (layer.n_out, layer.n_in)}
+        expect = {layer.name: param_shape(layer)}
         if bias:
-            expect[f"{layer.name}.bias"] = (layer.n_out,)
+            expect[f"{layer.name}.bias"] = (param_shape(layer)[0],)
         for key, shape in expect.items():
             if key not in arrays:
                 problems.append(f"missing array '{key}' of shape {shape}")

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from chipsim import ops
 from chipsim.rules.loss import step_loss_grad
+from chipsim.rules.ottt import DENSE, backward
 from chipsim.rules.surrogate import sigmoid_surrogate
 
 
@@ -25,10 +27,10 @@ class BPTT:
 
     def __init__(self, *, alpha: float = 4.0, threshold: float = 1.0, leak: float = 0.5,
                  reset: str = "subtract", detach_reset: bool = True,
-                 mse_weight: float = 0.05, timesteps: int = 6):
+                 mse_weight: float = 0.05, timesteps: int = 6, chain: list | None = None):
         self.alpha, self.threshold, self.leak, self.reset = alpha, threshold, leak, reset
         self.detach_reset, self.mse_weight, self.timesteps = detach_reset, mse_weight, timesteps
-        self.labels, self.records = None, []
+        self.labels, self.records, self.chain = None, [], chain
 
     def begin(self, labels):
         self.labels, self.records = labels, []
@@ -52,15 +54,19 @@ class BPTT:
         through the full past.
         """
         n = len(weights)
+        chain = self.chain or [(DENSE, ())] * n
         grad_w, grad_b = [None] * n, [None] * n
         g_current = out_deltas  # dL/dI of layer l at every step, (T, B, n_out)
+        steps, batch = g_current.shape[:2]
         for l in range(n - 1, -1, -1):
+            layer, prefix = chain[l]
             pre = np.stack([r.inputs[l] for r in records])
-            grad_w[l] = np.einsum("tbo,tbi->oi", g_current, pre)
-            grad_b[l] = g_current.sum(axis=(0, 1))
+            flat = g_current.reshape(steps * batch, -1)  # steps x samples act as one batch
+            grad_w[l] = ops.weight_grad(layer, flat, pre.reshape(steps * batch, -1))
+            grad_b[l] = ops.bias_grad(layer, flat)
             if l == 0:
                 break
-            g_spikes = g_current @ weights[l]
+            g_spikes = backward(layer, prefix, weights[l], flat).reshape(steps, batch, -1)
             u = np.stack([r.u[l - 1] for r in records])
             s = np.stack([r.spikes[l - 1] for r in records])
             sg = sigmoid_surrogate(u - self.threshold, self.alpha)

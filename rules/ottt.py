@@ -16,13 +16,19 @@ Per synapse this is the three-factor product error x postsynaptic surrogate x pr
 
 Variant A sums the T step gradients with the weights frozen and applies them once per batch;
 variant O applies each step's gradient right away, so later steps see the new weights.
+
+For conv layers "delta^T pre" is the weight gradient of the convolution (summed over
+positions) and "delta W" its transpose, then the transposes of any pooling/flatten in front
+(``chipsim.ops``); ``chain`` gives the layers (default: all dense).
 """
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
+from chipsim import ops
 from chipsim.rules.loss import step_loss_grad
 from chipsim.rules.surrogate import sigmoid_surrogate
 from chipsim.seeding import stream
@@ -31,14 +37,15 @@ from chipsim.seeding import stream
 class OTTT:
     def __init__(self, *, variant: str = "A", error: str = "backprop", alpha: float = 4.0,
                  threshold: float = 1.0, mse_weight: float = 0.05, timesteps: int = 6,
-                 input_trace: bool = False, feedback: list[np.ndarray] | None = None):
+                 input_trace: bool = False, feedback: list[np.ndarray] | None = None,
+                 chain: list | None = None):
         if variant not in ("A", "O") or error not in ("backprop", "broadcast"):
             raise ValueError(f"OTTT: unknown variant {variant!r} or error path {error!r}")
         if error == "broadcast" and feedback is None:
             raise ValueError("OTTT: the broadcast error path needs feedback matrices")
         self.variant, self.error, self.alpha = variant, error, alpha
         self.threshold, self.mse_weight, self.timesteps = threshold, mse_weight, timesteps
-        self.input_trace, self.feedback = input_trace, feedback
+        self.input_trace, self.feedback, self.chain = input_trace, feedback, chain
         self.updates_every_step = variant == "O"
         self.labels = None
         self.accumulated = None
@@ -60,21 +67,34 @@ class OTTT:
     def step_gradients(self, record, weights):
         """(dW per layer, db per layer) of L[t] at the weights in effect at step t."""
         n = len(weights)
+        chain = self.chain or [(DENSE, ())] * n
         out_delta = step_loss_grad(record.u[-1], self.labels, self.mse_weight, self.timesteps)
         grad_w, grad_b = [None] * n, [None] * n
         delta = out_delta
         for l in range(n - 1, -1, -1):
+            layer, prefix = chain[l]
             pre = record.traces[l] if (l > 0 or self.input_trace) else record.inputs[l]
-            grad_w[l] = delta.T @ pre
-            grad_b[l] = delta.sum(axis=0)
+            grad_w[l] = ops.weight_grad(layer, delta, pre)
+            grad_b[l] = ops.bias_grad(layer, delta)
             if l == 0:
                 break
             if self.error == "backprop":
-                e = delta @ weights[l]
+                e = backward(layer, prefix, weights[l], delta)
             else:
                 e = out_delta @ self.feedback[l - 1]
             delta = e * sigmoid_surrogate(record.u[l - 1] - self.threshold, self.alpha)
         return grad_w, grad_b
+
+
+DENSE = SimpleNamespace(kind="dense")  # what ops needs to know of a plain dense layer
+
+
+def backward(layer, prefix, w, delta):
+    """delta of a layer's currents carried back to the spikes of the layer below it."""
+    e = ops.transpose(layer, w, delta)
+    for op in reversed(prefix):
+        e = ops.transpose(op, None, e)
+    return e
 
 
 def _add(a, b):

@@ -69,7 +69,7 @@ def test_missing_required(capsys, tmp_path):
     assert status == 2
     assert "network: required, a section with keys" in err
     status, err = cli_error(capsys, tmp_path, {"network": {"layers": [{"name": "out"}]}})
-    assert "network.layers.0.units: required, an integer in [1, 10000000]" in err
+    assert "network.layers.0.units: required for a dense layer" in err
     status, err = cli_error(capsys, tmp_path, {"network": {"bias": True}})
     assert status == 2 and "network.layers: give either layers" in err and "one is required" in err
 
