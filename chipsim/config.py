@@ -106,6 +106,13 @@ class NirImportConfig(_Section):
                                 "convention's: 1e-4 for snntorch, 1.0 otherwise)", gt=0.0)
 
 
+class StandardizationConfig(_Section):
+    enabled: bool = _f(False, "scaled weight standardization of every synaptic layer (the "
+                       "paper's VGG; float64 only: a chip stores the standardized weights)")
+    scale: float = _f(2.74, "constant factor on layers whose input is spikes", gt=0.0, le=1e3)
+    eps: float = _f(1e-4, "epsilon under the square root", gt=0.0, le=1.0)
+
+
 class NetworkConfig(_Section):
     model: Union[str, None] = _f(
         None, "a trained network to load instead of layers: .nir (NIR graph), .npz with a "
@@ -122,6 +129,8 @@ class NetworkConfig(_Section):
         None, "the layers, input side first; the last is the read-out (required unless "
         "network.model names a trained network)")
     init: InitConfig = _f(InitConfig(), "initial weights")
+    weight_standardization: StandardizationConfig = _f(
+        StandardizationConfig(), "scaled weight standardization (training-time, float64)")
 
 
 # ----------------------------------------------------------------------------- learning
@@ -490,6 +499,10 @@ def _cross_checks(c: Config) -> list[str]:
         if c.network.bias:
             out.append("network.bias: the chip's neurons have no bias register; use false with "
                        "chip.arithmetic: fixed")
+        if c.network.weight_standardization.enabled:
+            out.append("network.weight_standardization.enabled: standardization is a training-"
+                       "time reparameterization of the float64 reference; train in float64 and "
+                       "import the standardized weights (weights.npz) to the chip")
         if c.learning.rule == "ottt" and c.learning.variant == "O" and c.learning.batch_size > 1:
             out.append("learning.batch_size: variant O writes weights every step of one sample, "
                        "so on chip it learns with batch_size: 1 (variant A accumulates a batch)")

@@ -14,28 +14,58 @@ import numpy as np
 
 from chipsim import ops
 from chipsim.mapping.network import Network
+from chipsim.rules.weight_standardization import standardize, standardize_vjp
 
 
 @dataclass
 class Params:
-    """Trainable float64 parameters, per layer in network order (biases None when absent)."""
+    """Float64 parameters per synaptic layer in network order (biases None when absent).
+
+    ``weights`` are what the layers use. With scaled weight standardization (``ws`` = (eps,
+    scales per layer)) the trainable parameters are ``raw`` weights and ``gain``s instead, and
+    ``weights`` are derived from them after every update (rules.weight_standardization).
+    """
 
     weights: list[np.ndarray]
     biases: list[Optional[np.ndarray]]
+    raw: Optional[list[np.ndarray]] = None
+    gain: Optional[list[np.ndarray]] = None
+    ws: Optional[tuple] = None
 
     @classmethod
-    def of(cls, network: Network) -> "Params":
+    def of(cls, network: Network, ws: Optional[tuple] = None) -> "Params":
         names = [layer.name for layer in network.synaptic]
-        return cls([network.weights[n].copy() for n in names],
-                   [network.biases[n].copy() if n in network.biases else None for n in names])
+        weights = [network.weights[n].copy() for n in names]
+        biases = [network.biases[n].copy() if n in network.biases else None for n in names]
+        if ws is None:
+            return cls(weights, biases)
+        params = cls(weights, biases, [w.copy() for w in weights],
+                     [np.ones(len(w)) for w in weights], ws)
+        params.refresh()
+        return params
+
+    def refresh(self) -> None:
+        """Effective weights from raw weights and gains (in place)."""
+        if self.ws is not None:
+            eps, scales = self.ws
+            for w, raw, gain, scale in zip(self.weights, self.raw, self.gain, scales):
+                w[...] = standardize(raw, gain, eps, scale)
 
     def as_dicts(self, names: list[str]) -> tuple[dict, dict]:
         return (dict(zip(names, self.weights)),
                 {n: b for n, b in zip(names, self.biases) if b is not None})
 
     def flat(self, grads=None) -> list[np.ndarray]:
-        """Parameters (or matching gradients) as one list, the order the optimizer expects."""
+        """Trainable parameters (or matching gradients) as one list, the optimizer's order."""
         w, b = grads if grads is not None else (self.weights, self.biases)
+        if self.ws is not None:
+            eps, scales = self.ws
+            if grads is None:
+                w = list(self.raw) + list(self.gain)
+            else:
+                pairs = [standardize_vjp(r, g, gw, eps, s)
+                         for r, g, gw, s in zip(self.raw, self.gain, w, scales)]
+                w = [p[0] for p in pairs] + [p[1] for p in pairs]
         return list(w) + [g for g, own in zip(b, self.biases) if own is not None]
 
 
@@ -131,9 +161,11 @@ def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndar
         grads = rule.step(t, record, params.weights)
         if grads is not None:
             optimizer.step(params.flat(), params.flat(grads))
+            params.refresh()
     grads = rule.end(params.weights)
     if grads is not None:
         optimizer.step(params.flat(), params.flat(grads))
+        params.refresh()
     return total.argmax(axis=1)
 
 
@@ -164,9 +196,9 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
 class Float64Model:
     """The float64 reference behind the runner's interface: train_batch, infer, weights."""
 
-    def __init__(self, network: Network, rule, optimizer):
+    def __init__(self, network: Network, rule, optimizer, ws: Optional[tuple] = None):
         self.network, self.rule, self.optimizer = network, rule, optimizer
-        self.params = Params.of(network)
+        self.params = Params.of(network, ws)
 
     def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer)
@@ -184,6 +216,8 @@ class Float64Model:
         self.optimizer.ensure_buffers(params)
         arrays = {f"param.{i}": p for i, p in enumerate(params)}
         arrays.update({f"momentum.{i}": b for i, b in enumerate(self.optimizer.buffers)})
+        if self.params.ws is not None:  # derived weights too, so a restore leaves them right
+            arrays.update({f"weights.{i}": w for i, w in enumerate(self.params.weights)})
         return arrays
 
     def reset_inference_counts(self) -> None:

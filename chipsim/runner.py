@@ -183,7 +183,10 @@ def make_float_model(config: Config, network: Network, feedback) -> Float64Model
             detach_reset=learn.detach_reset, mse_weight=learn.loss.mse_weight,
             timesteps=timesteps, chain=network.chain)
     opt = learn.optimizer
-    return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay))
+    ws = config.network.weight_standardization
+    scales = [1.0 if i == 0 else ws.scale for i in range(len(network.synaptic))]
+    return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay),
+                        (ws.eps, scales) if ws.enabled else None)
 
 
 def run_label(config: Config) -> str:

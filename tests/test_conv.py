@@ -169,3 +169,45 @@ def test_conv_layer_config_errors(tmp_path, capsys, layer, needle):
         layer, {"name": "out", "type": "dense", "units": 10, "neuron": "readout"}]}})
     assert main(["run", str(cfg)]) == 2
     assert needle in capsys.readouterr().err
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from([(3, 2, 3, 3), (4, 7)]), st.floats(0.5, 3.0))
+def test_weight_standardization_gradient_matches_finite_differences(seed, shape, scale):
+    from chipsim.rules.weight_standardization import standardize, standardize_vjp
+
+    rng = np.random.default_rng(seed)
+    w, gain, g_eff = rng.normal(size=shape), rng.normal(1.0, 0.3, shape[0]), rng.normal(size=shape)
+    loss = lambda w_, g_: np.sum(g_eff * standardize(w_, g_, 1e-4, scale))  # noqa: E731
+    d_w, d_gain = standardize_vjp(w, gain, g_eff, 1e-4, scale)
+    eps = 1e-6
+    for _ in range(3):
+        k = tuple(rng.integers(0, s) for s in shape)
+        bumped = w.copy()
+        bumped[k] += eps
+        assert abs((loss(bumped, gain) - loss(w, gain)) / eps - d_w[k]) < 1e-4
+    o = rng.integers(0, shape[0])
+    g2 = gain.copy()
+    g2[o] += eps
+    assert abs((loss(w, g2) - loss(w, gain)) / eps - d_gain[o]) < 1e-4
+    ws = standardize(w, gain, 1e-4).reshape(shape[0], -1)
+    assert np.allclose(ws.mean(axis=1), 0.0)
+
+
+def test_standardized_training_writes_standardized_weights(tmp_path):
+    cfg = write_yaml(tmp_path / "conv.yaml", {
+        "network": {"input_shape": [1, 8, 8], "weight_standardization": {"enabled": True},
+                    "layers": [{"name": "c1", "type": "conv2d", "channels": 4, "kernel": 3},
+                               {"name": "f", "type": "flatten"},
+                               {"name": "out", "type": "dense", "units": 10,
+                                "neuron": "readout"}]},
+        "learning": {"optimizer": {"lr": 0.5}, "batch_size": 16, "epochs": 1},
+        "chip": {"arithmetic": "float64"}, "output": {"plots": False}})
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["final"]["test_accuracy"] > 0.6
+    with np.load(tmp_path / "r" / "weights.npz") as w:
+        assert np.allclose(w["c1"].reshape(4, -1).mean(axis=1), 0.0, atol=1e-12)
+        assert np.allclose(w["out"].mean(axis=1), 0.0, atol=1e-12)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "chip"),
+                 "--set", "chip.arithmetic=fixed"]) == 2
