@@ -239,12 +239,13 @@ def _join(source: str, what: str, problems: list[str]) -> str:
 # ============================================================================= running
 def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | None = None,
               scheduler: str | None = None, show_progress: bool | None = None,
-              echo=print) -> list[dict]:
+              echo=None) -> list[dict]:
     """Run every point of a sweep file not already done; write results and figures to OUT.
 
     Returns the result rows (one per point, in point order). Points run in ``workers`` local
     processes (default: the number of cores) or, with ``scheduler``, on that Dask cluster.
     """
+    echo = echo or _say
     spec = load_sweep(path)
     points = expand(spec)
     if workers is not None and workers < 1:
@@ -295,7 +296,15 @@ def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | No
     figures = standard_figures(out / "results.csv", out)
     echo(f"sweep {spec.name}: {len(rows) - errors} ok, {errors} error(s); results.csv, "
          f"results.json{', ' + str(len(figures)) + ' figure(s)' if figures else ''} -> {out}")
+    stale = {d.name for d in (out / "points").glob("*") if d.is_dir()} - {p.hash for p in points}
+    if stale:
+        echo(f"sweep {spec.name}: {len(stale)} folder(s) in {out / 'points'} belong to no point "
+             "of this sweep (an edited sweep file, or a chipsim whose config changed); kept")
     return rows
+
+
+def _say(*args) -> None:
+    print(*args, flush=True)  # a sweep runs for long: its log lines should not wait in a buffer
 
 
 def _shape(spec: SweepSpec) -> str:

@@ -130,10 +130,11 @@ def accuracy_vs(results: Results, x: str, stem: Path) -> list[Path]:
     reference = [100 * r["test_accuracy"] for r in results.ok if _is_float64(r)]
     if reference:
         mean = sum(reference) / len(reference)
+        several = len(reference) > 1
         ax.axhline(mean, color="k", lw=1, ls="--",
-                   label=f"float64 reference ({mean:.1f} %"
-                         + (f", {len(reference)} runs)" if len(reference) > 1 else ")"))
-        if len(reference) > 1:
+                   label=f"float64 reference: {'mean ' if several else ''}{mean:.1f} %"
+                         + (f", band min-max of {len(reference)} runs" if several else ""))
+        if several:
             ax.axhspan(min(reference), max(reference), color="k", alpha=0.08, lw=0)
     _x_axis(ax, fixed, x)
     ax.set_ylabel(SHOWN["test_accuracy"][1])
@@ -172,9 +173,14 @@ def energy_vs_accuracy(results: Results, stem: Path) -> list[Path]:
         ax.plot(fx, fy, "k--", lw=1, drawstyle="steps-post", zorder=2)
         ax.scatter(fx, fy, s=90, facecolors="none", edgecolors="k", lw=1.2, zorder=4,
                    label="Pareto front")
-        for i in front:
-            ax.annotate(_label(others, [pts[i][2][k] for k in others]), (pts[i][0], pts[i][1]),
-                        fontsize=6, xytext=(4, -9), textcoords="offset points")
+        listing = []  # the front, numbered on the plot and spelled out below it
+        for n, i in enumerate(front, 1):
+            ax.annotate(str(n), (pts[i][0], pts[i][1]), fontsize=7, xytext=(5, 3),
+                        textcoords="offset points")
+            listing.append(f"{n}: {_label(others, [pts[i][2][k] for k in others]) or 'run'}  "
+                           f"{pts[i][0]:.4g} nJ, {pts[i][1]:.2f} %")
+        ax.text(0.0, -0.16, "Pareto front:\n" + "\n".join(listing), transform=ax.transAxes,
+                va="top", fontsize=7, family="monospace")
         if len(pts) > 1 and max(p[0] for p in pts) > 4 * min(p[0] for p in pts) > 0:
             ax.set_xscale("log")
         ax.set_xlabel(f"{label}, {_table(results)}")
