@@ -209,6 +209,8 @@ class CyclesConfig(_Section):
     modulator_ops: float = _f(1.0, "cycles per surrogate look-up and product", ge=0)
     weight_updates: float = _f(2.0, "cycles per synapse read-modify-write", ge=0)
     accumulator_updates: float = _f(2.0, "cycles per accumulator read-modify-write", ge=0)
+    gradient_macs: float = _f(1.0, "cycles per product summed into a conv kernel's change",
+                              ge=0)
     accumulator_reads: float = _f(1.0, "cycles per accumulator word scanned", ge=0)
     clock_mhz: float = _f(100.0, "core clock in MHz", gt=0, le=1e5)
     barrier: float = _f(16.0, "cycles of the end-of-step barrier", ge=0)

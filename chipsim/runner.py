@@ -71,13 +71,8 @@ def network_from_config(config: Config, data: Dataset) -> Network:
         raise DataError(f"network.layers.{len(names) - 1} ('{names[-1]}'): the read-out has "
                         f"{layers[-1].n_out} outputs but the data has labels up to "
                         f"{data.n_classes - 1}; use units: {data.n_classes} or more")
-    network = build_network(data.n_inputs, layers, neuron, net.bias, config.seed,
-                            net.init.gain, net.init.weights)
-    if not network.is_dense_chain and config.chip.arithmetic == "fixed":
-        raise ConfigError("network.layers: conv2d and pooling layers run in float64 so far "
-                          "(chip.arithmetic: float64); the chip simulates dense layers, and "
-                          "python -m chipsim map maps conv networks")
-    return network
+    return build_network(data.n_inputs, layers, neuron, net.bias, config.seed,
+                         net.init.gain, net.init.weights)
 
 
 def imported_network(config: Config, data: Dataset) -> Network:
@@ -98,11 +93,6 @@ def imported_network(config: Config, data: Dataset) -> Network:
                           "in float64, learning.rule: none, runs them as they are)")
     if len(neurons) == 1:
         network = dataclasses.replace(network, neuron=neurons.pop())
-    if not network.is_dense_chain and config.chip.arithmetic == "fixed":
-        kinds = sorted({l.kind for l in network.layers if l.kind != "dense"})
-        raise ConfigError(f"{where} has {', '.join(kinds)} layers: chipsim maps them "
-                          "(python -m chipsim map) and simulates them in float64 "
-                          "(chip.arithmetic: float64); the chip runs dense layers only so far")
     if config.chip.arithmetic == "fixed":
         odd = [l.name for l in network.layers if not network.neuron_of(l).is_chipsim_convention]
         if odd:
@@ -147,8 +137,9 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                               accumulators=rule is not None and "accumulators" in rule.needs,
                               reset=network.neuron.reset,
                               input_trace=config.network.input_trace, feedback=fb_ints,
-                              overflow=config.chip.overflow_policies())
-    return Chip(network.names, formats, memories, rule, quantization=quantization)
+                              overflow=config.chip.overflow_policies(), chain=network.chain)
+    return Chip([l.name for l in network.synaptic], formats, memories, rule,
+                quantization=quantization)
 
 
 def place_on_chip(config: Config, network: Network, rule) -> Placement:

@@ -11,7 +11,7 @@ def quantize_weights(network, formats) -> tuple[list[np.ndarray], list[dict]]:
     rounding error (real units), and the fraction of weights that became zero.
     """
     ints, report = [], []
-    for layer, lf in zip(network.layers, formats.layers):
+    for layer, lf in zip(network.synaptic, formats.layers):
         w = network.weights[layer.name]
         q, saturated = lf.weight.quantize(w)
         err = lf.weight.to_real(q) - w

@@ -25,6 +25,7 @@ import numpy as np
 from chipsim.chip import counters as ev
 from chipsim.chip import kernels as kn
 from chipsim.chip import learning_engine as le
+from chipsim.chip.arrays import G_CONV
 from chipsim.chip import reference as ref
 from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round, shift_round_np
 from chipsim.chip.overflow import ERROR_VALUE, limit, limit_np
@@ -85,12 +86,14 @@ def ottt_step(m, r, label, flags):
             else:
                 le.backward_error(m, r, l)  # reads W_l before this step changes it
         if l > 0:
-            pre = r.a[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]]
+            pre = le.pool_pre(m, r, l, r.a[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]])
         elif m.input_trace:
-            pre = r.a_in
+            pre = le.pool_pre(m, r, l, r.a_in)
         else:
-            pre = r.x_pre
-        if flags[VARIANT_O]:
+            pre = le.pool_pre(m, r, l, r.x_pre)
+        if m.geom[l, G_CONV]:
+            le.update_kernel(m, r, l, pre, flags[VARIANT_O])
+        elif flags[VARIANT_O]:
             le.update_weights(m, r, l, pre)
         else:
             le.accumulate(m, r, l, pre)
@@ -151,7 +154,11 @@ def ottt_step_ref(m, r, label, flags):
             else:
                 ref.backward_error(m, r, l)
         pre = (ref.neurons(m, l - 1, r.a) if l > 0 else r.a_in if m.input_trace else r.x_pre)
-        (ref.update_weights if flags[VARIANT_O] else ref.accumulate)(m, r, l, pre)
+        pre = ref.pool_pre(m, r, l, pre)
+        if m.geom[l, G_CONV]:
+            ref.update_kernel(m, r, l, pre, flags[VARIANT_O])
+        else:
+            (ref.update_weights if flags[VARIANT_O] else ref.accumulate)(m, r, l, pre)
 
 
 def ottt_train_batch_ref(m, r, x, labels, flags, preds):

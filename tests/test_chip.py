@@ -16,7 +16,7 @@ from chipsim.cli import main
 from chipsim.config import BitsConfig, ChipConfig, LearningConfig, OptimizerConfig
 from chipsim.chip.overflow import VARIABLES
 from chipsim.errors import ConfigError, SimulationError
-from chipsim.mapping.network import Dense, Network, Neuron
+from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
 from chipsim.mapping.quantize import quantize_weights
 from chipsim.rules import ottt_chip
 from chipsim.rules.ottt import feedback_matrices
@@ -76,13 +76,34 @@ def chip_config(**bits):
 def random_chips(draw):
     """A small random network on a chip with random widths, rounding, rule options."""
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
-    n_in = draw(st.integers(1, 9))
-    hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=2))
     classes = draw(st.integers(2, 5))
-    sizes = [n_in] + hidden + [classes]
-    layers = tuple(Dense(f"l{i}", sizes[i], sizes[i + 1], spiking=i < len(sizes) - 2)
-                   for i in range(len(sizes) - 1))
-    weights = {l.name: rng.normal(0.2, 0.8, (l.n_out, l.n_in)) for l in layers}
+    if draw(st.booleans()):   # dense chain
+        n_in = draw(st.integers(1, 9))
+        hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=2))
+        sizes = [n_in] + hidden + [classes]
+        layers = tuple(Dense(f"l{i}", sizes[i], sizes[i + 1], spiking=i < len(sizes) - 2)
+                       for i in range(len(sizes) - 1))
+    else:                     # conv, maybe pooled, maybe a second conv, then a dense read-out
+        shape = (draw(st.integers(1, 2)), draw(st.integers(3, 6)), draw(st.integers(3, 6)))
+        k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        conv = Conv2d("c0", shape, draw(st.integers(1, 3)), (k, k), (s, s),
+                      (draw(st.integers(0, k - 1)),) * 2)
+        layers, current = [conv], conv.out_shape
+        if draw(st.booleans()) and min(current[1:]) >= 2:
+            pool = Pool2d("p0", current, (2, 2), (2, 2), draw(st.sampled_from(["avg", "sum"])))
+            layers.append(pool)
+            current = pool.out_shape
+        if draw(st.booleans()):
+            conv2 = Conv2d("c1", current, 2, (2, 2), (1, 1), (1, 1))
+            layers.append(conv2)
+            current = conv2.out_shape
+        layers += [Flatten("f", current), Dense("out", int(np.prod(current)), classes, False)]
+        layers = tuple(layers)
+        n_in = int(np.prod(shape))
+    synaptic = [l for l in layers if l.kind in ("dense", "conv2d")]
+    hidden = [l.n_out for l in synaptic[:-1]]
+    weights = {l.name: rng.normal(0.2, 0.8, l.weight_shape if l.kind == "conv2d"
+                                  else (l.n_out, l.n_in)) for l in synaptic}
     reset = draw(st.sampled_from(["subtract", "zero"]))
     tau = draw(st.sampled_from([1.5, 2.0, 4.0]))
     net = Network(n_in, layers, Neuron(tau, draw(st.sampled_from([0.5, 1.0])), reset), weights, {})
@@ -112,13 +133,13 @@ def random_chips(draw):
     overflow = {v: draw(st.sampled_from(["saturate", "wrap", "error"])) for v in VARIABLES}
     memories = build_memories(formats, ints, rounding=chip.rounding, alpha=4.0, mse_weight=0.3,
                               seed=5, accumulators=variant == "A", reset=reset,
-                              input_trace=input_trace, overflow=overflow,
+                              input_trace=input_trace, overflow=overflow, chain=net.chain,
                               feedback=[f.quantize(b)[0] for f, b in zip(formats.feedback, feedback)])
     x = rng.random((4, learning.batch_size, steps, n_in))
     if binary:
         x = (x < 0.5).astype(float)
     labels = rng.integers(0, classes, (4, learning.batch_size))
-    return Chip(list(net.names), formats, memories, rule), x, labels
+    return Chip([l.name for l in synaptic], formats, memories, rule), x, labels
 
 
 def twin_of(chip: Chip) -> Chip:
@@ -136,6 +157,8 @@ def assert_same_state(a: Chip, b: Chip):
         if isinstance(x, np.ndarray):
             assert np.array_equal(x, y), f"memory {field} differs"
     for field in Registers._fields:
+        if field in ("pooled", "kgrad"):  # scratch, not state
+            continue
         x, y = getattr(a.registers, field), getattr(b.registers, field)
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
                                       f"{a.formats}, flags {a.rule.flags}")
@@ -195,14 +218,22 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     layers = len(m.n_in)
     calls = []
     for l in range(layers):
-        pre_len = int(m.n_in[l])
+        pre_len, map_len = int(m.n_pre[l]), int(m.n_map[l])
         calls += [("deliver", kernels.deliver, ref.deliver, (l, rng.integers(0, 4, pre_len))),
-                  ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,)),
-                  ("update_weights", le.update_weights, ref.update_weights,
-                   (l, rng.integers(0, 9, pre_len)))]
-        if len(m.accum):
-            calls.append(("accumulate", le.accumulate, ref.accumulate,
-                          (l, rng.integers(0, 9, pre_len))))
+                  ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,))]
+        pre = rng.integers(0, 9, pre_len)
+        regs = random_registers(chip, rng)
+        assert np.array_equal(le.pool_pre(m, regs, l, pre), ref.pool_pre(m, regs, l, pre))
+        if m.geom[l, 0]:  # conv
+            calls += [(f"update_kernel {mode}", le.update_kernel, ref.update_kernel,
+                       (l, rng.integers(0, 9, map_len), mode))
+                      for mode in ((True, False) if len(m.accum) else (True,))]
+        else:
+            calls.append(("update_weights", le.update_weights, ref.update_weights,
+                          (l, rng.integers(0, 9, map_len))))
+            if len(m.accum):
+                calls.append(("accumulate", le.accumulate, ref.accumulate,
+                              (l, rng.integers(0, 9, map_len))))
         if m.spiking[l]:
             calls.append(("trace_update", kernels.trace_update, ref.trace_update, (l,)))
         if l > 0:

@@ -211,3 +211,63 @@ def test_standardized_training_writes_standardized_weights(tmp_path):
         assert np.allclose(w["out"].mean(axis=1), 0.0, atol=1e-12)
     assert main(["run", str(cfg), "--out", str(tmp_path / "chip"),
                  "--set", "chip.arithmetic=fixed"]) == 2
+
+
+WIDE = ["chip.arithmetic=fixed", "chip.rounding=nearest",
+        "chip.bits={weight: 32, membrane: 46, trace: 20, error: 20, surrogate: 16, "
+        "accumulator: 46, input: 8, learning_rate: 16}"]
+
+
+@pytest.mark.parametrize("variant,error", [("A", "backprop"), ("O", "backprop"),
+                                           ("A", "broadcast"), ("O", "broadcast")])
+def test_conv_chip_with_wide_formats_converges_to_float64(tmp_path, variant, error):
+    """Two conv layers with average pooling between them, on chip with wide formats: after
+    two epochs the weights are within 1e-4 (relative) of the float64 reference's."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((6, 4, 72)) < 0.3).astype(float)
+    y = np.arange(6) % 3
+    np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x, y_test=y)
+    cfg = write_yaml(tmp_path / "n.yaml", {
+        "data": {"source": "npz", "path": str(tmp_path / "d.npz"), "timesteps": 4},
+        "network": {"input_shape": [2, 6, 6], "init": {"gain": 2.0}, "layers": [
+            {"name": "c1", "type": "conv2d", "channels": 3, "kernel": 3, "padding": 1},
+            {"name": "p1", "type": "avgpool2d", "kernel": 2},
+            {"name": "c2", "type": "conv2d", "channels": 4, "kernel": 2},
+            {"name": "f", "type": "flatten"},
+            {"name": "out", "type": "dense", "units": 3, "neuron": "readout"}]},
+        "learning": {"variant": variant, "error": error, "batch_size": 3 if variant == "A" else 1,
+                     "epochs": 2, "shuffle": False, "optimizer": {"lr": 0.5}},
+        "output": {"plots": False}})
+    sets = lambda items: [a for o in items for a in ("--set", o)]  # noqa: E731
+    assert main(["run", str(cfg), "--out", str(tmp_path / "f"),
+                 *sets(["chip.arithmetic=float64"])]) == 0
+    assert main(["run", str(cfg), "--out", str(tmp_path / "c"), *sets(WIDE)]) == 0
+    chip = json.loads((tmp_path / "c" / "report.json").read_text())["chip"]
+    assert min(chip["spike_rates_after_quantization"].values()) > 0   # both conv layers spike
+    with np.load(tmp_path / "f" / "weights.npz") as f, np.load(tmp_path / "c" / "weights.npz") as c:
+        for key in ("c1", "c2", "out"):
+            assert np.abs(c[key] - f[key]).max() / np.abs(f[key]).max() < 1e-4
+
+
+def test_conv_network_learns_on_chip(tmp_path):
+    cfg = write_yaml(tmp_path / "conv.yaml", {
+        "network": {"input_shape": [1, 8, 8], "layers": [
+            {"name": "c1", "type": "conv2d", "channels": 8, "kernel": 3, "padding": 1},
+            {"name": "p1", "type": "avgpool2d", "kernel": 2},
+            {"name": "f", "type": "flatten"},
+            {"name": "out", "type": "dense", "units": 10, "neuron": "readout"}]},
+        "learning": {"optimizer": {"lr": 0.5}, "batch_size": 8, "epochs": 1},
+        "chip": {"core": {"neurons": 128}}, "output": {"plots": False}})
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["final"]["test_accuracy"] > 0.6
+    counts = report["chip"]["counts"]["training"]["c1"]
+    assert counts["gradient_macs"] > 0 and counts["accumulator_updates"] > 0
+    costs = report["costs"]
+    assert len(costs["placement"]["layers"]["c1"]) == 4            # 512 neurons, 128 per core
+    per_core = costs["training"]["events_per_core"]
+    c1 = costs["placement"]["layers"]["c1"]
+    assert sum(per_core[str(c)]["active_neuron_updates"] for c in c1) == \
+        report["chip"]["counts"]["training"]["c1"]["active_neuron_updates"]
+    with np.load(tmp_path / "r" / "weights.npz") as w:
+        assert w["c1"].shape == (8, 1, 3, 3)

@@ -135,13 +135,22 @@ def test_map_errors(tmp_path, capsys):
     assert "did you mean 'loihi'" in capsys.readouterr().err
 
 
-def test_running_a_conv_model_says_it_maps_but_does_not_simulate(tmp_path, capsys):
+def test_an_imported_conv_model_runs_on_chip_and_in_float64(tmp_path):
+    rng = np.random.default_rng(0)
     model = write_model(tmp_path, {**SMALL, "input": [1, 8, 8]},
-                        {"conv": np.ones((2, 1, 3, 3)), "out": np.ones((10, 128))})
-    assert main(["run", EXAMPLE, "--set", "network.layers=null",
-                 "--set", f"network.model={model}"]) == 2
-    err = capsys.readouterr().err
-    assert "conv2d" in err and "python -m chipsim map" in err
+                        {"conv": rng.normal(0.5, 0.3, (2, 1, 3, 3)),
+                         "out": rng.normal(0, 0.3, (10, 128))})
+    reports = {}
+    for arithmetic in ("fixed", "float64"):
+        out = tmp_path / arithmetic
+        assert main(["run", EXAMPLE, "--out", str(out), "--set", "network.layers=null",
+                     "--set", f"network.model={model}", "--set", "learning.rule=none",
+                     "--set", f"chip.arithmetic={arithmetic}",
+                     "--set", "output.record=[spikes]"]) == 0
+        reports[arithmetic] = json.loads((out / "report.json").read_text())
+        with np.load(out / "record.npz") as rec:
+            assert rec["conv.spikes"].shape == (451, 6, 128) and rec["conv.spikes"].sum() > 0
+    assert reports["fixed"]["costs"]["placement"]["layers"]["conv"] == [0]
 
 
 def test_fine_tuning_an_imported_network_at_4_bits_raises_accuracy(tmp_path):

@@ -5,15 +5,24 @@ constants: shared by all samples. ``Registers`` holds what one running sample ch
 and trace registers, error registers, counters and the generators' draw counters. Training
 keeps one Registers for the whole run; parallel inference gives each sample its own.
 
-Synapse memory layout (per layer, rows per input axon, as a core stores them): the weight from
-axon j to neuron i of layer l is ``weights[w_off[l] + j * n_out[l] + i]``. Neuron registers of
-layer l are at ``n_off[l] + i``. Feedback matrices (broadcast error path) of hidden layer l:
+Synapse memory layout (per layer, in rows, as a core stores them): a dense layer has a row
+per input (axon) of ``row_len = n_out`` weights: the weight from input j to neuron i is
+``weights[w_off[l] + j * n_out[l] + i]``. A conv layer stores its kernel once, a row per
+(input channel, ky, kx) of ``row_len = out_channels`` weights. ``n_in[l]`` counts rows.
+Neuron registers of layer l are at ``n_off[l] + i`` (conv: i = (channel, y, x) in C order).
+
+``geom[l]`` describes what feeds the layer: the presynaptic map (C, H, W) before pooling, the
+pooling factor p (an average over p x p is folded in: the p^2 becomes part of the layer's
+shifts, so p^2 must be a power of two), and for conv layers the output map, kernel, stride and
+padding. Feedback matrices (broadcast error path) of hidden layer l:
 ``feedback[fb_off[l] + c * n_out[l] + i]`` for class c.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import NamedTuple
 
+import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
@@ -24,10 +33,19 @@ from chipsim.chip.lut import exp_table, surrogate_table
 from chipsim.seeding import stream
 
 
+# columns of Memories.geom
+(G_CONV, G_C, G_H, G_W, G_POOL, G_CO, G_HO, G_WO, G_KH, G_KW, G_SH, G_SW, G_PH,
+ G_PW) = range(14)
+
+
 class Memories(NamedTuple):
     # per-layer tables (L,)
-    n_in: np.ndarray
-    n_out: np.ndarray
+    n_in: np.ndarray             # synapse rows
+    n_out: np.ndarray            # neurons
+    row_len: np.ndarray          # weights per row (dense: n_out; conv: out channels)
+    n_pre: np.ndarray            # presynaptic activity length (the map before pooling)
+    n_map: np.ndarray            # pooled presynaptic map (dense: n_in)
+    geom: np.ndarray             # (L, 14), see G_*
     w_off: np.ndarray
     n_off: np.ndarray
     spiking: np.ndarray
@@ -37,6 +55,7 @@ class Memories(NamedTuple):
     membrane_frac: np.ndarray
     surrogate_shift: np.ndarray
     update_shift: np.ndarray
+    pool_shift: np.ndarray
     fb_off: np.ndarray
     fb_frac: np.ndarray
     w_lo: np.ndarray
@@ -80,6 +99,8 @@ class Registers(NamedTuple):
     a_in: np.ndarray             # input trace (input_trace: true)
     x_pre: np.ndarray            # input payload of this step
     dendrite: np.ndarray         # dendrite accumulators of the layer being updated
+    pooled: np.ndarray           # scratch: a pooled presynaptic map or its backward error
+    kgrad: np.ndarray            # scratch: a conv kernel's gradient summed over positions
     counters: np.ndarray         # (L, events) int64
     neuron_counts: np.ndarray    # (neurons, counters.NEURON_EVENTS) int64
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
@@ -87,30 +108,75 @@ class Registers(NamedTuple):
     clock: np.ndarray            # (2,): sample within the batch, time step
 
 
-def new_registers(m: Memories) -> Registers:
-    """Zeroed registers for the chip ``m`` (the numba kernels have a twin of this)."""
-    n = int(m.n_off[-1] + m.n_out[-1])
-    layers = len(m.n_in)
+@nb.njit(cache=True)
+def new_registers(m):
+    """Zeroed registers for the chip ``m`` (callable from Python and from kernels)."""
+    n = m.n_off[-1] + m.n_out[-1]
+    layers = m.n_in.shape[0]
+    kernel = 1
+    for l in range(layers):
+        if m.geom[l, G_CONV]:
+            kernel = max(kernel, m.n_in[l] * m.row_len[l])
     return Registers(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
                      np.zeros(n, np.int64), np.zeros(n, np.int64),
-                     np.zeros(int(m.n_in[0]), np.int64), np.zeros(int(m.n_in[0]), np.int64),
-                     np.zeros(int(m.n_out.max()), np.int64),
-                     np.zeros((layers, ev.N_EVENTS), np.int64),
+                     np.zeros(m.n_pre[0], np.int64), np.zeros(m.n_pre[0], np.int64),
+                     np.zeros(m.n_out.max(), np.int64), np.zeros(m.n_map.max(), np.int64),
+                     np.zeros(kernel, np.int64), np.zeros((layers, ev.N_EVENTS), np.int64),
                      np.zeros((n, len(ev.NEURON_EVENTS)), np.int64), np.zeros(layers, np.int64),
                      np.zeros(6, np.int64), np.zeros(2, np.int64))
+
+
+def layer_geometry(layer, prefix, n_pre: int) -> list[int]:
+    """The geom row of a synaptic layer (see the module docstring); ``prefix`` holds the
+    pooling/flatten steps in front of it."""
+    pools = [op for op in prefix if op.kind == "pool2d"]
+    if pools:
+        c, h, w = pools[0].in_shape
+        p = pools[0].kernel[0]
+    elif layer.kind == "conv2d":
+        (c, h, w), p = layer.in_shape, 1
+    else:
+        c, h, w, p = n_pre, 1, 1, 1
+    if layer.kind == "conv2d":
+        co, ho, wo = layer.out_shape
+        return [1, c, h, w, p, co, ho, wo, *layer.kernel, *layer.stride, *layer.padding]
+    return [0, c, h, w, p, layer.n_out, 1, 1, 1, 1, 1, 1, 0, 0]
+
+
+def memory_rows(w: np.ndarray) -> np.ndarray:
+    """Integer weights in synapse-memory order: dense (out, in) -> rows per input; conv
+    (out, in, kh, kw) -> rows per (in, ky, kx) of out_channels weights."""
+    return (w.T if w.ndim == 2 else w.transpose(1, 2, 3, 0)).ravel()
 
 
 def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding: str,
                    alpha: float, mse_weight: float, seed: int, accumulators: bool,
                    reset: str = "subtract", input_trace: bool = False,
-                   feedback: list[np.ndarray] = (), overflow=None) -> Memories:
-    """Lay out quantized weights ((out, in) int arrays) and constants for the kernels.
+                   feedback: list[np.ndarray] = (), overflow=None, chain=None) -> Memories:
+    """Lay out quantized weights (dense (out, in), conv (out, in, kh, kw) int arrays) and
+    constants for the kernels. ``chain``: the network's (layer, prefix) pairs (default: all
+    dense, no pooling).
 
     ``overflow``: {variable: 'saturate' | 'wrap' | 'error'} (default: saturate everything).
     """
-    n_in = np.array([w.shape[1] for w in weights], np.int64)
-    n_out = np.array([w.shape[0] for w in weights], np.int64)
-    w_off = np.concatenate([[0], np.cumsum(n_in * n_out)[:-1]]).astype(np.int64)
+    if chain is None:
+        chain = [(SimpleNamespace(kind="dense", n_out=w.shape[0]), ()) for w in weights]
+    n_pre, geom = [], []
+    for i, ((layer, prefix), w) in enumerate(zip(chain, weights)):
+        below = w.shape[1] if i == 0 else geom[-1][G_CO] * geom[-1][G_HO] * geom[-1][G_WO]
+        g = layer_geometry(layer, prefix, below)
+        geom.append(g)
+        n_pre.append(g[G_C] * g[G_H] * g[G_W])
+    geom = np.array(geom, np.int64).reshape(len(weights), 14)
+    n_pre = np.array(n_pre, np.int64)
+    n_in = np.array([w.shape[1] if w.ndim == 2 else w.shape[1] * w.shape[2] * w.shape[3]
+                     for w in weights], np.int64)
+    row_len = np.array([w.shape[0] for w in weights], np.int64)
+    n_out = geom[:, G_CO] * geom[:, G_HO] * geom[:, G_WO]
+    n_map = np.where(geom[:, G_CONV] == 1,
+                     geom[:, G_C] * (geom[:, G_H] // geom[:, G_POOL])
+                     * (geom[:, G_W] // geom[:, G_POOL]), n_in)
+    w_off = np.concatenate([[0], np.cumsum(n_in * row_len)[:-1]]).astype(np.int64)
     n_off = np.concatenate([[0], np.cumsum(n_out)[:-1]]).astype(np.int64)
     layers = formats.layers
     fb_off = np.zeros(len(weights), np.int64)
@@ -120,11 +186,11 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         fb_off[i], fb_frac[i] = pos, formats.feedback[i].frac
         fb_flat.append(b.ravel())
         pos += b.size
-    synapse_memory = np.concatenate([w.T.ravel() for w in weights]).astype(np.int64)
+    synapse_memory = np.concatenate([memory_rows(w) for w in weights]).astype(np.int64)
     readout = layers[-1]
     classes = int(n_out[-1])
     return Memories(
-        n_in, n_out, w_off, n_off,
+        n_in, n_out, row_len, n_pre, n_map, geom, w_off, n_off,
         np.array([lf.spiking for lf in layers], np.int64),
         np.array([lf.delivery_shift for lf in layers], np.int64),
         np.array([lf.threshold for lf in layers], np.int64),
@@ -132,6 +198,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([lf.membrane.frac for lf in layers], np.int64),
         np.array([lf.surrogate_shift for lf in layers], np.int64),
         np.array([lf.update_shift for lf in layers], np.int64),
+        np.array([lf.pool_shift for lf in layers], np.int64),
         fb_off, fb_frac,
         np.array([lf.weight.lo for lf in layers], np.int64),
         np.array([lf.weight.hi for lf in layers], np.int64),

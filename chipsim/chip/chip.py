@@ -125,8 +125,9 @@ class Chip:
 
     # ------------------------------------------------------------------ reading out
     def weight_ints(self) -> list[np.ndarray]:
-        """The synapse memory as (out, in) integer arrays per layer."""
-        return [reference.rows(self.memories, l).T.copy() for l in range(len(self.names))]
+        """The synapse memory as integer arrays per layer: dense (out, in), conv
+        (out, in, kh, kw)."""
+        return [reference.layer_weights(self.memories, l) for l in range(len(self.names))]
 
     def weights(self) -> tuple[dict, dict]:
         """Weights as real numbers (float64, (out, in)) keyed by layer name; no biases."""

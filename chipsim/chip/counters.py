@@ -22,6 +22,8 @@ EVENTS = (
     ("modulator_ops", "learning", "surrogate look-ups and error x surrogate products"),
     ("weight_updates", "learning", "synapse read-modify-writes by the learning engine"),
     ("accumulator_updates", "learning", "OTTT_A accumulator read-modify-writes"),
+    ("gradient_macs", "learning",
+     "error x presynaptic products summed into a shared conv kernel's change"),
     ("accumulator_reads", "learning", "accumulator words scanned when a batch ends"),
     ("overflow_membrane", "overflow", "membrane values saturated"),
     ("overflow_trace", "overflow", "trace values saturated"),
@@ -32,8 +34,8 @@ EVENTS = (
 NAMES = tuple(name for name, _, _ in EVENTS)
 N_EVENTS = len(EVENTS)
 (SYNAPSE_ROWS_READ, SYNAPTIC_OPS, NEURON_UPDATES, ACTIVE_NEURON_UPDATES, SPIKES, TRACE_UPDATES,
- ERROR_MESSAGES, ERROR_READS, BACKWARD_NONZERO_ERRORS, MODULATOR_OPS, WEIGHT_UPDATES, ACCUMULATOR_UPDATES,
- ACCUMULATOR_READS, OVERFLOW_MEMBRANE, OVERFLOW_TRACE, OVERFLOW_ERROR, OVERFLOW_WEIGHT,
+ ERROR_MESSAGES, ERROR_READS, BACKWARD_NONZERO_ERRORS, MODULATOR_OPS, WEIGHT_UPDATES,
+ ACCUMULATOR_UPDATES, GRADIENT_MACS, ACCUMULATOR_READS, OVERFLOW_MEMBRANE, OVERFLOW_TRACE, OVERFLOW_ERROR, OVERFLOW_WEIGHT,
  OVERFLOW_ACCUMULATOR) = range(N_EVENTS)
 
 

@@ -46,7 +46,8 @@ class LayerFormat:
     weight: Format
     membrane: Format
     threshold: int          # firing threshold in membrane units
-    delivery_shift: int     # dendrite sum -> membrane LSB: payload fraction + fw - fv
+    delivery_shift: int     # dendrite sum -> membrane LSB: payload fraction + fw - fv + pool
+    pool_shift: int         # log2 of the averaging area folded in front (0: none or sum)
     pre: Format             # what the layer learns from: a trace or the raw input payload
     update_shift: int       # weight change (LSB) = round((m * error * pre) >> update_shift)
     surrogate_shift: int    # LUT index = ((u - threshold) >> shift) + entries/2; < 0: left shift
@@ -133,8 +134,20 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     lr_mantissa = round(lr_eff * 2.0 ** lr_shift)
 
     layers = []
-    for i, layer in enumerate(network.layers):
+    for i, (layer, prefix) in enumerate(network.chain):
         w = network.weights[layer.name]
+        pool_shift = 0
+        for op in prefix:
+            if op.kind != "pool2d":
+                continue
+            area = op.kernel[0] * op.kernel[1]
+            if op.kernel != op.stride or op.padding != (0, 0) or op.kernel[0] != op.kernel[1] \
+                    or (op.mode == "avg" and area & (area - 1)) or pool_shift:
+                problems.append(f"network.layers: pooling '{op.name}' runs on chip only as one "
+                                "square window with stride = kernel, no padding, and (average) "
+                                "a power-of-two area")
+            elif op.mode == "avg":
+                pool_shift = area.bit_length() - 1
         top = chip.weight_headroom * float(np.abs(w).max()) if w.size else 1.0
         fw = bits.weight - 1 - power_of_two_exponent(top if top > 0 else 1.0)
         weight = Format(bits.weight, fw)
@@ -149,8 +162,8 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                 "chip.bits.membrane or a smaller chip.membrane_headroom")
         first = i == 0
         pre = trace if (not first or input_trace) else inp
-        delivery_shift = (inp.frac if first else 0) + fw - fv
-        update_shift = lr_shift + error.frac + pre.frac - fw
+        delivery_shift = (inp.frac if first else 0) + fw - fv + pool_shift
+        update_shift = lr_shift + error.frac + pre.frac - fw + pool_shift
         if not 0 <= update_shift <= MAX_PRODUCT_BITS:
             problems.append(
                 f"learning.optimizer.lr: {learning.optimizer.lr} gives a weight-update shift of "
@@ -158,13 +171,21 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                 "choose a learning rate closer to the weights' resolution")
         surrogate_shift = fv + lut_r + 1 - bits.surrogate
         acc = Format(bits.accumulator, error.frac + pre.frac)
-        layers.append(LayerFormat(layer.name, layer.spiking, weight, membrane, threshold, delivery_shift, pre,
-                                  update_shift, surrogate_shift, acc))
+        layers.append(LayerFormat(layer.name, layer.spiking, weight, membrane, threshold,
+                                  delivery_shift, pool_shift, pre, update_shift,
+                                  surrogate_shift, acc))
         fan_in_bits = max(1, layer.n_in).bit_length()
         payload_bits = 1 if not first or binary_input else inp.bits
         if bits.weight + payload_bits + fan_in_bits > MAX_PRODUCT_BITS:
             problems.append(f"chip.bits.weight: {bits.weight}-bit weights x {payload_bits}-bit "
                             f"inputs summed over {layer.n_in} inputs overflow 64-bit arithmetic")
+        if layer.kind == "conv2d":
+            positions = max(1, layer.out_shape[1] * layer.out_shape[2]).bit_length()
+            if bits.learning_rate + bits.error + max(bits.trace, bits.input) + pool_shift \
+                    + positions > MAX_PRODUCT_BITS:
+                problems.append(f"chip.bits: layer '{layer.name}' sums a kernel's weight change "
+                                f"over {layer.out_shape[1] * layer.out_shape[2]} positions; "
+                                "learning_rate + error + trace bits leave no room in 64 bits")
         fan_out_bits = max(1, layer.n_out).bit_length()
         if bits.weight + bits.error + fan_out_bits > MAX_PRODUCT_BITS:
             problems.append(f"chip.bits.error: {bits.error}-bit errors x {bits.weight}-bit "

@@ -18,7 +18,8 @@ import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
-from chipsim.chip.arrays import Registers
+from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH,
+                                 G_SW, G_W, G_WO, new_registers)
 from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.overflow import MEMBRANE, TRACE, limit
 from chipsim.chip.formats import LAMBDA_FRAC
@@ -30,20 +31,45 @@ def leak(x, lam):
     return shift_round(x * lam, LAMBDA_FRAC, NEAREST, np.uint64(0), 0)
 
 
+@nb.njit(cache=True, inline="always")
+def pooled_index(m, l, j):
+    """Index in the layer's pooled map of presynaptic neuron j (-1: outside the pooled area)."""
+    g = m.geom[l]
+    h, w, p = g[G_H], g[G_W], g[G_POOL]
+    if p == 1:
+        return j
+    c, rest = j // (h * w), j % (h * w)
+    py, px = (rest // w) // p, (rest % w) // p
+    hp, wp = h // p, w // p
+    if py >= hp or px >= wp:
+        return -1
+    return (c * hp + py) * wp + px
+
+
 @nb.njit(cache=True)
 def deliver(m, r, l, pre):
-    """Phase 1, spike delivery: every axon with a nonzero payload reads its synapse row."""
+    """Phase 1, spike delivery: every input with a nonzero payload reads its synapse row(s).
+
+    Dense: one row per input (pooling in front maps the input to its pooled row). Conv: one
+    kernel row per (input, tap) whose output lies on the map; d[o, oy, ox] += W[c, ky, kx, o].
+    """
+    if m.geom[l, G_CONV]:
+        deliver_conv(m, r, l, pre)
+        return
     # Rows are taken as slices: indexing the flat memory with computed offsets keeps LLVM from
     # vectorizing the row loop (it cannot prove the index non-negative), a 4x slowdown.
     n, base = m.n_out[l], m.w_off[l]
     d = r.dendrite[:n]
     d[:] = 0
     rows = 0
-    for j in range(m.n_in[l]):
+    for j in range(m.n_pre[l]):
         p = pre[j]
         if p == 0:
             continue
-        row = m.weights[base + j * n:base + (j + 1) * n]
+        f = pooled_index(m, l, j)
+        if f < 0:
+            continue
+        row = m.weights[base + f * n:base + (f + 1) * n]
         if p == 1:  # a binary spike adds its weights: no multiplier used
             d += row
         else:       # a graded spike multiplies its payload in
@@ -52,6 +78,43 @@ def deliver(m, r, l, pre):
         rows += 1
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows
     r.counters[l, ev.SYNAPTIC_OPS] += rows * n
+
+
+@nb.njit(cache=True)
+def deliver_conv(m, r, l, pre):
+    g = m.geom[l]
+    h, w, p = g[G_H], g[G_W], g[G_POOL]
+    co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
+    kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
+    hp, wp = h // p, w // p
+    base, plane = m.w_off[l], ho * wo
+    d = r.dendrite[:m.n_out[l]]
+    d[:] = 0
+    rows = 0
+    for j in range(m.n_pre[l]):
+        v = pre[j]
+        if v == 0:
+            continue
+        c, rest = j // (h * w), j % (h * w)
+        py, px = (rest // w) // p, (rest % w) // p
+        if py >= hp or px >= wp:
+            continue
+        for ky in range(kh):
+            num_y = py + ph - ky
+            if num_y < 0 or num_y % sh != 0 or num_y // sh >= ho:
+                continue
+            for kx in range(kw):
+                num_x = px + pw - kx
+                if num_x < 0 or num_x % sw != 0 or num_x // sw >= wo:
+                    continue
+                at = (num_y // sh) * wo + num_x // sw
+                k = base + ((c * kh + ky) * kw + kx) * co
+                row = m.weights[k:k + co]
+                for o in range(co):
+                    d[o * plane + at] += row[o] * v
+                rows += 1
+    r.counters[l, ev.SYNAPSE_ROWS_READ] += rows
+    r.counters[l, ev.SYNAPTIC_OPS] += rows * co
 
 
 @nb.njit(cache=True)
@@ -115,14 +178,14 @@ def input_trace_update(m, r):
     """Phase 3 for the input axons of layer 1 (input_trace: true): a = leak(a) + x."""
     sh = m.in_to_trace_shift
     over = 0
-    for j in range(m.n_in[0]):
+    for j in range(m.n_pre[0]):
         x = r.x_pre[j]
         add = shift_round(x, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else x << -sh
         a = leak(r.a_in[j], m.lam) + add
         ac = limit(m, r, a, 0, m.trace_hi, TRACE, 0)
         over += ac != a
         r.a_in[j] = ac
-    r.counters[0, ev.TRACE_UPDATES] += m.n_in[0]
+    r.counters[0, ev.TRACE_UPDATES] += m.n_pre[0]
     r.counters[0, ev.OVERFLOW_TRACE] += over
 
 
@@ -180,19 +243,6 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
         if rec_membrane.shape[0] > 0:
             rec_membrane[t, :] = r.u
     return np.argmax(total)
-
-
-@nb.njit(cache=True)
-def new_registers(m):
-    neurons = m.n_off[-1] + m.n_out[-1]
-    layers = m.n_in.shape[0]
-    return Registers(np.zeros(neurons, np.int64), np.zeros(neurons, np.int64),
-                     np.zeros(neurons, np.int64), np.zeros(neurons, np.int64),
-                     np.zeros(neurons, np.int64), np.zeros(m.n_in[0], np.int64),
-                     np.zeros(m.n_in[0], np.int64), np.zeros(m.n_out.max(), np.int64),
-                     np.zeros((layers, ev.N_EVENTS), np.int64),
-                     np.zeros((neurons, len(ev.NEURON_EVENTS)), np.int64),
-                     np.zeros(layers, np.int64), np.zeros(6, np.int64), np.zeros(2, np.int64))
 
 
 @nb.njit(cache=True, parallel=True)

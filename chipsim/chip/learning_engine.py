@@ -11,6 +11,10 @@ per-step kernel calls these operations in the order it needs. Twins: ``chip.refe
   update_weights    W[j, i] = sat_w(W[j, i] - round(m_lr delta_i pre_j / 2^shift)) for every
                     pair with nonzero delta and pre (read-modify-write; OTTT_O)
   accumulate        A[j, i] = sat_acc(A[j, i] + delta_i pre_j)                  (OTTT_A)
+  update_kernel     conv: the shared kernel's change summed over output positions (a 64-bit
+                    sum of delta x presynaptic patch, counted as gradient_macs), then one
+                    rounded write (O) or accumulation (A) per kernel weight
+  pool_pre          sums of presynaptic values over a pooling window (the 1/p^2 is a shift)
   apply_accumulators W = sat_w(W - round(m_lr A / 2^shift)); A = 0, once per batch
 Rounding of weight changes follows chip.rounding; stochastic rounding draws from the core's
 counter-based generator in synapse-memory order, so results do not depend on thread timing.
@@ -20,6 +24,9 @@ import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip.fixedpoint import NEAREST, shift_round
+from chipsim.chip.arrays import (G_C, G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW,
+                                 G_SH, G_SW, G_W, G_WO)
+from chipsim.chip.kernels import pooled_index
 from chipsim.chip.overflow import ACCUMULATOR, ERROR_VALUE, WEIGHT, limit
 
 
@@ -53,32 +60,92 @@ def modulate(m, r, l, i, e):
 
 @nb.njit(cache=True)
 def backward_error(m, r, l):
-    """delta of layer l-1 from layer l's delta through a transposed read of W_l."""
+    """delta of layer l-1 from layer l's delta through a transposed read of W_l.
+
+    The read gives one value per row of the pooled map (dense: row f . delta; conv: the
+    transposed convolution); every neuron of layer l-1 then takes its pooled row's value,
+    divided by the pooling area (folded into the shift), and its surrogate."""
     p = l - 1
-    n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
+    n, eoff = m.n_out[l], m.n_off[l]
     nonzero = 0
     for i in range(n):
         nonzero += r.e[eoff + i] != 0
-    delta = r.e[eoff:eoff + n]
+    back = r.pooled[:m.n_map[l]]
+    back[:] = 0
+    if nonzero:
+        if m.geom[l, G_CONV]:
+            reads = backward_conv(m, r, l, back)
+        else:
+            base, delta = m.w_off[l], r.e[eoff:eoff + n]
+            for f in range(m.n_in[l]):
+                acc = 0
+                row = m.weights[base + f * n:base + (f + 1) * n]
+                for i in range(n):
+                    acc += row[i] * delta[i]
+                back[f] = acc
+            reads = m.n_in[l] * n
+        r.counters[l, ev.ERROR_READS] += reads
+        r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
+    shift = m.weight_frac[l] + m.pool_shift[l]
     over = messages = 0
     for j in range(m.n_out[p]):
         e = 0
-        if nonzero:
-            acc = 0
-            row = m.weights[base + j * n:base + (j + 1) * n]
-            for i in range(n):
-                acc += row[i] * delta[i]
-            e0 = shift_round(acc, m.weight_frac[l], NEAREST, np.uint64(0), 0)
+        f = pooled_index(m, l, j)
+        if nonzero and f >= 0:
+            e0 = shift_round(back[f], shift, NEAREST, np.uint64(0), 0)
             e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
             over += e != e0
             messages += e != 0
         over += modulate(m, r, p, j, e)
-    if nonzero:
-        r.counters[l, ev.ERROR_READS] += m.n_in[l] * n
-        r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += m.n_out[p]
     r.counters[p, ev.OVERFLOW_ERROR] += over
+
+
+@nb.njit(cache=True)
+def backward_conv(m, r, l, back):
+    """back[c, py, px] += W[c, ky, kx, o] delta[o, oy, ox] for every tap; returns reads."""
+    g = m.geom[l]
+    hp, wp = g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]
+    co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
+    kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
+    channels, base, eoff = g[G_C], m.w_off[l], m.n_off[l]
+    reads = 0
+    for o in range(co):
+        for oy in range(ho):
+            for ox in range(wo):
+                d = r.e[eoff + (o * ho + oy) * wo + ox]
+                if d == 0:
+                    continue
+                for ky in range(kh):
+                    py = oy * sh - ph + ky
+                    if py < 0 or py >= hp:
+                        continue
+                    for kx in range(kw):
+                        px = ox * sw - pw + kx
+                        if px < 0 or px >= wp:
+                            continue
+                        for c in range(channels):
+                            back[(c * hp + py) * wp + px] += (
+                                m.weights[base + ((c * kh + ky) * kw + kx) * co + o] * d)
+                            reads += 1
+    return reads
+
+
+@nb.njit(cache=True)
+def pool_pre(m, r, l, pre):
+    """The presynaptic values as layer l's rows see them: sums over each pooling window
+    (the area's division is in the update shift); without pooling, ``pre`` itself."""
+    if m.geom[l, G_POOL] == 1:
+        return pre
+    pooled = r.pooled[:m.n_map[l]]
+    pooled[:] = 0
+    for j in range(m.n_pre[l]):
+        if pre[j] != 0:
+            f = pooled_index(m, l, j)
+            if f >= 0:
+                pooled[f] += pre[j]
+    return pooled
 
 
 @nb.njit(cache=True)
@@ -119,11 +186,20 @@ def count_per_neuron(r, off, delta, pre, column):
             r.neuron_counts[off + i, column] += active_pre
 
 
+@nb.njit(cache=True, inline="always")
+def change_weight(m, r, l, k, g, ctr):
+    """Weight k of the synapse memory minus round(m_lr g / 2^shift); returns 1 on overflow."""
+    dw = shift_round(m.lr_mantissa * g, m.update_shift[l], m.rounding, m.rng_key[l], ctr)
+    w = m.weights[k] - dw
+    wc = limit(m, r, w, m.w_lo[l], m.w_hi[l], WEIGHT, l)
+    m.weights[k] = wc
+    return 1 if wc != w else 0
+
+
 @nb.njit(cache=True)
 def update_weights(m, r, l, pre):
-    """OTTT_O: read-modify-write every synapse with nonzero delta_i and pre_j."""
-    n, base, eoff, sh = m.n_out[l], m.w_off[l], m.n_off[l], m.update_shift[l]
-    lo, hi, key, mode = m.w_lo[l], m.w_hi[l], m.rng_key[l], m.rounding
+    """OTTT_O: read-modify-write every synapse with nonzero delta_i and pre_j (dense)."""
+    n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     ctr = r.rng_ctr[l]
     delta = r.e[eoff:eoff + n]
     count_per_neuron(r, eoff, delta, pre, ev.N_WEIGHT_UPDATES)
@@ -132,17 +208,12 @@ def update_weights(m, r, l, pre):
         pj = pre[j]
         if pj == 0:
             continue
-        row = m.weights[base + j * n:base + (j + 1) * n]
         for i in range(n):
             d = delta[i]
             if d == 0:
                 continue
-            dw = shift_round(m.lr_mantissa * d * pj, sh, mode, key, ctr)
+            over += change_weight(m, r, l, base + j * n + i, d * pj, ctr)
             ctr += 1
-            w = row[i] - dw
-            wc = limit(m, r, w, lo, hi, WEIGHT, l)
-            over += wc != w
-            row[i] = wc
             updates += 1
     r.rng_ctr[l] = ctr
     r.counters[l, ev.WEIGHT_UPDATES] += updates
@@ -176,28 +247,86 @@ def accumulate(m, r, l, pre):
 
 
 @nb.njit(cache=True)
+def kernel_gradient(m, r, l, pre):
+    """Conv: the kernel's change summed over output positions, sum_pos delta x pre patch,
+    into r.kgrad (memory order); returns the multiply-accumulates done."""
+    g = m.geom[l]
+    hp, wp = g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]
+    co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
+    kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
+    channels, eoff = g[G_C], m.n_off[l]
+    grad = r.kgrad[:m.n_in[l] * co]
+    grad[:] = 0
+    macs = 0
+    for o in range(co):
+        for oy in range(ho):
+            for ox in range(wo):
+                d = r.e[eoff + (o * ho + oy) * wo + ox]
+                if d == 0:
+                    continue
+                for ky in range(kh):
+                    py = oy * sh - ph + ky
+                    if py < 0 or py >= hp:
+                        continue
+                    for kx in range(kw):
+                        px = ox * sw - pw + kx
+                        if px < 0 or px >= wp:
+                            continue
+                        for c in range(channels):
+                            v = pre[(c * hp + py) * wp + px]
+                            if v != 0:
+                                grad[((c * kh + ky) * kw + kx) * co + o] += d * v
+                                macs += 1
+    return macs
+
+
+@nb.njit(cache=True)
+def update_kernel(m, r, l, pre, immediate):
+    """Conv: apply (immediate, OTTT_O) or accumulate (OTTT_A) the kernel's summed change."""
+    macs = kernel_gradient(m, r, l, pre)
+    base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
+    ctr = r.rng_ctr[l]
+    updates = over = 0
+    for k in range(size):
+        g = r.kgrad[k]
+        if g == 0:
+            continue
+        if immediate:
+            over += change_weight(m, r, l, base + k, g, ctr)
+            ctr += 1
+        else:
+            a = m.accum[base + k] + g
+            ac = limit(m, r, a, m.acc_lo[l], m.acc_hi[l], ACCUMULATOR, l)
+            over += ac != a
+            m.accum[base + k] = ac
+        updates += 1
+    r.rng_ctr[l] = ctr
+    r.counters[l, ev.GRADIENT_MACS] += macs
+    if immediate:
+        r.counters[l, ev.WEIGHT_UPDATES] += updates
+        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    else:
+        r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
+        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+
+
+@nb.njit(cache=True)
 def apply_accumulators(m, r):
     """OTTT_A at the end of a batch: W -= round(m_lr A / 2^shift) where A != 0; A = 0."""
     for l in range(m.n_in.shape[0]):
-        base, size, sh = m.w_off[l], m.n_in[l] * m.n_out[l], m.update_shift[l]
-        lo, hi, key, mode = m.w_lo[l], m.w_hi[l], m.rng_key[l], m.rounding
+        base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
+        n, off, dense = m.row_len[l], m.n_off[l], m.geom[l, G_CONV] == 0
         ctr = r.rng_ctr[l]
-        acc = m.accum[base:base + size]
-        weights = m.weights[base:base + size]
-        n, off = m.n_out[l], m.n_off[l]
         updates = over = 0
         for k in range(size):
-            a = acc[k]
+            a = m.accum[base + k]
             if a == 0:
                 continue
-            r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
-            dw = shift_round(m.lr_mantissa * a, sh, mode, key, ctr)
+            if dense:
+                r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
+            over += change_weight(m, r, l, base + k, a, ctr)
             ctr += 1
-            w = weights[k] - dw
-            wc = limit(m, r, w, lo, hi, WEIGHT, l)
-            over += wc != w
-            weights[k] = wc
-            acc[k] = 0
+            m.accum[base + k] = 0
             updates += 1
         r.rng_ctr[l] = ctr
         r.counters[l, ev.ACCUMULATOR_READS] += size

@@ -5,7 +5,10 @@ and compare every array bit for bit. Nothing here is used on a fast path.
 """
 import numpy as np
 
+from chipsim import ops
 from chipsim.chip import counters as ev
+from chipsim.chip.arrays import G_C, G_CO, G_CONV, G_H, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH, G_SW, G_W
+from chipsim.mapping.network import Conv2d
 from chipsim.chip.fixedpoint import NEAREST, shift_round_np
 from chipsim.chip.overflow import (ACCUMULATOR, ERROR_VALUE, MEMBRANE, TRACE, WEIGHT,
                                    limit_np)
@@ -17,10 +20,18 @@ def leak(x, lam):
 
 
 def rows(m, l, memory=None):
-    """Layer l's synapse memory as a (n_in, n_out) view: row j is axon j."""
+    """Layer l's synapse memory as a (rows, row_len) view."""
     memory = m.weights if memory is None else memory
-    n_in, n_out, base = int(m.n_in[l]), int(m.n_out[l]), int(m.w_off[l])
-    return memory[base:base + n_in * n_out].reshape(n_in, n_out)
+    n_in, width, base = int(m.n_in[l]), int(m.row_len[l]), int(m.w_off[l])
+    return memory[base:base + n_in * width].reshape(n_in, width)
+
+
+def layer_weights(m, l) -> np.ndarray:
+    """Layer l's weights in layer layout: dense (out, in), conv (out, in, kh, kw)."""
+    g = m.geom[l]
+    if g[G_CONV]:
+        return rows(m, l).reshape(g[G_C], g[G_KH], g[G_KW], g[G_CO]).transpose(3, 0, 1, 2).copy()
+    return rows(m, l).T.copy()
 
 
 def neurons(m, l, register):
@@ -28,12 +39,56 @@ def neurons(m, l, register):
     return register[off:off + n]
 
 
+def pooled_index(m, l) -> np.ndarray:
+    """For every presynaptic neuron of layer l, its row of the pooled map (-1: outside)."""
+    g = m.geom[l]
+    c, h, w, p = (int(v) for v in g[[G_C, G_H, G_W, G_POOL]])
+    ch, y, x = np.unravel_index(np.arange(c * h * w), (c, h, w))
+    py, px = y // p, x // p
+    inside = (py < h // p) & (px < w // p)
+    return np.where(inside, (ch * (h // p) + py) * (w // p) + px, -1)
+
+
+def conv_of(m, l, channels_in=None, channels_out=None):
+    """The conv of layer l over its pooled map, as chipsim.ops describes it."""
+    g = [int(v) for v in m.geom[l]]
+    return Conv2d("k", (channels_in or g[G_C], g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]),
+                  channels_out or g[G_CO], (g[G_KH], g[G_KW]), (g[G_SH], g[G_SW]),
+                  (g[G_PH], g[G_PW]))
+
+
+def pool_pre(m, r, l, pre):
+    """Sums of presynaptic values over each pooling window (the twin of the kernel)."""
+    if m.geom[l, G_POOL] == 1:
+        return pre
+    f = pooled_index(m, l)
+    pooled = np.zeros(int(m.n_map[l]), np.int64)
+    np.add.at(pooled, f[f >= 0], pre[f >= 0])
+    return pooled
+
+
 def deliver(m, r, l, pre):
-    active = np.flatnonzero(pre)
-    d = (rows(m, l)[active] * pre[active, None]).sum(axis=0, dtype=np.int64)
-    r.dendrite[:len(d)] = d
-    r.counters[l, ev.SYNAPSE_ROWS_READ] += len(active)
-    r.counters[l, ev.SYNAPTIC_OPS] += len(active) * int(m.n_out[l])
+    n = int(m.n_out[l])
+    if m.geom[l, G_CONV]:
+        pooled = pool_pre(m, r, l, np.asarray(pre, np.int64))
+        conv = conv_of(m, l)
+        d = ops.forward(conv, layer_weights(m, l), pooled[None])[0]
+        # rows read: one kernel row per (input spike, tap landing on the output map)
+        one = conv_of(m, l, 1, 1)
+        taps = ops.transpose(one, np.ones((1, 1, *one.kernel), np.int64),
+                             np.ones((1, one.n_out), np.int64))[0]
+        f = pooled_index(m, l)
+        spiking = (np.asarray(pre) != 0) & (f >= 0)
+        rows_read = int(taps[f[spiking] % len(taps)].sum())  # taps per position of a plane
+        width = int(m.row_len[l])
+    else:
+        f = pooled_index(m, l)
+        active = np.flatnonzero((np.asarray(pre) != 0) & (f >= 0))
+        d = (rows(m, l)[f[active]] * pre[active, None]).sum(axis=0, dtype=np.int64)
+        rows_read, width = len(active), n
+    r.dendrite[:n] = d
+    r.counters[l, ev.SYNAPSE_ROWS_READ] += rows_read
+    r.counters[l, ev.SYNAPTIC_OPS] += rows_read * width
 
 
 def neuron_update(m, r, l):
@@ -75,7 +130,7 @@ def input_trace_update(m, r):
     sh = m.in_to_trace_shift
     add = shift_round_np(r.x_pre, sh, NEAREST) if sh >= 0 else r.x_pre << -sh
     r.a_in[:], over = limit_np(m, r, leak(r.a_in, m.lam) + add, 0, m.trace_hi, TRACE, 0)
-    r.counters[0, ev.TRACE_UPDATES] += int(m.n_in[0])
+    r.counters[0, ev.TRACE_UPDATES] += int(m.n_pre[0])
     r.counters[0, ev.OVERFLOW_TRACE] += over
 
 
@@ -135,10 +190,23 @@ def backward_error(m, r, l):
     delta = neurons(m, l, r.e)
     over = messages = 0
     if np.any(delta):
-        e0 = shift_round_np(rows(m, l) @ delta, int(m.weight_frac[l]), NEAREST)
+        if m.geom[l, G_CONV]:
+            conv = conv_of(m, l)
+            back = ops.transpose(conv, layer_weights(m, l), delta[None])[0]
+            one = conv_of(m, l, 1, 1)
+            taps = ops.forward(one, np.ones((1, 1, *one.kernel), np.int64),
+                               np.ones((1, one.n_in), np.int64))[0]
+            per_channel = (delta.reshape(int(m.geom[l, G_CO]), -1) != 0) * taps
+            reads = int(per_channel.sum()) * int(m.geom[l, G_C])
+        else:
+            back = rows(m, l) @ delta
+            reads = int(m.n_in[l] * m.n_out[l])
+        f = pooled_index(m, l)
+        e0 = shift_round_np(np.where(f >= 0, back[np.maximum(f, 0)], 0),
+                            int(m.weight_frac[l] + m.pool_shift[l]), NEAREST)
         e, over = limit_np(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
         messages = np.count_nonzero(e)
-        r.counters[l, ev.ERROR_READS] += int(m.n_in[l] * m.n_out[l])
+        r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += np.count_nonzero(delta)
     else:
         e = np.zeros(int(m.n_out[p]), np.int64)
@@ -175,6 +243,30 @@ def _rounded_changes(m, r, l, products):
                           m.rng_key[l], counters)
 
 
+def update_kernel(m, r, l, pre, immediate):
+    """Conv twin: the kernel's change summed over positions, then per kernel weight."""
+    conv, delta = conv_of(m, l), neurons(m, l, r.e)
+    grad = ops.weight_grad(conv, delta[None], np.asarray(pre, np.int64)[None])
+    macs = int(ops.weight_grad(conv, (delta != 0)[None].astype(np.int64),
+                               (np.asarray(pre) != 0)[None].astype(np.int64)).sum())
+    flat = grad.transpose(1, 2, 3, 0).ravel()  # memory order: (c, ky, kx, o)
+    mask = flat != 0
+    base, size = int(m.w_off[l]), len(flat)
+    if immediate:
+        w = m.weights[base:base + size]
+        dw = _rounded_changes(m, r, l, flat[mask])
+        w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
+        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    else:
+        acc = m.accum[base:base + size]
+        acc[mask], over = limit_np(m, r, acc[mask] + flat[mask], int(m.acc_lo[l]),
+                                   int(m.acc_hi[l]), ACCUMULATOR, l)
+        r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+    r.counters[l, ev.GRADIENT_MACS] += macs
+
+
 def update_weights(m, r, l, pre):
     w = rows(m, l)
     delta = neurons(m, l, r.e)
@@ -201,8 +293,9 @@ def apply_accumulators(m, r):
     for l in range(len(m.n_in)):
         w, acc = rows(m, l).ravel(), rows(m, l, m.accum).ravel()  # views of the flat memories
         mask = acc != 0
-        neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
-            mask.reshape(int(m.n_in[l]), int(m.n_out[l])).sum(axis=0))
+        if not m.geom[l, G_CONV]:
+            neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
+                mask.reshape(int(m.n_in[l]), int(m.n_out[l])).sum(axis=0))
         dw = _rounded_changes(m, r, l, acc[mask])
         w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
         acc[:] = 0

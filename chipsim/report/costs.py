@@ -24,6 +24,8 @@ the steps; the true mean of per-step maxima can only be higher.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from chipsim.chip import counters as ev
 from chipsim.chip.router import error_traffic, partial_sum_traffic, spike_traffic
 from chipsim.errors import ConfigError
@@ -35,7 +37,7 @@ PHASES = {
     "neuron_update": ("active_neuron_updates", "inactive_neuron_updates"),
     "trace_update": ("trace_updates",),
     "learning": ("error_packets", "error_reads", "modulator_ops", "weight_updates",
-                 "accumulator_updates", "accumulator_reads"),
+                 "accumulator_updates", "gradient_macs", "accumulator_reads"),
 }
 
 
@@ -63,24 +65,48 @@ def primary_table(chip_cfg) -> str:
     return "user" if isinstance(chip_cfg.energy, dict) else chip_cfg.energy
 
 
+def core_neurons(core, out_shape) -> np.ndarray:
+    """Indices (within its layer) of the neurons a core holds."""
+    if core.tile is None:
+        return np.arange(core.first, core.first + core.count)
+    _, ho, wo = out_shape
+    c, y, x = (np.arange(*core.tile[k]) for k in ("channels", "rows", "cols"))
+    return ((c[:, None, None] * ho + y[None, :, None]) * wo + x[None, None, :]).ravel()
+
+
+def core_window(core, in_shape) -> np.ndarray | None:
+    """Indices of the presynaptic neurons a core's axons listen to (None: all of them)."""
+    if core.tile is None:
+        return None if core.in_group is None else np.arange(*core.in_group)
+    _, h, w = in_shape
+    c, y, x = (np.arange(*r) for r in (core.in_group, core.tile["in_rows"], core.tile["in_cols"]))
+    return ((c[:, None, None] * h + y[None, :, None]) * w + x[None, None, :]).ravel()
+
+
 def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
-                broadcast: bool, learning: bool) -> tuple[dict, dict]:
-    """Per-core event counts {core: {event: count}} and the router summaries (dense layers,
-    as simulated). With a split fan-in, a core's share of a layer's learning events is taken
-    in proportion to its input group (an estimate; exact when the fan-in is not split)."""
+                broadcast: bool, learning: bool, shapes: list) -> tuple[dict, dict]:
+    """Per-core event counts {core: {event: count}} and the router summaries.
+
+    Exact from per-neuron counts: neuron updates, spikes and the spike packets between cores
+    (each core's neurons against the receiving core's input window), dense rows read, dense
+    weight writes. Shared in proportion (an estimate; exact without split fan-in and for a
+    layer on one core): conv rows, taps and learning work by the synapses a core serves,
+    learning events of a split fan-in by the input group. ``shapes``: output shape of every
+    synaptic layer ((n,) dense, (C, H, W) conv)."""
     layers = len(placement.layer_cores)
     n_of = [placement.neurons_of(l) for l in range(layers)]
-    fan_in = [placement.fan_in_of(l) for l in range(layers)]
     steps_of = [int(counts[l, ev.NEURON_UPDATES]) // n_of[l] for l in range(layers)]
+    synapses = [sum(c.synapses for c in placement.cores_of(l)) for l in range(layers)]
+    kinds = [placement.cores_of(l)[0].tile is not None for l in range(layers)]
+    held = {c.core: core_neurons(c, shapes[c.layer]) for c in placement.cores}
 
-    def spikes_of(layer, lo, hi):
-        return int(neuron_counts[n_off[layer] + lo:n_off[layer] + hi, ev.N_SPIKES].sum())
+    def per_neuron(layer, index, column):
+        return int(neuron_counts[n_off[layer] + index, column].sum())
 
     def sent(src, dst):
-        lo, hi = src.first, src.first + src.count
-        if dst.in_group:
-            lo, hi = max(lo, dst.in_group[0]), min(hi, dst.in_group[1])
-        return spikes_of(src.layer, lo, hi) if hi > lo else 0
+        window = core_window(dst, shapes[src.layer])
+        mine = held[src.core] if window is None else np.intersect1d(held[src.core], window)
+        return per_neuron(src.layer, mine, ev.N_SPIKES)
 
     readout_n = n_of[layers - 1]
     learning_steps = int(counts[layers - 1, ev.MODULATOR_OPS]) // readout_n if learning else 0
@@ -90,20 +116,33 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     traffics = [t for t in (spike_t, partial_t, error_t) if t is not None]
     out = {}
     for c in placement.cores:
-        l, k, n = c.layer, c.count, n_of[c.layer]
-        group = c.in_group or (0, fan_in[l])
-        share = (group[1] - group[0]) / fan_in[l]
-        sl = slice(n_off[l] + c.first, n_off[l] + c.first + k)
-        rows = spikes_of(l - 1, *group) if l > 0 else int(counts[l, ev.SYNAPSE_ROWS_READ]) * share
-        active = int(neuron_counts[sl, ev.N_ACTIVE].sum()) if c.soma else 0
+        l, k, n, conv = c.layer, c.count, n_of[c.layer], kinds[c.layer]
+        share = c.synapses / synapses[l] if synapses[l] else 0.0  # of the layer's work
+        if conv or l == 0:
+            rows = int(counts[l, ev.SYNAPSE_ROWS_READ]) * share
+            ops = int(counts[l, ev.SYNAPTIC_OPS]) * share
+        else:
+            window = core_window(c, shapes[l - 1])
+            rows = per_neuron(l - 1, np.arange(n_of[l - 1]) if window is None else window,
+                              ev.N_SPIKES)
+            ops = rows * k
+        own = held[c.core]
+        active = per_neuron(l, own, ev.N_ACTIVE) if c.soma else 0
         copy = backward_copy and l > 0 and not broadcast
         if copy:
             reads = float(counts[l, ev.BACKWARD_NONZERO_ERRORS]) * c.n_in * k / n
         else:
-            reads = int(counts[l, ev.ERROR_READS]) * k // n * share
-        writes = int(neuron_counts[sl, ev.N_WEIGHT_UPDATES].sum()) * share
+            reads = int(counts[l, ev.ERROR_READS]) * share
+        if conv:
+            writes = int(counts[l, ev.WEIGHT_UPDATES]) * share
+            accumulated = int(counts[l, ev.ACCUMULATOR_UPDATES]) * share
+        else:
+            group = (c.in_group[1] - c.in_group[0]) / fan if c.in_group and (
+                fan := placement.fan_in_of(l)) else 1.0
+            writes = per_neuron(l, own, ev.N_WEIGHT_UPDATES) * group
+            accumulated = per_neuron(l, own, ev.N_ACCUMULATOR_UPDATES) * group
         out[c.core] = {
-            "synaptic_ops": rows * k,
+            "synaptic_ops": ops,
             "synapse_rows_read": rows,
             "active_neuron_updates": active,
             "inactive_neuron_updates": steps_of[l] * k - active if c.soma else 0,
@@ -113,12 +152,14 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
             "partial_sum_packets": int(partial_t.packets.get(c.core, 0)),
             "hops_ew": sum(t.hops.get((c.core, "hops_ew"), 0) for t in traffics),
             "hops_ns": sum(t.hops.get((c.core, "hops_ns"), 0) for t in traffics),
-            "trace_updates": int(counts[l, ev.TRACE_UPDATES]) * share,
+            "trace_updates": int(counts[l, ev.TRACE_UPDATES]) * c.n_in / max(1, placement.fan_in_of(l))
+            if not conv else int(counts[l, ev.TRACE_UPDATES]) * share,
             "error_reads": reads,
-            "modulator_ops": int(counts[l, ev.MODULATOR_OPS]) * k // n if c.soma else 0,
+            "modulator_ops": int(counts[l, ev.MODULATOR_OPS]) * k / n if c.soma else 0,
             "weight_updates": writes * (2 if copy else 1),
-            "accumulator_updates": int(neuron_counts[sl, ev.N_ACCUMULATOR_UPDATES].sum()) * share,
-            "accumulator_reads": int(counts[l, ev.ACCUMULATOR_READS]) * k // n * share,
+            "accumulator_updates": accumulated,
+            "gradient_macs": int(counts[l, ev.GRADIENT_MACS]) * share,
+            "accumulator_reads": int(counts[l, ev.ACCUMULATOR_READS]) * share,
             "static_core_steps": steps_of[l],
         }
     return out, _router_summary(spike_t, partial_t, error_t)
@@ -216,6 +257,7 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
     (training, inference) the per-core events, energy under every table, cycles, router."""
     m = chip.memories
     n_off = [int(v) for v in m.n_off]
+    shapes = [(int(g[5]), int(g[6]), int(g[7])) if g[0] else (int(g[5]),) for g in m.geom]
     tables = energy_tables(chip_cfg)
     learning = chip.rule is not None
     broadcast = learning and learning_cfg.error == "broadcast"
@@ -229,7 +271,7 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
             continue
         events, router = core_events(placement, counts, ncounts, n_off,
                                      backward_copy=chip_cfg.backward == "copy",
-                                     broadcast=broadcast, learning=learn)
+                                     broadcast=broadcast, learning=learn, shapes=shapes)
         steps = samples * timesteps
         energy = price(events, tables)
         for e in energy.values():

@@ -33,6 +33,7 @@ PRICED = (
     ("modulator_ops", "a surrogate look-up and error x surrogate product"),
     ("weight_updates", "a synapse read-modify-write by the learning engine"),
     ("accumulator_updates", "an OTTT_A accumulator read-modify-write"),
+    ("gradient_macs", "an error x presynaptic product summed into a conv kernel's change"),
     ("accumulator_reads", "an accumulator word scanned at the end of a batch"),
     ("static_core_steps", "static (leakage) energy of one core for one time step"),
 )
@@ -58,6 +59,7 @@ def loihi2018() -> dict[str, dict]:
         "modulator_ops": {"pJ": 52.0, "source": "assumption: as an inactive neuron update"},
         "weight_updates": {"pJ": 120.0, "source": paper + " (synaptic update)"},
         "accumulator_updates": {"pJ": 120.0, "source": "assumption: as a synaptic update"},
+        "gradient_macs": {"pJ": 23.6, "source": "assumption: as a synaptic op (a MAC)"},
         "accumulator_reads": {"pJ": 23.6, "source": "assumption: as a synaptic op"},
         "static_core_steps": {"pJ": 0.0, "source": "not modelled (set chip.static_pj_per_core_step)"},
     }
@@ -118,6 +120,7 @@ def horowitz45(bits, sram_kib: float) -> dict[str, dict]:
                            "source": src + f"SRAM read + write {w} b + 2 mults + add"},
         "accumulator_updates": {"pJ": 2 * read(bits.accumulator) + mult_pj(e) + add_pj(bits.accumulator),
                                 "source": src + f"SRAM read + write {bits.accumulator} b + mult + add"},
+        "gradient_macs": {"pJ": mult_pj(e) + add_pj(32), "source": src + f"mult {e} b + add 32 b"},
         "accumulator_reads": {"pJ": read(bits.accumulator),
                               "source": src + f"SRAM read {bits.accumulator} b"},
         "static_core_steps": {"pJ": 0.0, "source": "not modelled (set chip.static_pj_per_core_step)"},
