@@ -28,7 +28,7 @@ from chipsim.chip import learning_engine as le
 from chipsim.chip.arrays import G_CONV
 from chipsim.chip import reference as ref
 from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round, shift_round_np
-from chipsim.chip.overflow import ERROR_VALUE, limit, limit_np
+from chipsim.chip.overflow import ERROR, ERROR_VALUE, bound, limit_np, note_overflow
 from chipsim.chip.formats import LOSS_FRAC
 
 VARIANT_O, BROADCAST = 0, 1  # positions in the rule's flag array
@@ -59,6 +59,7 @@ def output_error(m, r, label):
         r.dendrite[c] = m.exp_lut[k] if k < entries else 0  # scratch: the exp values
         total += r.dendrite[c]
     o_lim = np.int64(1) << (fo + O_LIMIT_EXTRA)
+    mode = m.overflow_mode[ERROR_VALUE]
     over = 0
     for c in range(classes):
         p = (r.dendrite[c] << fe) // total
@@ -67,8 +68,11 @@ def output_error(m, r, label):
         o_e = o << (fe - fo) if fe >= fo else shift_round(o, fo - fe, NEAREST, np.uint64(0), 0)
         e0 = shift_round(m.q_ce * (p - y) + m.q_mse * (o_e - y), LOSS_FRAC, NEAREST,
                          np.uint64(0), 0)
-        e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, layers - 1)
-        over += e != e0
+        e = bound(e0, m.e_lo, m.e_hi, mode)
+        if e != e0:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, ERROR_VALUE, layers - 1, e0)
         r.e[ro + c] = e
     r.counters[layers - 1, ev.MODULATOR_OPS] += classes
     r.counters[layers - 1, ev.OVERFLOW_ERROR] += over

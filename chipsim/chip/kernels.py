@@ -21,7 +21,7 @@ from chipsim.chip import counters as ev
 from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH,
                                  G_SW, G_W, G_WO, new_registers)
 from chipsim.chip.fixedpoint import NEAREST, shift_round
-from chipsim.chip.overflow import MEMBRANE, TRACE, limit
+from chipsim.chip.overflow import ERROR, MEMBRANE, TRACE, bound, note_overflow
 from chipsim.chip.formats import LAMBDA_FRAC
 
 
@@ -123,12 +123,16 @@ def neuron_update(m, r, l):
     n, off, shift = m.n_out[l], m.n_off[l], m.delivery_shift[l]
     lo, hi = m.v_lo[l], m.v_hi[l]
     nc = r.neuron_counts
+    mode = m.overflow_mode[MEMBRANE]
     active = over = spikes = 0
     if m.spiking[l] == 0:
         for i in range(n):
             cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
-            o = limit(m, r, cur, lo, hi, MEMBRANE, l)
-            over += o != cur
+            o = bound(cur, lo, hi, mode)
+            if o != cur:
+                over += 1
+                if mode == ERROR:
+                    note_overflow(r, MEMBRANE, l, cur)
             active += cur != 0
             nc[off + i, ev.N_ACTIVE] += cur != 0
             r.u[off + i] = o
@@ -141,8 +145,11 @@ def neuron_update(m, r, l):
             active += is_active
             nc[off + i, ev.N_ACTIVE] += is_active
             u = leak(v, m.lam) + cur
-            uc = limit(m, r, u, lo, hi, MEMBRANE, l)
-            over += uc != u
+            uc = bound(u, lo, hi, mode)
+            if uc != u:
+                over += 1
+                if mode == ERROR:
+                    note_overflow(r, MEMBRANE, l, u)
             r.u[off + i] = uc
             if uc >= thr:
                 r.s[off + i] = 1
@@ -161,12 +168,15 @@ def neuron_update(m, r, l):
 @nb.njit(cache=True)
 def trace_update(m, r, l):
     """Phase 3: the presynaptic traces of layer l's spikes, held by the next core's axons."""
-    n, off = m.n_out[l], m.n_off[l]
+    n, off, mode = m.n_out[l], m.n_off[l], m.overflow_mode[TRACE]
     over = 0
     for i in range(n):
         a = leak(r.a[off + i], m.lam) + r.s[off + i] * m.trace_one
-        ac = limit(m, r, a, 0, m.trace_hi, TRACE, l)
-        over += ac != a
+        ac = bound(a, 0, m.trace_hi, mode)
+        if ac != a:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, TRACE, l, a)
         r.a[off + i] = ac
     core = l + 1 if l + 1 < m.n_in.shape[0] else l
     r.counters[core, ev.TRACE_UPDATES] += n
@@ -176,14 +186,17 @@ def trace_update(m, r, l):
 @nb.njit(cache=True)
 def input_trace_update(m, r):
     """Phase 3 for the input axons of layer 1 (input_trace: true): a = leak(a) + x."""
-    sh = m.in_to_trace_shift
+    sh, mode = m.in_to_trace_shift, m.overflow_mode[TRACE]
     over = 0
     for j in range(m.n_pre[0]):
         x = r.x_pre[j]
         add = shift_round(x, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else x << -sh
         a = leak(r.a_in[j], m.lam) + add
-        ac = limit(m, r, a, 0, m.trace_hi, TRACE, 0)
-        over += ac != a
+        ac = bound(a, 0, m.trace_hi, mode)
+        if ac != a:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, TRACE, 0, a)
         r.a_in[j] = ac
     r.counters[0, ev.TRACE_UPDATES] += m.n_pre[0]
     r.counters[0, ev.OVERFLOW_TRACE] += over

@@ -27,7 +27,7 @@ from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.arrays import (G_C, G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW,
                                  G_SH, G_SW, G_W, G_WO)
 from chipsim.chip.kernels import pooled_index
-from chipsim.chip.overflow import ACCUMULATOR, ERROR_VALUE, WEIGHT, limit
+from chipsim.chip.overflow import ACCUMULATOR, ERROR, ERROR_VALUE, WEIGHT, bound, note_overflow
 
 
 @nb.njit(cache=True, inline="always")
@@ -49,13 +49,40 @@ def surrogate(m, l, u):
 
 
 @nb.njit(cache=True, inline="always")
-def modulate(m, r, l, i, e):
-    """Store delta = e x sigma'(u_i - threshold) for neuron i of layer l; returns overflow 0/1."""
-    g = surrogate(m, l, r.u[m.n_off[l] + i])
-    d = shift_round(e * g, m.surrogate_frac, NEAREST, np.uint64(0), 0)
-    dc = limit(m, r, d, m.e_lo, m.e_hi, ERROR_VALUE, l)
-    r.e[m.n_off[l] + i] = dc
-    return 1 if dc != d else 0
+def modulated(m, l, u, e):
+    """delta = e x sigma'(u - threshold), before saturation."""
+    return shift_round(e * surrogate(m, l, u), m.surrogate_frac, NEAREST, np.uint64(0), 0)
+
+
+# The kernels below bring values into range with ``bound`` and call ``note_overflow`` in
+# their own loop bodies: a helper that takes the registers, inlined into a loop, costs a
+# few hundred nanoseconds per call even when its branch is never taken.
+
+
+@nb.njit(cache=True)
+def errors_to_deltas(m, r, p, any_error):
+    """Layer p's errors (before saturation, in r.dendrite) become deltas: saturate, multiply
+    by the surrogate, saturate again. Returns (overflows, nonzero errors)."""
+    mode, off = m.overflow_mode[ERROR_VALUE], m.n_off[p]
+    over = nonzero = 0
+    for j in range(m.n_out[p]):
+        e = 0
+        if any_error:
+            e0 = r.dendrite[j]
+            e = bound(e0, m.e_lo, m.e_hi, mode)
+            if e != e0:
+                over += 1
+                if mode == ERROR:
+                    note_overflow(r, ERROR_VALUE, p, e0)
+            nonzero += e != 0
+        d = modulated(m, p, r.u[off + j], e)
+        dc = bound(d, m.e_lo, m.e_hi, mode)
+        r.e[off + j] = dc
+        if dc != d:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, ERROR_VALUE, p, d)
+    return over, nonzero
 
 
 @nb.njit(cache=True)
@@ -87,16 +114,10 @@ def backward_error(m, r, l):
         r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
     shift = m.weight_frac[l] + m.pool_shift[l]
-    over = messages = 0
     for j in range(m.n_out[p]):
-        e = 0
         f = pooled_index(m, l, j)
-        if nonzero and f >= 0:
-            e0 = shift_round(back[f], shift, NEAREST, np.uint64(0), 0)
-            e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
-            over += e != e0
-            messages += e != 0
-        over += modulate(m, r, p, j, e)
+        r.dendrite[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
+    over, messages = errors_to_deltas(m, r, p, nonzero > 0)
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += m.n_out[p]
     r.counters[p, ev.OVERFLOW_ERROR] += over
@@ -157,17 +178,12 @@ def broadcast_error(m, r, p):
     received = 0
     for c in range(classes):
         received += r.e[ro + c] != 0
-    over = 0
     for j in range(n):
-        e = 0
-        if received:
-            acc = 0
-            for c in range(classes):
-                acc += m.feedback[base + c * n + j] * r.e[ro + c]
-            e0 = shift_round(acc, m.fb_frac[p], NEAREST, np.uint64(0), 0)
-            e = limit(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
-            over += e != e0
-        over += modulate(m, r, p, j, e)
+        acc = 0
+        for c in range(classes):
+            acc += m.feedback[base + c * n + j] * r.e[ro + c]
+        r.dendrite[j] = shift_round(acc, m.fb_frac[p], NEAREST, np.uint64(0), 0)
+    over, _ = errors_to_deltas(m, r, p, received > 0)
     if received:
         r.counters[p, ev.ERROR_READS] += classes * n
     r.counters[p, ev.ERROR_MESSAGES] += received
@@ -187,19 +203,17 @@ def count_per_neuron(r, off, delta, pre, column):
 
 
 @nb.njit(cache=True, inline="always")
-def change_weight(m, r, l, k, g, ctr):
-    """Weight k of the synapse memory minus round(m_lr g / 2^shift); returns 1 on overflow."""
-    dw = shift_round(m.lr_mantissa * g, m.update_shift[l], m.rounding, m.rng_key[l], ctr)
-    w = m.weights[k] - dw
-    wc = limit(m, r, w, m.w_lo[l], m.w_hi[l], WEIGHT, l)
-    m.weights[k] = wc
-    return 1 if wc != w else 0
+def next_weight(m, l, k, g, ctr):
+    """Weight k of the synapse memory minus round(m_lr g / 2^shift), before saturation."""
+    return m.weights[k] - shift_round(m.lr_mantissa * g, m.update_shift[l], m.rounding,
+                                      m.rng_key[l], ctr)
 
 
 @nb.njit(cache=True)
 def update_weights(m, r, l, pre):
     """OTTT_O: read-modify-write every synapse with nonzero delta_i and pre_j (dense)."""
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
+    lo, hi, mode = m.w_lo[l], m.w_hi[l], m.overflow_mode[WEIGHT]
     ctr = r.rng_ctr[l]
     delta = r.e[eoff:eoff + n]
     count_per_neuron(r, eoff, delta, pre, ev.N_WEIGHT_UPDATES)
@@ -212,7 +226,13 @@ def update_weights(m, r, l, pre):
             d = delta[i]
             if d == 0:
                 continue
-            over += change_weight(m, r, l, base + j * n + i, d * pj, ctr)
+            w = next_weight(m, l, base + j * n + i, d * pj, ctr)
+            wc = bound(w, lo, hi, mode)
+            m.weights[base + j * n + i] = wc
+            if wc != w:
+                over += 1
+                if mode == ERROR:
+                    note_overflow(r, WEIGHT, l, w)
             ctr += 1
             updates += 1
     r.rng_ctr[l] = ctr
@@ -224,7 +244,7 @@ def update_weights(m, r, l, pre):
 def accumulate(m, r, l, pre):
     """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs only)."""
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
-    lo, hi = m.acc_lo[l], m.acc_hi[l]
+    lo, hi, mode = m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
     delta = r.e[eoff:eoff + n]
     count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
     updates = over = 0
@@ -238,9 +258,12 @@ def accumulate(m, r, l, pre):
             if d == 0:
                 continue
             a = row[i] + d * pj
-            ac = limit(m, r, a, lo, hi, ACCUMULATOR, l)
-            over += ac != a
+            ac = bound(a, lo, hi, mode)
             row[i] = ac
+            if ac != a:
+                over += 1
+                if mode == ERROR:
+                    note_overflow(r, ACCUMULATOR, l, a)
             updates += 1
     r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
@@ -285,6 +308,7 @@ def update_kernel(m, r, l, pre, immediate):
     """Conv: apply (immediate, OTTT_O) or accumulate (OTTT_A) the kernel's summed change."""
     macs = kernel_gradient(m, r, l, pre)
     base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
+    w_mode, a_mode = m.overflow_mode[WEIGHT], m.overflow_mode[ACCUMULATOR]
     ctr = r.rng_ctr[l]
     updates = over = 0
     for k in range(size):
@@ -292,13 +316,22 @@ def update_kernel(m, r, l, pre, immediate):
         if g == 0:
             continue
         if immediate:
-            over += change_weight(m, r, l, base + k, g, ctr)
+            w = next_weight(m, l, base + k, g, ctr)
+            wc = bound(w, m.w_lo[l], m.w_hi[l], w_mode)
+            m.weights[base + k] = wc
+            if wc != w:
+                over += 1
+                if w_mode == ERROR:
+                    note_overflow(r, WEIGHT, l, w)
             ctr += 1
         else:
             a = m.accum[base + k] + g
-            ac = limit(m, r, a, m.acc_lo[l], m.acc_hi[l], ACCUMULATOR, l)
-            over += ac != a
+            ac = bound(a, m.acc_lo[l], m.acc_hi[l], a_mode)
             m.accum[base + k] = ac
+            if ac != a:
+                over += 1
+                if a_mode == ERROR:
+                    note_overflow(r, ACCUMULATOR, l, a)
         updates += 1
     r.rng_ctr[l] = ctr
     r.counters[l, ev.GRADIENT_MACS] += macs
@@ -316,6 +349,7 @@ def apply_accumulators(m, r):
     for l in range(m.n_in.shape[0]):
         base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
         n, off, dense = m.row_len[l], m.n_off[l], m.geom[l, G_CONV] == 0
+        mode = m.overflow_mode[WEIGHT]
         ctr = r.rng_ctr[l]
         updates = over = 0
         for k in range(size):
@@ -324,7 +358,13 @@ def apply_accumulators(m, r):
                 continue
             if dense:
                 r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
-            over += change_weight(m, r, l, base + k, a, ctr)
+            w = next_weight(m, l, base + k, a, ctr)
+            wc = bound(w, m.w_lo[l], m.w_hi[l], mode)
+            m.weights[base + k] = wc
+            if wc != w:
+                over += 1
+                if mode == ERROR:
+                    note_overflow(r, WEIGHT, l, w)
             ctr += 1
             m.accum[base + k] = 0
             updates += 1

@@ -17,8 +17,10 @@ VARIABLES = ("membrane", "trace", "error", "weight", "accumulator")
 MEMBRANE, TRACE, ERROR_VALUE, WEIGHT, ACCUMULATOR = range(len(VARIABLES))
 
 
-@nb.njit(cache=True, inline="always")
-def _record(r, kind, layer, x):
+@nb.njit(cache=True)
+def note_overflow(r, kind, layer, x):
+    """Record an overflow under the 'error' policy (called only when one happens: passing
+    the registers to a function costs more than the check itself)."""
     f = r.first_overflow  # [recorded, kind, layer, sample, step, value]
     if f[0] == 0:
         f[0], f[1], f[2], f[3], f[4], f[5] = 1, kind, layer, r.clock[0], r.clock[1], x
@@ -28,15 +30,13 @@ def _record(r, kind, layer, x):
 
 
 @nb.njit(cache=True, inline="always")
-def limit(m, r, x, lo, hi, kind, layer):
-    """x brought into [lo, hi] per the policy for ``kind``; the caller counts x != result."""
+def bound(x, lo, hi, mode):
+    """x brought into [lo, hi] per the policy ``mode``: wrapped, or saturated ('saturate' and
+    'error'). The caller counts x != result and, under 'error', calls note_overflow."""
     if lo <= x <= hi:
         return x
-    mode = m.overflow_mode[kind]
     if mode == WRAP:
         return (x - lo) % (hi - lo + 1) + lo
-    if mode == ERROR:
-        _record(r, kind, layer, x)
     return lo if x < lo else hi
 
 

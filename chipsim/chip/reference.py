@@ -209,7 +209,8 @@ def backward_error(m, r, l):
         r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += np.count_nonzero(delta)
     else:
-        e = np.zeros(int(m.n_out[p]), np.int64)
+        e0 = e = np.zeros(int(m.n_out[p]), np.int64)
+    r.dendrite[:len(e0)] = e0  # the kernel keeps the unsaturated errors there
     over += modulate(m, r, p, e)
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += int(m.n_out[p])
@@ -222,9 +223,10 @@ def broadcast_error(m, r, p):
     classes, n = int(m.n_out[-1]), int(m.n_out[p])
     feedback = m.feedback[int(m.fb_off[p]):int(m.fb_off[p]) + classes * n].reshape(classes, n)
     over, received = 0, np.count_nonzero(e_out)
+    e0 = shift_round_np(e_out @ feedback, int(m.fb_frac[p]), NEAREST)
+    r.dendrite[:n] = e0  # the kernel keeps the unsaturated errors there
     if received:
-        e, over = limit_np(m, r, shift_round_np(e_out @ feedback, int(m.fb_frac[p]), NEAREST),
-                           m.e_lo, m.e_hi, ERROR_VALUE, p)
+        e, over = limit_np(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
         r.counters[p, ev.ERROR_READS] += classes * n
     else:
         e = np.zeros(n, np.int64)
