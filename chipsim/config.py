@@ -46,7 +46,8 @@ class DataConfig(_Section):
         "(generated from the seed), fashion_mnist (Debian package dataset-fashion-mnist), npz")
     path: Union[str, None] = _f(
         None, "npz: the file (x (N,T,in) pre-encoded or (N,in) static, y (N,) int, optional "
-        "x_test, y_test); fashion_mnist: the folder of the IDX files (default: the package's)")
+        "x_test, y_test); fashion_mnist: the folder of the IDX files (default: the package's); "
+        "relative paths in a config file are relative to that file")
     test_fraction: float = _f(0.25, "fraction split off as test set when the data has none",
                               gt=0.0, lt=1.0)
     encoding: Literal["direct", "rate", "latency"] = _f(
@@ -334,6 +335,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections "
                           f"({', '.join(Config.model_fields)}), got {type(raw).__name__}")
+    _resolve_paths(raw, path.parent)
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source=str(path))
@@ -351,6 +353,22 @@ def load_map_config(model: str, chip_file: str | None, overrides: list[str] = ()
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source=str(chip_file or "chipsim map"))
+
+
+FILE_KEYS = (("data", "path"), ("network", "model"), ("network", "init", "weights"))
+
+
+def _resolve_paths(raw: dict, base: Path) -> None:
+    """File paths written in a config file are relative to that file (those given with
+    --set stay relative to the working directory)."""
+    for keys in FILE_KEYS:
+        node = raw
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
+            value = Path(node[keys[-1]]).expanduser()
+            if not value.is_absolute():
+                node[keys[-1]] = str(base / value)
 
 
 def apply_override(raw: dict, item: str) -> None:

@@ -117,7 +117,7 @@ def test_invalid_yaml_and_non_mapping(capsys, tmp_path):
 def test_missing_weights_file(capsys, tmp_path):
     cfg = {**MINIMAL, "network": {**MINIMAL["network"], "init": {"weights": "nowhere.npz"}}}
     status, err = cli_error(capsys, tmp_path, cfg)
-    assert status == 2 and "weights file 'nowhere.npz' not found" in err
+    assert status == 2 and f"weights file '{tmp_path / 'nowhere.npz'}' not found" in err
 
 
 def test_corrupt_npz(capsys, tmp_path):
@@ -165,3 +165,27 @@ def test_subprocess_error_has_no_traceback(tmp_path):
 
 def test_docs_config_md_is_generated_from_the_schema():
     assert (ROOT / "docs" / "config.md").read_text() == reference_markdown()
+
+
+def test_paths_in_a_config_file_are_relative_to_it(tmp_path, capsys):
+    sub = tmp_path / "study"
+    sub.mkdir()
+    np.savez(sub / "w.npz", h=np.zeros((8, 64)), out=np.zeros((10, 8)))
+    write_yaml(sub / "n.yaml", {**MINIMAL, "network": {**MINIMAL["network"],
+                                                       "init": {"weights": "w.npz"}}})
+    cfg = load_config(sub / "n.yaml")
+    assert cfg.network.init.weights == str(sub / "w.npz")
+    cfg = load_config(sub / "n.yaml", ["network.init.weights=other.npz"])
+    assert cfg.network.init.weights == "other.npz"   # --set stays relative to the caller
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+    from chipsim.report.writer import write_text
+
+    write_text(tmp_path / "x.txt", "hi")
+    mode = stat.S_IMODE(os.stat(tmp_path / "x.txt").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
