@@ -193,6 +193,15 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
     return total.argmax(axis=1), kept
 
 
+def single_threaded_blas():
+    """A context in which BLAS uses one thread. The reference's matrices are small: threads
+    cost more than they give, and on a loaded 2-core machine they slowed a conv network's
+    training twelve-fold (measured)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 class Float64Model:
     """The float64 reference behind the runner's interface: train_batch, infer, weights."""
 

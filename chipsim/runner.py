@@ -17,7 +17,7 @@ from chipsim.config import Config, size_problems, synapse_problems
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import ChipsimError, ConfigError, DataError
-from chipsim.float64 import Float64Model
+from chipsim.float64 import Float64Model, single_threaded_blas
 from chipsim.mapping.architecture import layers_from_specs
 from chipsim.mapping.load import load_model
 from chipsim.mapping.network import SYNAPTIC, Network, Neuron, build_network, fan_in
@@ -205,6 +205,11 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     batch; a nonzero value (a signal number) checkpoints, writes a partial report and raises
     Interrupted.
     """
+    with single_threaded_blas():
+        return _run(config, name, out_dir, echo, show_progress, resume, stop)
+
+
+def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
     started = time.perf_counter()
     out = Path(out_dir if out_dir is not None else config.output.dir.format(name=name))
     if config.chip.arithmetic == "fixed":

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from chipsim.config import load_config  # noqa: E402
 from chipsim.data import load_dataset  # noqa: E402
 from chipsim.data.encoders import encode  # noqa: E402
-from chipsim.float64 import initial_state, step  # noqa: E402
+from chipsim.float64 import initial_state, single_threaded_blas, step  # noqa: E402
 from chipsim.report.writer import write_text  # noqa: E402
 from chipsim.runner import make_float_model, network_from_config  # noqa: E402
 from chipsim.seeding import stream  # noqa: E402
@@ -131,4 +131,5 @@ def plot(rows, names, path):
 
 
 if __name__ == "__main__":
-    main()
+    with single_threaded_blas():
+        main()

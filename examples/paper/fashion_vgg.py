@@ -1,0 +1,100 @@
+"""Accuracy and energy of a small VGG-style network on Fashion-MNIST: OTTT_A, OTTT_O and BPTT
+in float64, and OTTT on the chip at 8 bits (examples/fashion_vgg_ottt.yaml).
+
+Run:  python examples/paper/fashion_vgg.py [--seeds 0 1 2] [--epochs 3] [--runs A O BPTT chip]
+Writes runs/paper/fashion_vgg/{summary.md, accuracy.png} and a run directory per run; the
+energy table comes from the chip runs' reports (loihi2018 and horowitz45). Needs Debian's
+dataset-fashion-mnist package. Long: roughly 5-10 minutes per float64 epoch and per chip
+epoch on 2 cores (the summary records the measured times).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from chipsim.config import load_config  # noqa: E402
+from chipsim.report.writer import write_figure, write_text  # noqa: E402
+from chipsim.runner import run  # noqa: E402
+
+CONFIG = ROOT / "examples" / "fashion_vgg_ottt.yaml"
+RUNS = {"A": ["chip.arithmetic=float64", "learning.variant=A"],
+        "O": ["chip.arithmetic=float64", "learning.variant=O"],
+        "BPTT": ["chip.arithmetic=float64", "learning.rule=bptt"],
+        "chip": ["chip.arithmetic=fixed", "learning.variant=A"]}
+LABELS = {"A": "float64 OTTT_A", "O": "float64 OTTT_O", "BPTT": "float64 BPTT",
+          "chip": "chip OTTT_A, 8-bit, stochastic rounding"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "paper" / "fashion_vgg"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    results = {}
+    for name in args.runs:
+        for seed in args.seeds:
+            sets = RUNS[name] + [f"seed={seed}", f"learning.epochs={args.epochs}", *args.set]
+            t0 = time.perf_counter()
+            report = run(load_config(CONFIG, sets), "fashion_vgg", out / f"{name}_seed{seed}",
+                         echo=lambda *a: None, show_progress=False)
+            results.setdefault(name, []).append((report, time.perf_counter() - t0))
+            print(f"{LABELS[name]}, seed {seed}: {100 * report['final']['test_accuracy']:.2f} % "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    lines = [f"# Small VGG on Fashion-MNIST (14x14, T = 6, {args.epochs} epochs, seeds "
+             f"{args.seeds})", "", "| run | test accuracy (mean) | min | max | minutes per run |",
+             "|---|---:|---:|---:|---:|"]
+    for name, items in results.items():
+        acc = [100 * r["final"]["test_accuracy"] for r, _ in items]
+        minutes = np.mean([s for _, s in items]) / 60
+        lines.append(f"| {LABELS[name]} | {np.mean(acc):.2f} % | {min(acc):.2f} % | "
+                     f"{max(acc):.2f} % | {minutes:.1f} |")
+    if "chip" in results:
+        costs = results["chip"][0][0]["costs"]
+        lines += ["", "Energy of the chip run (seed " f"{args.seeds[0]}):", "",
+                  "| table | per inference | per training sample |", "|---|---:|---:|"]
+        for table in costs["energy_tables"]:
+            lines.append(f"| {table} | {costs['inference']['energy'][table]['per_sample_pJ'] / 1e6:.2f} uJ"
+                         f" | {costs['training']['energy'][table]['per_sample_pJ'] / 1e6:.2f} uJ |")
+        lines.append(f"\nCores used: {costs['placement']['cores_used']}.")
+    write_text(out / "summary.md", "\n".join(lines) + "\n")
+    plot(results, out / "accuracy.png")
+    print("\n".join(lines))
+    (out / "results.json").write_text(json.dumps({k: [r["final"] for r, _ in v]
+                                                  for k, v in results.items()}, indent=1))
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    names = list(results)
+    for i, name in enumerate(names):
+        for report, _ in results[name]:
+            epochs = report["epochs"]
+            ax.plot([e["epoch"] for e in epochs], [100 * e["test_accuracy"] for e in epochs],
+                    color=f"C{i}", alpha=0.7, label=LABELS[name] if report is results[name][0][0]
+                    else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    write_figure(path, fig)
+
+
+if __name__ == "__main__":
+    main()
