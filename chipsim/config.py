@@ -335,7 +335,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections "
                           f"({', '.join(Config.model_fields)}), got {type(raw).__name__}")
-    _resolve_paths(raw, path.parent)
+    resolve_paths(raw, path.parent)
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source=str(path))
@@ -358,7 +358,7 @@ def load_map_config(model: str, chip_file: str | None, overrides: list[str] = ()
 FILE_KEYS = (("data", "path"), ("network", "model"), ("network", "init", "weights"))
 
 
-def _resolve_paths(raw: dict, base: Path) -> None:
+def resolve_paths(raw: dict, base: Path) -> None:
     """File paths written in a config file are relative to that file (those given with
     --set stay relative to the working directory)."""
     for keys in FILE_KEYS:

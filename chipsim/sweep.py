@@ -41,7 +41,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from chipsim.config import Config, apply_override, validate_config
+from chipsim.config import (Config, apply_override, read_yaml_file, resolve_paths,
+                            validate_config)
 from chipsim.errors import ChipsimError, ConfigError
 from chipsim.progress import progress
 from chipsim.report.writer import write_json, write_text
@@ -88,15 +89,7 @@ class Point:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check a sweep file; every problem at once, each by its key (ConfigError)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file '{path}' not found (expected a SWEEP.yaml with base "
-                          "and axes)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (expected a SWEEP.yaml)") from None
+    raw = read_yaml_file(path, "sweep file (SWEEP.yaml with base and axes)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with keys "
                           f"{', '.join(SWEEP_KEYS)}, got {type(raw).__name__}")
@@ -123,12 +116,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
                             "relative to the sweep file)")
         else:
             try:
-                base_raw = yaml.safe_load(base.read_text()) or {}
-            except (yaml.YAMLError, UnicodeDecodeError) as exc:
-                problems.append(f"base: '{raw['base']}' is not valid YAML: {exc}")
+                base_raw = read_yaml_file(base, "base")
+            except ConfigError as exc:
+                problems.append(str(exc))
             if not isinstance(base_raw, dict):
                 problems.append(f"base: '{raw['base']}' must hold a mapping of sections")
                 base_raw = {}
+            resolve_paths(base_raw, base.parent)
 
     fixed = raw.get("set") or {}
     if not isinstance(fixed, dict):
