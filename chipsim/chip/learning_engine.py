@@ -101,7 +101,7 @@ def backward_error(m, r, l):
     back[:] = 0
     if nonzero:
         if m.geom[l, G_CONV]:
-            reads = backward_conv(m, r, l, back)
+            reads = conv_taps(m, r, l, back, back, False)
         else:
             base, delta = m.w_off[l], r.e[eoff:eoff + n]
             for f in range(m.n_in[l]):
@@ -124,14 +124,18 @@ def backward_error(m, r, l):
 
 
 @nb.njit(cache=True)
-def backward_conv(m, r, l, back):
-    """back[c, py, px] += W[c, ky, kx, o] delta[o, oy, ox] for every tap; returns reads."""
+def conv_taps(m, r, l, pre, out, gradient):
+    """Walk every (output with nonzero delta, input channel, tap) of conv layer l.
+
+    gradient False: the backward read, out[c, py, px] += W[c, ky, kx, o] delta[o, oy, ox]
+    (returns the weight reads); True: the kernel's change, out[c, ky, kx, o] += delta x
+    pre[c, py, px] for nonzero pre (returns the multiply-accumulates)."""
     g = m.geom[l]
     hp, wp = g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]
     co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
     kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
     channels, base, eoff = g[G_C], m.w_off[l], m.n_off[l]
-    reads = 0
+    work = 0
     for o in range(co):
         for oy in range(ho):
             for ox in range(wo):
@@ -147,10 +151,16 @@ def backward_conv(m, r, l, back):
                         if px < 0 or px >= wp:
                             continue
                         for c in range(channels):
-                            back[(c * hp + py) * wp + px] += (
-                                m.weights[base + ((c * kh + ky) * kw + kx) * co + o] * d)
-                            reads += 1
-    return reads
+                            tap = ((c * kh + ky) * kw + kx) * co + o
+                            at = (c * hp + py) * wp + px
+                            if gradient:
+                                if pre[at] != 0:
+                                    out[tap] += d * pre[at]
+                                    work += 1
+                            else:
+                                out[at] += m.weights[base + tap] * d
+                                work += 1
+    return work
 
 
 @nb.njit(cache=True)
@@ -270,44 +280,11 @@ def accumulate(m, r, l, pre):
 
 
 @nb.njit(cache=True)
-def kernel_gradient(m, r, l, pre):
-    """Conv: the kernel's change summed over output positions, sum_pos delta x pre patch,
-    into r.kgrad (memory order); returns the multiply-accumulates done."""
-    g = m.geom[l]
-    hp, wp = g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]
-    co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
-    kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
-    channels, eoff = g[G_C], m.n_off[l]
-    grad = r.kgrad[:m.n_in[l] * co]
-    grad[:] = 0
-    macs = 0
-    for o in range(co):
-        for oy in range(ho):
-            for ox in range(wo):
-                d = r.e[eoff + (o * ho + oy) * wo + ox]
-                if d == 0:
-                    continue
-                for ky in range(kh):
-                    py = oy * sh - ph + ky
-                    if py < 0 or py >= hp:
-                        continue
-                    for kx in range(kw):
-                        px = ox * sw - pw + kx
-                        if px < 0 or px >= wp:
-                            continue
-                        for c in range(channels):
-                            v = pre[(c * hp + py) * wp + px]
-                            if v != 0:
-                                grad[((c * kh + ky) * kw + kx) * co + o] += d * v
-                                macs += 1
-    return macs
-
-
-@nb.njit(cache=True)
 def update_kernel(m, r, l, pre, immediate):
     """Conv: apply (immediate, OTTT_O) or accumulate (OTTT_A) the kernel's summed change."""
-    macs = kernel_gradient(m, r, l, pre)
     base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
+    r.kgrad[:size] = 0
+    macs = conv_taps(m, r, l, pre, r.kgrad, True)
     w_mode, a_mode = m.overflow_mode[WEIGHT], m.overflow_mode[ACCUMULATOR]
     ctr = r.rng_ctr[l]
     updates = over = 0
