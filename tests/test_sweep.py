@@ -112,6 +112,13 @@ def _children(pid):
     return found
 
 
+def _cmdline(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return b""
+
+
 def _alive(pid):
     try:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -136,9 +143,12 @@ def test_killed_sweep_resumes_only_the_missing_points(small, tmp_path):
                 break
             assert proc.poll() is None, "the sweep ended before it could be killed"
             time.sleep(0.01)
+        for pid in workers:  # freeze the worker mid-sweep, however loaded the machine is
+            if b"resource_tracker" not in _cmdline(pid):
+                os.kill(pid, signal.SIGSTOP)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        time.sleep(2.5)  # the orphaned worker notices its parent is gone within a second
+        time.sleep(2.5)  # a stopped orphan still dies: the kernel's parent-death SIGKILL
         assert not [w for w in workers if _alive(w)], "worker processes outlived the sweep"
     finally:
         for pid in [proc.pid, *workers]:  # only on failure: leave nothing running
