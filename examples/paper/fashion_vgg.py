@@ -2,8 +2,8 @@
 in float64, and OTTT on the chip at 8 bits (examples/fashion_vgg_ottt.yaml).
 
 Run:  python examples/paper/fashion_vgg.py [--seeds 0 1 2] [--epochs 3] [--runs A O BPTT chip]
-Writes runs/paper/fashion_vgg/{summary.md, accuracy.png} and a run directory per run; the
-energy table comes from the chip runs' reports (loihi2018 and horowitz45). Needs Debian's
+Writes runs/paper/fashion_vgg/{summary.md, accuracy.png} and a run directory per run (a run
+whose directory already holds a report of the same config is reused, not rerun); the energy table comes from the chip runs' reports (loihi2018 and horowitz45). Needs Debian's
 dataset-fashion-mnist package. Long: roughly 5-10 minutes per float64 epoch and per chip
 epoch on 2 cores (the summary records the measured times).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +45,14 @@ def main():
     for name in args.runs:
         for seed in args.seeds:
             sets = RUNS[name] + [f"seed={seed}", f"learning.epochs={args.epochs}", *args.set]
-            t0 = time.perf_counter()
-            report = run(load_config(CONFIG, sets), "fashion_vgg", out / f"{name}_seed{seed}",
-                         echo=lambda *a: None, show_progress=False)
-            results.setdefault(name, []).append((report, time.perf_counter() - t0))
+            config, run_dir = load_config(CONFIG, sets), out / f"{name}_seed{seed}"
+            report = finished(run_dir, config)
+            if report is None:
+                report = run(config, "fashion_vgg", run_dir, echo=lambda *a: None,
+                             show_progress=False)
+            results.setdefault(name, []).append((report, report["seconds"]))
             print(f"{LABELS[name]}, seed {seed}: {100 * report['final']['test_accuracy']:.2f} % "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                  f"({report['seconds']:.0f} s)", flush=True)
     lines = [f"# Small VGG on Fashion-MNIST (14x14, T = 6, {args.epochs} epochs, seeds "
              f"{args.seeds})", "", "| run | test accuracy (mean) | min | max | minutes per run |",
              "|---|---:|---:|---:|---:|"]
@@ -71,8 +72,18 @@ def main():
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     plot(results, out / "accuracy.png")
     print("\n".join(lines))
-    (out / "results.json").write_text(json.dumps({k: [r["final"] for r, _ in v]
-                                                  for k, v in results.items()}, indent=1))
+    write_text(out / "results.json", json.dumps({k: [r["final"] for r, _ in v]
+                                                 for k, v in results.items()}, indent=1))
+
+
+def finished(run_dir: Path, config) -> dict | None:
+    """The report of an earlier run of exactly this config in run_dir (reused, so a long
+    study can be interrupted and rerun with more seeds or runs), else None."""
+    try:
+        report = json.loads((run_dir / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if report.get("config") == config.model_dump(mode="json") else None
 
 
 def plot(results, path):
