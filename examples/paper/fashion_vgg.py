@@ -1,7 +1,7 @@
 """Accuracy and energy of a small VGG-style network on Fashion-MNIST: OTTT_A, OTTT_O and BPTT
 in float64, and OTTT on the chip at 8 bits (examples/fashion_vgg_ottt.yaml).
 
-Run:  python examples/paper/fashion_vgg.py [--seeds 0 1 2] [--epochs 3] [--runs A O BPTT chip]
+Run:  python examples/paper/fashion_vgg.py [--seeds 0 1 2] [--epochs N] [--runs A O BPTT chip]
 Writes runs/paper/fashion_vgg/{summary.md, accuracy.png} and a run directory per run (a run
 whose directory already holds a report of the same config is reused, not rerun); the energy table comes from the chip runs' reports (loihi2018 and horowitz45). Needs Debian's
 dataset-fashion-mnist package. Long: roughly 5-10 minutes per float64 epoch and per chip
@@ -35,7 +35,8 @@ LABELS = {"A": "float64 OTTT_A", "O": "float64 OTTT_O", "BPTT": "float64 BPTT",
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="default: the config's learning.epochs")
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=str(ROOT / "runs" / "paper" / "fashion_vgg"))
@@ -44,7 +45,8 @@ def main():
     results = {}
     for name in args.runs:
         for seed in args.seeds:
-            sets = RUNS[name] + [f"seed={seed}", f"learning.epochs={args.epochs}", *args.set]
+            sets = RUNS[name] + [f"seed={seed}", *args.set] + (
+                [f"learning.epochs={args.epochs}"] if args.epochs else [])
             config, run_dir = load_config(CONFIG, sets), out / f"{name}_seed{seed}"
             report = finished(run_dir, config)
             if report is None:
@@ -53,7 +55,8 @@ def main():
             results.setdefault(name, []).append((report, report["seconds"]))
             print(f"{LABELS[name]}, seed {seed}: {100 * report['final']['test_accuracy']:.2f} % "
                   f"({report['seconds']:.0f} s)", flush=True)
-    lines = [f"# Small VGG on Fashion-MNIST (14x14, T = 6, {args.epochs} epochs, seeds "
+    epochs = load_config(CONFIG, args.set).learning.epochs if args.epochs is None else args.epochs
+    lines = [f"# Small VGG on Fashion-MNIST (14x14, T = 6, {epochs} epochs, seeds "
              f"{args.seeds})", "", "| run | test accuracy (mean) | min | max | minutes per run |",
              "|---|---:|---:|---:|---:|"]
     for name, items in results.items():
