@@ -143,15 +143,20 @@ def test_ottt_with_input_trace_equals_bptt_for_a_conv_layer(seed, steps):
                        rtol=1e-10, atol=1e-14)
 
 
-def test_conv_network_learns_on_digits_in_float64(tmp_path):
-    cfg = write_yaml(tmp_path / "conv.yaml", {
+def small_conv_config(path, chip):
+    """Digits (1x8x8) -> conv 8x3x3 -> 2x2 average pool -> 10 read-out, 1 epoch."""
+    return write_yaml(path, {
         "network": {"input_shape": [1, 8, 8], "layers": [
             {"name": "c1", "type": "conv2d", "channels": 8, "kernel": 3, "padding": 1},
             {"name": "p1", "type": "avgpool2d", "kernel": 2},
             {"name": "f", "type": "flatten"},
             {"name": "out", "type": "dense", "units": 10, "neuron": "readout"}]},
         "learning": {"optimizer": {"lr": 0.5}, "batch_size": 8, "epochs": 1},
-        "chip": {"arithmetic": "float64"}, "output": {"plots": False}})
+        "chip": chip, "output": {"plots": False}})
+
+
+def test_conv_network_learns_on_digits_in_float64(tmp_path):
+    cfg = small_conv_config(tmp_path / "conv.yaml", {"arithmetic": "float64"})
     assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["final"]["test_accuracy"] > 0.8
@@ -250,14 +255,7 @@ def test_conv_chip_with_wide_formats_converges_to_float64(tmp_path, variant, err
 
 
 def test_conv_network_learns_on_chip(tmp_path):
-    cfg = write_yaml(tmp_path / "conv.yaml", {
-        "network": {"input_shape": [1, 8, 8], "layers": [
-            {"name": "c1", "type": "conv2d", "channels": 8, "kernel": 3, "padding": 1},
-            {"name": "p1", "type": "avgpool2d", "kernel": 2},
-            {"name": "f", "type": "flatten"},
-            {"name": "out", "type": "dense", "units": 10, "neuron": "readout"}]},
-        "learning": {"optimizer": {"lr": 0.5}, "batch_size": 8, "epochs": 1},
-        "chip": {"core": {"neurons": 128}}, "output": {"plots": False}})
+    cfg = small_conv_config(tmp_path / "conv.yaml", {"core": {"neurons": 128}})
     assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["final"]["test_accuracy"] > 0.6

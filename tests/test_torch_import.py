@@ -468,33 +468,18 @@ def test_read_torch_file_missing_key(tmp_path):
         read_torch_file(_save(tmp_path, state))
 
 
-def test_read_torch_file_wrong_weight_shape(tmp_path):
+@pytest.mark.parametrize("key, shape, match", [
+    ("fc1.weight", (5, 4), r"weights of 'fc1' have shape \(5, 4\).*\(6, 4\)"),
+    ("fc1.bias", (7,), r"bias of 'fc1' has shape \(7,\).*\(6,\)"),
+    ("fc1.gain", (6, 1), r"not used by the architecture: fc1\.gain"),  # a standardized layer's
+])
+def test_read_torch_file_refuses_a_wrong_or_extra_tensor(tmp_path, key, shape, match):
     torch = _torch()
     from chipsim.mapping.from_torch import read_torch_file
 
     state = _dense_module().state_dict()
-    state["fc1.weight"] = torch.zeros(5, 4)
-    with pytest.raises(DataError, match=r"weights of 'fc1' have shape \(5, 4\).*\(6, 4\)"):
-        read_torch_file(_save(tmp_path, state))
-
-
-def test_read_torch_file_wrong_bias_shape(tmp_path):
-    torch = _torch()
-    from chipsim.mapping.from_torch import read_torch_file
-
-    state = _dense_module().state_dict()
-    state["fc1.bias"] = torch.zeros(7)
-    with pytest.raises(DataError, match=r"bias of 'fc1' has shape \(7,\).*\(6,\)"):
-        read_torch_file(_save(tmp_path, state))
-
-
-def test_read_torch_file_refuses_standardized_layer_gain(tmp_path):
-    torch = _torch()
-    from chipsim.mapping.from_torch import read_torch_file
-
-    state = _dense_module().state_dict()
-    state["fc1.gain"] = torch.ones(6, 1)
-    with pytest.raises(DataError, match=r"not used by the architecture: fc1\.gain"):
+    state[key] = torch.zeros(*shape)
+    with pytest.raises(DataError, match=match):
         read_torch_file(_save(tmp_path, state))
 
 
