@@ -80,13 +80,24 @@ def main():
 
 
 def finished(run_dir: Path, config) -> dict | None:
-    """The report of an earlier run of exactly this config in run_dir (reused, so a long
-    study can be interrupted and rerun with more seeds or runs), else None."""
+    """The report of an earlier run of this config in run_dir (reused, so a long study can be
+    interrupted and rerun with more seeds or runs), else None. Settings that do not change
+    results are not compared: output (plots, the folder) and, in float64, the chip's."""
     try:
         report = json.loads((run_dir / "report.json").read_text())
     except (OSError, ValueError):
         return None
-    return report if report.get("config") == config.model_dump(mode="json") else None
+    return (report if report.get("complete", True)
+            and result_settings(report.get("config", {})) == result_settings(
+                config.model_dump(mode="json")) else None)
+
+
+def result_settings(config: dict) -> dict:
+    """The parts of a resolved config (as JSON) that the results depend on."""
+    kept = {k: v for k, v in config.items() if k != "output"}
+    if kept.get("chip", {}).get("arithmetic") == "float64":
+        kept["chip"] = {"arithmetic": "float64"}
+    return kept
 
 
 def plot(results, path):
