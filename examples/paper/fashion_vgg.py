@@ -40,6 +40,8 @@ def main():
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=str(ROOT / "runs" / "paper" / "fashion_vgg"))
+    parser.add_argument("--finished-only", action="store_true",
+                        help="run nothing: summarize the runs already finished in --out")
     args = parser.parse_args()
     out = Path(args.out)
     results = {}
@@ -49,24 +51,27 @@ def main():
                 [f"learning.epochs={args.epochs}"] if args.epochs else [])
             config, run_dir = load_config(CONFIG, sets), out / f"{name}_seed{seed}"
             report = finished(run_dir, config)
+            if report is None and args.finished_only:
+                continue
             if report is None:
                 report = run(config, "fashion_vgg", run_dir, echo=lambda *a: None,
                              show_progress=False)
-            results.setdefault(name, []).append((report, report["seconds"]))
+            results.setdefault(name, []).append((report, report["seconds"], seed))
             print(f"{LABELS[name]}, seed {seed}: {100 * report['final']['test_accuracy']:.2f} % "
                   f"({report['seconds']:.0f} s)", flush=True)
     epochs = load_config(CONFIG, args.set).learning.epochs if args.epochs is None else args.epochs
-    lines = [f"# Small VGG on Fashion-MNIST (14x14, T = 6, {epochs} epochs, seeds "
-             f"{args.seeds})", "", "| run | test accuracy (mean) | min | max | minutes per run |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [f"# Small VGG on Fashion-MNIST (14x14, T = 6, {epochs} epochs)", "",
+             "| run | seeds | test accuracy (mean) | min | max | minutes per run |",
+             "|---|---|---:|---:|---:|---:|"]
     for name, items in results.items():
-        acc = [100 * r["final"]["test_accuracy"] for r, _ in items]
-        minutes = np.mean([s for _, s in items]) / 60
-        lines.append(f"| {LABELS[name]} | {np.mean(acc):.2f} % | {min(acc):.2f} % | "
+        acc = [100 * r["final"]["test_accuracy"] for r, _, _ in items]
+        minutes = np.mean([s for _, s, _ in items]) / 60
+        seeds = ", ".join(str(seed) for _, _, seed in items)
+        lines.append(f"| {LABELS[name]} | {seeds} | {np.mean(acc):.2f} % | {min(acc):.2f} % | "
                      f"{max(acc):.2f} % | {minutes:.1f} |")
     if "chip" in results:
         costs = results["chip"][0][0]["costs"]
-        lines += ["", "Energy of the chip run (seed " f"{args.seeds[0]}):", "",
+        lines += ["", f"Energy of the chip run (seed {results['chip'][0][2]}):", "",
                   "| table | per inference | per training sample |", "|---|---:|---:|"]
         for table in costs["energy_tables"]:
             lines.append(f"| {table} | {costs['inference']['energy'][table]['per_sample_pJ'] / 1e6:.2f} uJ"
@@ -75,7 +80,7 @@ def main():
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     plot(results, out / "accuracy.png")
     print("\n".join(lines))
-    write_text(out / "results.json", json.dumps({k: [r["final"] for r, _ in v]
+    write_text(out / "results.json", json.dumps({k: [r["final"] for r, _, _ in v]
                                                  for k, v in results.items()}, indent=1))
 
 
@@ -109,11 +114,12 @@ def plot(results, path):
     fig, ax = plt.subplots(figsize=(5, 3.2))
     names = list(results)
     for i, name in enumerate(names):
-        for report, _ in results[name]:
-            epochs = report["epochs"]
+        for report, _, _ in results[name]:
+            epochs = report["epochs"][1:]  # epoch 0 (untrained, ~10 %) would flatten the curves
             ax.plot([e["epoch"] for e in epochs], [100 * e["test_accuracy"] for e in epochs],
                     color=f"C{i}", alpha=0.7, label=LABELS[name] if report is results[name][0][0]
                     else None)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
