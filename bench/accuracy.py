@@ -44,9 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chipsim.config import load_config  # noqa: E402
+from chipsim.data.fashion_mnist import DEFAULT_ROOT as FASHION_DEFAULT_ROOT  # noqa: E402
+from chipsim.data.fashion_mnist import installed as fashion_installed  # noqa: E402
+from chipsim.report.writer import write_text  # noqa: E402
 from chipsim.runner import run  # noqa: E402
 
-FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
 
 # name -> (example file, reference numbers shown beside the data set)
 DATASETS = {
@@ -103,10 +105,7 @@ Notes
 
 
 def available(name: str) -> bool:
-    if name != "fashion_mnist":
-        return True
-    return all(any(FASHION_ROOT.glob(f"{stem}*")) for stem in
-               ("train-images", "train-labels", "t10k-images", "t10k-labels"))
+    return name != "fashion_mnist" or fashion_installed()
 
 
 def parse_epochs(items: list[str] | None) -> dict[str, int]:
@@ -169,25 +168,10 @@ def table(rows: list[dict], seeds: list[int], settings: str) -> str:
 def save(table_path: Path, rows: list[dict], seeds: list[int], settings: str) -> str:
     """Write the table and the raw numbers (table name .json) atomically; returns the table."""
     text = table(rows, seeds, settings)
-    write_atomic(table_path.with_suffix(".json"), json.dumps(
+    write_text(table_path.with_suffix(".json"), json.dumps(
         {"seeds": seeds, "settings": settings, "rows": rows}, indent=1) + "\n")
-    write_atomic(table_path, text)
+    write_text(table_path, text)
     return text
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main():
@@ -217,7 +201,8 @@ def main():
     rows = []
     for name in args.datasets:
         if not available(name):
-            print(f"skipped {name}: no Fashion-MNIST files in {FASHION_ROOT}", file=sys.stderr)
+            print(f"skipped {name}: no Fashion-MNIST files in {FASHION_DEFAULT_ROOT}",
+                  file=sys.stderr)
             continue
         example = DATASETS[name][0]
         for key in args.methods:

@@ -5,7 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from chipsim.data.fashion_mnist import DEFAULT_ROOT, FILES, load_fashion_mnist, read_idx
+from chipsim.data.fashion_mnist import (DEFAULT_ROOT, FILES, installed, load_fashion_mnist,
+                                        read_idx)
 from chipsim.data.latency import latency_encode
 from chipsim.data.mnist1d import load_mnist1d, templates
 from chipsim.data.randman import load_randman
@@ -180,7 +181,7 @@ def test_fashion_mnist_small_synthetic_root(tmp_path):
     assert np.isclose(small.x_train[0, 195], img[26:, 26:].mean())
 
 
-@pytest.mark.skipif(not all((DEFAULT_ROOT / (s + ".gz")).is_file() for s in FILES.values()),
+@pytest.mark.skipif(not installed(),
                     reason=f"Fashion-MNIST files not in {DEFAULT_ROOT}: "
                            "apt-get install -y dataset-fashion-mnist")
 def test_fashion_mnist_real_files():

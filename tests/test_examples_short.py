@@ -4,23 +4,17 @@ Thresholds keep a margin below what seeds 0-4 reached with the same settings (no
 The full examples' accuracy targets are the slow tests at the end (pytest -m slow).
 """
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from chipsim.cli import main
+from chipsim.data.fashion_mnist import DEFAULT_ROOT, installed
 
 from conftest import ROOT
 
 EXAMPLES = ROOT / "examples"
-FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
-
-
-def fashion_present() -> bool:
-    root = Path(FASHION_ROOT)
-    return all(any(root.glob(f"{stem}*")) for stem in
-               ("train-images", "train-labels", "t10k-images", "t10k-labels"))
+FASHION_ROOT = str(DEFAULT_ROOT)
 
 
 def run_example(name: str, out, *overrides: str) -> dict:
@@ -49,7 +43,7 @@ def test_example_learns_well_above_chance_in_few_epochs(tmp_path, name, override
     assert final >= threshold, f"{name} {overrides}: {final:.3f} < {threshold}"
 
 
-@pytest.mark.skipif(not fashion_present(), reason=f"no Fashion-MNIST files in {FASHION_ROOT}")
+@pytest.mark.skipif(not installed(), reason=f"no Fashion-MNIST files in {FASHION_ROOT}")
 def test_fashion_example_learns_on_a_subset(tmp_path):
     """The Fashion example's net and learning on 6000 train / 2000 test images (14x14), 1 epoch
     on chip: seeds 0-4 reached 72.2-77.2 %; chance 10 %. (All 60000 would take ~30 s an epoch.)"""
@@ -77,7 +71,7 @@ def fashion_subset(tmp_path_factory):
     return path
 
 
-@pytest.mark.skipif(not fashion_present(), reason=f"no Fashion-MNIST files in {FASHION_ROOT}")
+@pytest.mark.skipif(not installed(), reason=f"no Fashion-MNIST files in {FASHION_ROOT}")
 @pytest.mark.parametrize("arithmetic", ["float64", "fixed"])
 def test_fashion_vgg_learns_in_one_epoch_on_a_subset(tmp_path, fashion_subset, arithmetic):
     """The small VGG as shipped (conv-pool-conv-pool-fc, T = 6), 1 epoch of 3000 images, in
@@ -117,7 +111,7 @@ def test_example_as_shipped_on_chip(tmp_path, name, threshold):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not fashion_present(), reason=f"no Fashion-MNIST files in {FASHION_ROOT}")
+@pytest.mark.skipif(not installed(), reason=f"no Fashion-MNIST files in {FASHION_ROOT}")
 def test_fashion_example_as_shipped_on_chip(tmp_path):
     report = run_example("fashion_ottt.yaml", tmp_path / "r")
     assert report["final"]["test_accuracy"] >= 0.80

@@ -67,6 +67,13 @@ def _find(root: Path, stem: str) -> Path:
                     f"{DEFAULT_ROOT}), or pass root= a folder holding the four IDX files.")
 
 
+def installed(root=None) -> bool:
+    """Whether the four IDX files (plain or .gz) are in ``root`` (default: Debian's folder)."""
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    return all((root / (stem + ".gz")).is_file() or (root / stem).is_file()
+               for stem in FILES.values())
+
+
 def load_fashion_mnist(root=None, downsample: bool = False) -> Dataset:
     """Fashion-MNIST: x (N, 784) float64 pixels / 255 in [0, 1], y (N,) int64 in 0..9.
 
