@@ -61,13 +61,29 @@ class DataConfig(_Section):
 
 # ----------------------------------------------------------------------------- network
 class NeuronConfig(_Section):
-    model: Literal["lif"] = _f("lif", "neuron model of the spiking layers")
+    model: Literal["lif", "if"] = _f(
+        "lif", "lif: leaky (lambda = 1 - 1/tau); if: integrate-and-fire, no leak (tau ignored)")
     tau: float = _f(2.0, "membrane and trace time constant in steps; leak lambda = 1 - 1/tau",
                     ge=1.0, le=1e6)
-    threshold: float = _f(1.0, "firing threshold; a neuron spikes when u >= threshold",
-                          gt=0.0, le=1e6)
+    threshold: float = _f(1.0, "firing threshold", gt=0.0, le=1e6)
+    firing: Literal[">=", ">"] = _f(">=", "spike when u >= threshold (the paper's; a tie "
+                                    "fires) or u > threshold (snnTorch's, the NIR spec's)")
     reset: Literal["subtract", "zero"] = _f(
         "subtract", "after a spike: subtract the threshold (soft) or set to zero (hard)")
+    reset_at: Literal["same_step", "next_step"] = _f(
+        "same_step", "same_step: reset right after firing; next_step: the subtraction joins "
+        "the next step's charge after the leak (snnTorch's Leaky; reset subtract only)")
+
+
+class LayerNeuronConfig(_Section):
+    """A layer's own neuron: the keys given replace the network's (network.neuron)."""
+
+    model: Union[Literal["lif", "if"], None] = _f(None, "lif or if (default: the network's)")
+    tau: Union[float, None] = _f(None, "time constant in steps", ge=1.0, le=1e6)
+    threshold: Union[float, None] = _f(None, "firing threshold", gt=0.0, le=1e6)
+    firing: Union[Literal[">=", ">"], None] = _f(None, "'>=' or '>'")
+    reset: Union[Literal["subtract", "zero"], None] = _f(None, "subtract or zero")
+    reset_at: Union[Literal["same_step", "next_step"], None] = _f(None, "same_step or next_step")
 
 
 Size = Union[Annotated[int, at.Ge(1), at.Le(4096)],
@@ -87,8 +103,10 @@ class LayerConfig(_Section):
     kernel: Union[Size, None] = _f(None, "conv2d, pooling: kernel size (required)")
     stride: Union[Size, None] = _f(None, "conv2d: stride (default 1); pooling: default kernel")
     padding: Pad = _f(0, "conv2d: zero padding")
-    neuron: Literal["lif", "readout"] = _f(
-        "lif", "dense, conv2d: lif spiking; readout: non-spiking linear read-out (the last)")
+    neuron: Union[Literal["lif", "readout"], LayerNeuronConfig] = _f(
+        "lif", "dense, conv2d: lif (spiking, the network's neuron), a mapping of neuron keys "
+        "that replace the network's for this layer (e.g. {threshold: 0.5, firing: '>'}), or "
+        "readout (non-spiking linear read-out; the last layer only)")
 
 
 class InitConfig(_Section):
@@ -125,7 +143,12 @@ class NetworkConfig(_Section):
                                   "conv layers; default: the data's flat size")
     input_trace: bool = _f(
         False, "false: layer 1 learns from the raw input x[t] (the paper); true: from a trace")
-    bias: bool = _f(False, "layers have a bias")
+    bias: bool = _f(False, "layers have a bias (per neuron; conv: per output channel), "
+                    "learned like a weight with a constant input of 1")
+    prediction: Literal["spike_count", "membrane"] = _f(
+        "spike_count", "when the last layer spikes: the class with the most output spikes "
+        "(ties: the lowest index, as torch.argmax) or the largest summed membrane; a readout "
+        "layer is always classified by its summed output")
     layers: Union[Annotated[list[LayerConfig], at.MinLen(1)], None] = _f(
         None, "the layers, input side first; the last is the read-out (required unless "
         "network.model names a trained network)")
@@ -182,6 +205,7 @@ class BitsConfig(_Section):
                           ge=2, le=48)
     learning_rate: int = _f(12, "learning-rate mantissa width (lr = mantissa x 2^exponent)",
                             ge=1, le=24)
+    bias: int = _f(16, "neuron bias width (signed), held in neuron memory", ge=2, le=32)
 
 
 class CoreConfig(_Section):
@@ -496,15 +520,23 @@ def _cross_checks(c: Config) -> list[str]:
         for key in ("units", "channels", "kernel", "stride", "padding"):
             if getattr(layer, key) not in (None, 0) and key not in needs + takes:
                 out.append(f"network.layers.{i}.{key}: a {layer.type} layer takes no {key}")
-        if layer.type in ("avgpool2d", "sumpool2d", "flatten") and layer.neuron == "readout":
+        if layer.type in ("avgpool2d", "sumpool2d", "flatten") and layer.neuron != "lif":
             out.append(f"network.layers.{i}.neuron: a {layer.type} layer has no neurons")
         last = i == len(c.network.layers) - 1
-        if last and (layer.neuron != "readout" or layer.type not in ("dense", "conv2d")):
-            out.append(f"network.layers.{i}.neuron: the last layer ('{names[i]}') must be "
-                       "'readout' (a non-spiking linear read-out), got 'lif'")
+        if last and layer.type not in ("dense", "conv2d"):
+            out.append(f"network.layers.{i}.type: the last layer ('{names[i]}') must be dense "
+                       f"or conv2d (the output neurons), got '{layer.type}'")
+        own = layer.neuron if isinstance(layer.neuron, LayerNeuronConfig) else None
+        if own is not None and (own.reset or c.network.neuron.reset) == "zero" \
+                and (own.reset_at or c.network.neuron.reset_at) == "next_step":
+            out.append(f"network.layers.{i}.neuron: reset 'zero' happens in the same step; "
+                       "reset_at: next_step goes with reset: subtract")
         if not last and layer.neuron == "readout":
             out.append(f"network.layers.{i}.neuron: only the last layer can be 'readout'; "
                        f"'{names[i]}' is layer {i} of {len(names)}, use 'lif'")
+    if c.network.neuron.reset == "zero" and c.network.neuron.reset_at == "next_step":
+        out.append("network.neuron.reset_at: reset 'zero' happens in the same step; "
+                   "reset_at: next_step goes with reset: subtract")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         out.append(f"network.layers: layer names must be unique, repeated: {', '.join(dupes)}")
@@ -516,9 +548,6 @@ def _cross_checks(c: Config) -> list[str]:
             out.append("learning.optimizer: the chip's learning engine keeps no momentum buffer "
                        "and applies no weight decay; with chip.arithmetic: fixed use momentum: 0 "
                        "and weight_decay: 0 (or chip.arithmetic: float64)")
-        if c.network.bias:
-            out.append("network.bias: the chip's neurons have no bias register; use false with "
-                       "chip.arithmetic: fixed")
         if c.network.weight_standardization.enabled:
             out.append("network.weight_standardization.enabled: standardization is a training-"
                        "time reparameterization of the float64 reference; train in float64 and "

@@ -144,12 +144,18 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
             StepRecord(tuple(inputs), tuple(traces), tuple(us), tuple(spikes)))
 
 
+def output_of(record: StepRecord, predict_spikes: bool) -> np.ndarray:
+    """What one step adds to the class scores: the output layer's spikes or its membrane
+    (a read-out's o[t]). The prediction is the argmax of the sum (ties: the lowest class)."""
+    return record.spikes[-1] if predict_spikes else record.u[-1]
+
+
 def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndarray,
-                rule, optimizer) -> np.ndarray:
+                rule, optimizer, predict_spikes: bool = False) -> np.ndarray:
     """Run one batch x (B, T, in) through T steps while ``rule`` learns; returns predictions.
 
-    Predictions are argmax of the read-out summed over the steps, made while learning (for
-    variant O the weights change within the sample, as on the chip).
+    Predictions are argmax of the output summed over the steps (``output_of``), made while
+    learning (for variant O the weights change within the sample, as on the chip).
     """
     batch, timesteps, _ = x.shape
     state = initial_state(network, batch)
@@ -157,7 +163,7 @@ def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndar
     rule.begin(labels)
     for t in range(timesteps):
         state, record = step(network, params, state, x[:, t])
-        total += record.u[-1]
+        total += output_of(record, predict_spikes)
         grads = rule.step(t, record, params.weights)
         if grads is not None:
             optimizer.step(params.flat(), params.flat(grads))
@@ -169,7 +175,8 @@ def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndar
     return total.argmax(axis=1)
 
 
-def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ...] = ()):
+def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ...] = (),
+          predict_spikes: bool = False):
     """Frozen-weight inference on x (N, T, in). Returns (predictions (N,), recordings).
 
     ``record`` may hold 'spikes' and 'membrane'; recordings map '<layer>.<what>' to
@@ -184,7 +191,7 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
             if layer.spiking or what == "membrane"}
     for t in range(timesteps):
         state, rec = step(network, params, state, x[:, t])
-        total += rec.u[-1]
+        total += output_of(rec, predict_spikes)
         for i, layer in enumerate(network.synaptic):
             if f"{layer.name}.spikes" in kept:
                 kept[f"{layer.name}.spikes"][:, t] = rec.spikes[i]
@@ -205,15 +212,18 @@ def single_threaded_blas():
 class Float64Model:
     """The float64 reference behind the runner's interface: train_batch, infer, weights."""
 
-    def __init__(self, network: Network, rule, optimizer, ws: Optional[tuple] = None):
+    def __init__(self, network: Network, rule, optimizer, ws: Optional[tuple] = None,
+                 predict_spikes: bool = False):
         self.network, self.rule, self.optimizer = network, rule, optimizer
         self.params = Params.of(network, ws)
+        self.predict_spikes = predict_spikes
 
     def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer)
+        return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer,
+                           self.predict_spikes)
 
     def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
-        return infer(self.network, self.params, x, record)
+        return infer(self.network, self.params, x, record, self.predict_spikes)
 
     def weights(self) -> tuple[dict, dict]:
         """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""

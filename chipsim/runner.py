@@ -23,7 +23,7 @@ from chipsim.mapping.load import load_model
 from chipsim.mapping.network import SYNAPTIC, Network, Neuron, build_network, fan_in
 from chipsim.mapping.placement import (CoreSpec, Placement, Widths, place_network,
                                        synaptic_layers)
-from chipsim.mapping.quantize import quantize_weights
+from chipsim.mapping.quantize import quantize_biases, quantize_weights
 from chipsim.progress import progress
 from chipsim.report import plots
 from chipsim.report.chip_section import chip_section
@@ -54,15 +54,17 @@ def network_from_config(config: Config, data: Dataset) -> Network:
     if math.prod(shape) != data.n_inputs:
         raise ConfigError(f"network.input_shape: {shape} holds {math.prod(shape)} values, the "
                           f"data's inputs have {data.n_inputs}")
+    neuron = neuron_from_config(net.neuron, Neuron())
     specs = []
     for name, layer in zip(names, net.layers):
         spec = {"name": name, "type": layer.type, "units": layer.units,
                 "channels": layer.channels, "kernel": layer.kernel, "padding": layer.padding,
                 "neuron": "readout" if layer.neuron == "readout" else None}
+        if not isinstance(layer.neuron, str):
+            spec["neuron"] = dataclasses.asdict(neuron_from_config(layer.neuron, neuron))
         if layer.stride is not None:
             spec["stride"] = layer.stride
         specs.append(spec)
-    neuron = Neuron(net.neuron.tau, net.neuron.threshold, net.neuron.reset)
     layers = layers_from_specs(shape, specs, neuron, "network.layers")
     problems = synapse_problems(sum(l.n_out * fan_in(l) for l in layers if l.kind in SYNAPTIC))
     if problems:
@@ -73,6 +75,19 @@ def network_from_config(config: Config, data: Dataset) -> Network:
                         f"{data.n_classes - 1}; use units: {data.n_classes} or more")
     return build_network(data.n_inputs, layers, neuron, net.bias, config.seed,
                          net.init.gain, net.init.weights)
+
+
+def neuron_from_config(section, base: Neuron) -> Neuron:
+    """A Neuron from network.neuron or a layer's neuron keys (None: keep ``base``'s);
+    model 'if' is a neuron without leak (tau = inf)."""
+    given = {k: v for k, v in section.model_dump().items() if v is not None}
+    model = given.pop("model", None)
+    neuron = dataclasses.replace(base, **given)
+    if model == "if":
+        neuron = dataclasses.replace(neuron, tau=math.inf)
+    elif model == "lif" and math.isinf(neuron.tau):
+        neuron = dataclasses.replace(neuron, tau=given.get("tau", Neuron().tau))
+    return neuron
 
 
 def imported_network(config: Config, data: Dataset) -> Network:
@@ -87,22 +102,8 @@ def imported_network(config: Config, data: Dataset) -> Network:
         raise DataError(f"{where} has {network.n_outputs} outputs, the data has labels up "
                         f"to {data.n_classes - 1}")
     neurons = {network.neuron_of(l) for l in network.layers if l.spiking}
-    if len(neurons) > 1 and (config.chip.arithmetic == "fixed" or config.learning.rule != "none"):
-        raise ConfigError(f"{where}: its layers use different neuron parameters; the chip and "
-                          "the learning rules take one neuron model for all layers (inference "
-                          "in float64, learning.rule: none, runs them as they are)")
     if len(neurons) == 1:
         network = dataclasses.replace(network, neuron=neurons.pop())
-    if config.chip.arithmetic == "fixed":
-        odd = [l.name for l in network.layers if not network.neuron_of(l).is_chipsim_convention]
-        if odd:
-            raise ConfigError(f"{where}: layers {', '.join(odd)} fire on u > threshold or reset "
-                              "at the next step (e.g. the snntorch convention); the chip fires "
-                              "on u >= threshold and resets in the same step: run them with "
-                              "chip.arithmetic: float64")
-        if network.biases:
-            raise ConfigError(f"{where} has biases ({', '.join(network.biases)}); the chip's "
-                              "neurons have none: run with chip.arithmetic: float64")
     return network
 
 
@@ -128,6 +129,7 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                              input_trace=config.network.input_trace,
                              feedback=feedback or ())
     weights, quantization = quantize_weights(network, formats)
+    biases, bias_quantization = quantize_biases(network, formats)
     rule = (ottt_chip_rule(learn.variant, learn.error, config.network.input_trace)
             if learn.rule == "ottt" else None)
     fb_ints = [f.quantize(b)[0] for f, b in zip(formats.feedback, feedback or ())]
@@ -135,11 +137,17 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                               alpha=learn.surrogate.alpha, mse_weight=learn.loss.mse_weight,
                               seed=config.seed,
                               accumulators=rule is not None and "accumulators" in rule.needs,
-                              reset=network.neuron.reset,
                               input_trace=config.network.input_trace, feedback=fb_ints,
-                              overflow=config.chip.overflow_policies(), chain=network.chain)
+                              overflow=config.chip.overflow_policies(), chain=network.chain,
+                              biases=biases, predict_spikes=predicts_by_spikes(config, network))
     return Chip([l.name for l in network.synaptic], formats, memories, rule,
-                quantization=quantization)
+                quantization=quantization + bias_quantization)
+
+
+def predicts_by_spikes(config: Config, network: Network) -> bool:
+    """The class is the output layer's largest spike count (a spiking output layer unless
+    network.prediction says membrane)."""
+    return network.synaptic[-1].spiking and config.network.prediction == "spike_count"
 
 
 def place_on_chip(config: Config, network: Network, rule) -> Placement:
@@ -161,23 +169,23 @@ def place_on_chip(config: Config, network: Network, rule) -> Placement:
 def make_float_model(config: Config, network: Network, feedback) -> Float64Model:
     learn, timesteps = config.learning, config.data.timesteps
     rule = None
+    neurons = [network.neuron_of(layer) for layer in network.synaptic]
     if learn.rule == "ottt":
         rule = FLOAT_RULES["ottt"](
             variant=learn.variant, error=learn.error, alpha=learn.surrogate.alpha,
-            threshold=network.neuron.threshold, mse_weight=learn.loss.mse_weight,
+            threshold=[n.threshold for n in neurons], mse_weight=learn.loss.mse_weight,
             timesteps=timesteps, input_trace=config.network.input_trace, feedback=feedback,
             chain=network.chain)
     elif learn.rule == "bptt":
         rule = FLOAT_RULES["bptt"](
-            alpha=learn.surrogate.alpha, threshold=network.neuron.threshold,
-            leak=network.neuron.leak, reset=network.neuron.reset,
-            detach_reset=learn.detach_reset, mse_weight=learn.loss.mse_weight,
-            timesteps=timesteps, chain=network.chain)
+            alpha=learn.surrogate.alpha, neurons=neurons, detach_reset=learn.detach_reset,
+            mse_weight=learn.loss.mse_weight, timesteps=timesteps, chain=network.chain)
     opt = learn.optimizer
     ws = config.network.weight_standardization
     scales = [1.0 if i == 0 else ws.scale for i in range(len(network.synaptic))]
     return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay),
-                        (ws.eps, scales) if ws.enabled else None)
+                        (ws.eps, scales) if ws.enabled else None,
+                        predict_spikes=predicts_by_spikes(config, network))
 
 
 def run_label(config: Config) -> str:

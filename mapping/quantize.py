@@ -22,3 +22,20 @@ def quantize_weights(network, formats) -> tuple[list[np.ndarray], list[dict]]:
                        "rms_error": float(np.sqrt(np.mean(err ** 2))) if w.size else 0.0,
                        "zero_fraction": float(np.mean(q == 0)) if w.size else 0.0})
     return ints, report
+
+
+def quantize_biases(network, formats) -> tuple[list, list[dict]]:
+    """Each layer's bias rounded to its bias format (None for a layer without one), and per
+    layer with a bias: format, saturated count and max rounding error (real units)."""
+    ints, report = [], []
+    for layer, lf in zip(network.synaptic, formats.layers):
+        b = network.biases.get(layer.name)
+        if b is None:
+            ints.append(None)
+            continue
+        q, saturated = lf.bias.quantize(b)
+        ints.append(q)
+        report.append({"layer": f"{layer.name}.bias", "format": lf.bias.describe(),
+                       "saturated": saturated,
+                       "max_abs_error": float(np.abs(lf.bias.to_real(q) - b).max())})
+    return ints, report

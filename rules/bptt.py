@@ -1,13 +1,15 @@
 """Backpropagation through time: the float64 reference OTTT is compared with.
 
 Keeps every step's record of the batch (memory grows linearly with T) and, at the end of the
-sample, differentiates sum_t L[t] exactly through the membrane recursion
-u[t] = lam v[t-1] + I[t], v[t] = u[t] - threshold s[t]:
+sample, differentiates sum_t L[t] exactly through the membrane recursion of each layer's own
+neuron, u[t] = lam v[t-1] + I[t], v[t] = u[t] - threshold s[t]:
 
-    dL/du[t] = dL/ds[t] sigma'(u[t] - threshold) + lam dL/du[t+1] dv[t]/du[t]
-    dv[t]/du[t] = 1 with the reset detached (the paper's choice),
-                  1 - threshold sigma'(u[t] - threshold) with the reset differentiated
-    ('zero' reset: 1 - s[t], minus u[t] sigma' when differentiated)
+    dL/du[t] = dL/ds[t] sigma'(u[t] - threshold) + dL/du[t+1] du[t+1]/du[t]
+    du[t+1]/du[t] = lam with the reset detached (the paper's choice),
+                    lam (1 - threshold sigma'(u[t] - threshold)) with it differentiated
+    ('zero' reset: lam (1 - s[t]), minus lam u[t] sigma' when differentiated;
+     reset at the next step, u[t+1] = lam u[t] + I - threshold s[t]: lam, or
+     lam - threshold sigma' when differentiated)
 
 Spikes feed the next layer at the same step; weights learn from the instantaneous
 presynaptic activity (no traces), so the gradient is the exact one of the forward pass.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from chipsim import ops
+from chipsim.mapping.network import Neuron
 from chipsim.rules.loss import step_loss_grad
 from chipsim.rules.ottt import DENSE, backward
 from chipsim.rules.surrogate import sigmoid_surrogate
@@ -25,10 +28,11 @@ from chipsim.rules.surrogate import sigmoid_surrogate
 class BPTT:
     updates_every_step = False
 
-    def __init__(self, *, alpha: float = 4.0, threshold: float = 1.0, leak: float = 0.5,
-                 reset: str = "subtract", detach_reset: bool = True,
-                 mse_weight: float = 0.05, timesteps: int = 6, chain: list | None = None):
-        self.alpha, self.threshold, self.leak, self.reset = alpha, threshold, leak, reset
+    def __init__(self, *, alpha: float = 4.0, neurons: list | None = None,
+                 detach_reset: bool = True, mse_weight: float = 0.05, timesteps: int = 6,
+                 chain: list | None = None):
+        """``neurons``: each synaptic layer's Neuron (default: chipsim's, tau 2, threshold 1)."""
+        self.alpha, self.neurons = alpha, neurons
         self.detach_reset, self.mse_weight, self.timesteps = detach_reset, mse_weight, timesteps
         self.labels, self.records, self.chain = None, [], chain
 
@@ -69,17 +73,22 @@ class BPTT:
             g_spikes = backward(layer, prefix, weights[l], flat).reshape(steps, batch, -1)
             u = np.stack([r.u[l - 1] for r in records])
             s = np.stack([r.spikes[l - 1] for r in records])
-            sg = sigmoid_surrogate(u - self.threshold, self.alpha)
-            dv_du = self._dv_du(u, s, sg)
+            neuron = self.neurons[l - 1] if self.neurons else Neuron()
+            sg = sigmoid_surrogate(u - neuron.threshold, self.alpha)
+            carry = self._du_next_du(neuron, u, s, sg)
             g_u = np.empty_like(g_spikes)
-            g_v = np.zeros_like(g_spikes[0])  # dL/dv[t] = lam dL/du[t+1]
+            g_next = np.zeros_like(g_spikes[0])  # dL/du[t+1]
             for t in range(len(records) - 1, -1, -1):
-                g_u[t] = g_spikes[t] * sg[t] + g_v * dv_du[t]
-                g_v = self.leak * g_u[t]
+                g_u[t] = g_spikes[t] * sg[t] + g_next * carry[t]
+                g_next = g_u[t]
             g_current = g_u
         return grad_w, grad_b
 
-    def _dv_du(self, u, s, sg):
-        if self.reset == "subtract":
-            return np.ones_like(u) if self.detach_reset else 1.0 - self.threshold * sg
-        return 1.0 - s if self.detach_reset else 1.0 - s - u * sg
+    def _du_next_du(self, neuron, u, s, sg):
+        """du[t+1]/du[t] at every step (see the module docstring)."""
+        lam, vth, detach = neuron.leak, neuron.threshold, self.detach_reset
+        if neuron.reset_at == "next_step":
+            return np.full_like(u, lam) if detach else lam - vth * sg
+        if neuron.reset == "subtract":
+            return np.full_like(u, lam) if detach else lam * (1.0 - vth * sg)
+        return lam * (1.0 - s) if detach else lam * (1.0 - s - u * sg)

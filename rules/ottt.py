@@ -36,7 +36,7 @@ from chipsim.seeding import stream
 
 class OTTT:
     def __init__(self, *, variant: str = "A", error: str = "backprop", alpha: float = 4.0,
-                 threshold: float = 1.0, mse_weight: float = 0.05, timesteps: int = 6,
+                 threshold: float | list = 1.0, mse_weight: float = 0.05, timesteps: int = 6,
                  input_trace: bool = False, feedback: list[np.ndarray] | None = None,
                  chain: list | None = None):
         if variant not in ("A", "O") or error not in ("backprop", "broadcast"):
@@ -64,6 +64,10 @@ class OTTT:
     def end(self, weights):
         return None if self.updates_every_step else self.accumulated
 
+    def threshold_of(self, l: int) -> float:
+        """The firing threshold of synaptic layer l (one for all, or a list per layer)."""
+        return self.threshold[l] if isinstance(self.threshold, (list, tuple)) else self.threshold
+
     def step_gradients(self, record, weights):
         """(dW per layer, db per layer) of L[t] at the weights in effect at step t."""
         n = len(weights)
@@ -82,7 +86,7 @@ class OTTT:
                 e = backward(layer, prefix, weights[l], delta)
             else:
                 e = out_delta @ self.feedback[l - 1]
-            delta = e * sigmoid_surrogate(record.u[l - 1] - self.threshold, self.alpha)
+            delta = e * sigmoid_surrogate(record.u[l - 1] - self.threshold_of(l - 1), self.alpha)
         return grad_w, grad_b
 
 

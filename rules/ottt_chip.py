@@ -101,6 +101,7 @@ def ottt_step(m, r, label, flags):
             le.update_weights(m, r, l, pre)
         else:
             le.accumulate(m, r, l, pre)
+        le.update_bias(m, r, l, flags[VARIANT_O] != 0)
 
 
 @nb.njit(cache=True)
@@ -163,6 +164,7 @@ def ottt_step_ref(m, r, label, flags):
             ref.update_kernel(m, r, l, pre, flags[VARIANT_O])
         else:
             (ref.update_weights if flags[VARIANT_O] else ref.accumulate)(m, r, l, pre)
+        ref.update_bias(m, r, l, bool(flags[VARIANT_O]))
 
 
 def ottt_train_batch_ref(m, r, x, labels, flags, preds):
@@ -174,7 +176,7 @@ def ottt_train_batch_ref(m, r, x, labels, flags, preds):
             r.clock[1] = t
             r.x_pre[:] = x[b, t]
             ref.forward_step(m, r, True)
-            total += ref.neurons(m, len(m.n_in) - 1, r.u)
+            total += ref.neurons(m, len(m.n_in) - 1, r.s if m.predict_spikes else r.u)
             ottt_step_ref(m, r, labels[b], flags)
         preds[b] = np.argmax(total)
     if not flags[VARIANT_O]:

@@ -1,6 +1,7 @@
 """The fixed-point chip: integer primitives, numba kernels against their numpy twins bit for
 bit, convergence to the float64 reference with wide formats, errors for impossible formats."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from chipsim.config import BitsConfig, ChipConfig, LearningConfig, OptimizerConf
 from chipsim.chip.overflow import VARIABLES
 from chipsim.errors import ConfigError, SimulationError
 from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
-from chipsim.mapping.quantize import quantize_weights
+from chipsim.mapping.quantize import quantize_biases, quantize_weights
 from chipsim.rules import ottt_chip
 from chipsim.rules.ottt import feedback_matrices
 
@@ -73,6 +74,18 @@ def chip_config(**bits):
 
 
 @st.composite
+def neurons(draw, default=False):
+    """A random neuron: leak (IF included), threshold, firing, reset; or None (the network's)."""
+    if not default and draw(st.booleans()):
+        return None
+    reset_at = draw(st.sampled_from(["same_step", "next_step"]))
+    reset = "subtract" if reset_at == "next_step" else draw(st.sampled_from(["subtract", "zero"]))
+    return Neuron(draw(st.sampled_from([1.5, 2.0, 4.0, 20.0, math.inf])),
+                  draw(st.sampled_from([0.5, 1.0, 1.7])), reset,
+                  draw(st.sampled_from([">=", ">"])), reset_at)
+
+
+@st.composite
 def random_chips(draw):
     """A small random network on a chip with random widths, rounding, rule options."""
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
@@ -81,13 +94,15 @@ def random_chips(draw):
         n_in = draw(st.integers(1, 9))
         hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=2))
         sizes = [n_in] + hidden + [classes]
-        layers = tuple(Dense(f"l{i}", sizes[i], sizes[i + 1], spiking=i < len(sizes) - 2)
+        spiking_out = draw(st.booleans())
+        layers = tuple(Dense(f"l{i}", sizes[i], sizes[i + 1],
+                             spiking=i < len(sizes) - 2 or spiking_out, neuron=draw(neurons()))
                        for i in range(len(sizes) - 1))
     else:                     # conv, maybe pooled, maybe a second conv, then a dense read-out
         shape = (draw(st.integers(1, 2)), draw(st.integers(3, 6)), draw(st.integers(3, 6)))
         k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
         conv = Conv2d("c0", shape, draw(st.integers(1, 3)), (k, k), (s, s),
-                      (draw(st.integers(0, k - 1)),) * 2)
+                      (draw(st.integers(0, k - 1)),) * 2, neuron=draw(neurons()))
         layers, current = [conv], conv.out_shape
         if draw(st.booleans()) and min(current[1:]) >= 2:
             pool = Pool2d("p0", current, (2, 2), (2, 2), draw(st.sampled_from(["avg", "sum"])))
@@ -104,13 +119,14 @@ def random_chips(draw):
     hidden = [l.n_out for l in synaptic[:-1]]
     weights = {l.name: rng.normal(0.2, 0.8, l.weight_shape if l.kind == "conv2d"
                                   else (l.n_out, l.n_in)) for l in synaptic}
-    reset = draw(st.sampled_from(["subtract", "zero"]))
-    tau = draw(st.sampled_from([1.5, 2.0, 4.0]))
-    net = Network(n_in, layers, Neuron(tau, draw(st.sampled_from([0.5, 1.0])), reset), weights, {})
+    biases = {l.name: rng.normal(0.1, 0.5, l.weight_shape[0] if l.kind == "conv2d" else l.n_out)
+              for l in synaptic if draw(st.booleans())}
+    net = Network(n_in, layers, draw(neurons(default=True)), weights, biases)
     bits = dict(weight=draw(st.integers(2, 16)), membrane=draw(st.integers(12, 24)),
                 trace=draw(st.integers(2, 12)), error=draw(st.integers(3, 14)),
                 input=draw(st.integers(1, 8)), surrogate=draw(st.integers(2, 10)),
-                accumulator=draw(st.integers(6, 30)), learning_rate=draw(st.integers(1, 12)))
+                accumulator=draw(st.integers(6, 30)), learning_rate=draw(st.integers(1, 12)),
+                bias=draw(st.integers(2, 20)))
     chip = ChipConfig(bits=BitsConfig(**bits),
                       rounding=draw(st.sampled_from(["floor", "nearest", "stochastic"])),
                       weight_headroom=draw(st.sampled_from([1.0, 4.0])))
@@ -132,9 +148,11 @@ def random_chips(draw):
     rule = ottt_chip.ottt_chip_rule(variant, error, input_trace)
     overflow = {v: draw(st.sampled_from(["saturate", "wrap", "error"])) for v in VARIABLES}
     memories = build_memories(formats, ints, rounding=chip.rounding, alpha=4.0, mse_weight=0.3,
-                              seed=5, accumulators=variant == "A", reset=reset,
+                              seed=5, accumulators=variant == "A",
                               input_trace=input_trace, overflow=overflow, chain=net.chain,
-                              feedback=[f.quantize(b)[0] for f, b in zip(formats.feedback, feedback)])
+                              feedback=[f.quantize(b)[0] for f, b in zip(formats.feedback, feedback)],
+                              biases=quantize_biases(net, formats)[0],
+                              predict_spikes=synaptic[-1].spiking and draw(st.booleans()))
     x = rng.random((4, learning.batch_size, steps, n_in))
     if binary:
         x = (x < 0.5).astype(float)
@@ -234,6 +252,9 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
             if len(m.accum):
                 calls.append(("accumulate", le.accumulate, ref.accumulate,
                               (l, rng.integers(0, 9, map_len))))
+        if m.has_bias[l]:
+            calls += [(f"update_bias {mode}", le.update_bias, ref.update_bias, (l, mode))
+                      for mode in ((True, False) if len(m.accum) else (True,))]
         if m.spiking[l]:
             calls.append(("trace_update", kernels.trace_update, ref.trace_update, (l,)))
         if l > 0:
@@ -245,6 +266,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
                (int(labels[0, 0]),))]
     if len(m.accum):
         m.accum[:] = rng.integers(-50, 50, m.accum.shape)
+        m.bias_accum[:] = rng.integers(-50, 50, m.bias_accum.shape)
         calls.append(("apply_accumulators", le.apply_accumulators, ref.apply_accumulators, ()))
     for name, fast, slow, args in calls:
         regs = random_registers(chip, rng)

@@ -91,11 +91,14 @@ def test_all_problems_reported_at_once(capsys, tmp_path):
 def test_cross_section_rules(capsys, tmp_path):
     bad = {"data": {"source": "npz"},
            "network": {"layers": [{"name": "a", "units": 4, "neuron": "readout"},
-                                  {"name": "a", "units": 3}]}}
+                                  {"name": "a", "units": 3},
+                                  {"name": "b", "type": "flatten"}],
+                       "neuron": {"reset": "zero", "reset_at": "next_step"}}}
     status, err = cli_error(capsys, tmp_path, bad)
     assert status == 2
     assert "data.path: required when data.source is 'npz'" in err
-    assert "network.layers.1.neuron: the last layer ('a') must be 'readout'" in err
+    assert "network.layers.2.type: the last layer ('b') must be dense or conv2d" in err
+    assert "network.neuron.reset_at: reset 'zero' happens in the same step" in err
     assert "network.layers.0.neuron: only the last layer can be 'readout'" in err
     assert "layer names must be unique, repeated: a" in err
 

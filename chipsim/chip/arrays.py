@@ -10,6 +10,9 @@ per input (axon) of ``row_len = n_out`` weights: the weight from input j to neur
 ``weights[w_off[l] + j * n_out[l] + i]``. A conv layer stores its kernel once, a row per
 (input channel, ky, kx) of ``row_len = out_channels`` weights. ``n_in[l]`` counts rows.
 Neuron registers of layer l are at ``n_off[l] + i`` (conv: i = (channel, y, x) in C order).
+Biases live in neuron memory, one per output channel (dense: per neuron): neuron i of layer
+l adds ``bias[b_off[l] + i // plane]``, plane = the output map's H x W (dense: 1); a layer
+without a bias has ``has_bias[l] = 0`` and no entries.
 
 ``geom[l]`` describes what feeds the layer: the presynaptic map (C, H, W) before pooling, the
 pooling factor p (an average over p x p is folded in: the p^2 becomes part of the layer's
@@ -26,7 +29,7 @@ import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
-from chipsim.chip.fixedpoint import ROUNDING
+from chipsim.chip.fixedpoint import ROUNDING, Format
 from chipsim.chip.formats import LOSS_FRAC, ChipFormats
 from chipsim.chip.overflow import POLICIES, VARIABLES
 from chipsim.chip.lut import exp_table, surrogate_table
@@ -65,14 +68,25 @@ class Memories(NamedTuple):
     acc_lo: np.ndarray
     acc_hi: np.ndarray
     rng_key: np.ndarray          # uint64 (L,): each core's stochastic-rounding generator
+    lam: np.ndarray              # the layer neuron's leak x 2^LAMBDA_FRAC (2^16: IF)
+    firing_gt: np.ndarray        # 1: fire on u > threshold; 0: u >= threshold
+    reset_mode: np.ndarray       # formats.RESET_SUBTRACT / RESET_ZERO / RESET_NEXT_STEP
+    has_bias: np.ndarray
+    b_off: np.ndarray
+    bias_shift: np.ndarray       # bias LSB -> membrane LSB (> 0: right shift, rounded)
+    bias_update_shift: np.ndarray
+    b_lo: np.ndarray
+    b_hi: np.ndarray
     # memories
     weights: np.ndarray          # synapse memory, int64
     accum: np.ndarray            # OTTT_A accumulators (same layout) or empty
     feedback: np.ndarray         # broadcast feedback matrices or empty
+    bias: np.ndarray             # neuron memory's biases (see above), int64
+    bias_accum: np.ndarray       # OTTT_A accumulators of the biases (same layout) or empty
     sg_lut: np.ndarray
     exp_lut: np.ndarray
     # constants
-    lam: int
+    lam_in: int                  # the input trace's leak x 2^LAMBDA_FRAC
     trace_one: int               # a spike adds 1.0 to a trace: 2^trace_frac
     trace_hi: int
     in_to_trace_shift: int       # input payload fraction -> trace fraction (> 0: right shift)
@@ -86,8 +100,8 @@ class Memories(NamedTuple):
     q_ce: int                    # (1 - m) as Q16
     q_mse: int                   # 2 m / C as Q16
     overflow_mode: np.ndarray    # (5,) policy per chip.overflow.VARIABLES kind
-    reset_to_zero: int           # 1: reset 'zero'; 0: subtract the threshold
     input_trace: int             # 1: layer 1 learns from a trace of the input
+    predict_spikes: int          # 1: the class is the output layer's largest spike count
 
 
 class Registers(NamedTuple):
@@ -151,11 +165,11 @@ def memory_rows(w: np.ndarray) -> np.ndarray:
 
 def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding: str,
                    alpha: float, mse_weight: float, seed: int, accumulators: bool,
-                   reset: str = "subtract", input_trace: bool = False,
-                   feedback: list[np.ndarray] = (), overflow=None, chain=None) -> Memories:
+                   input_trace: bool = False, feedback: list[np.ndarray] = (), overflow=None,
+                   chain=None, biases: list = (), predict_spikes: bool = False) -> Memories:
     """Lay out quantized weights (dense (out, in), conv (out, in, kh, kw) int arrays) and
     constants for the kernels. ``chain``: the network's (layer, prefix) pairs (default: all
-    dense, no pooling).
+    dense, no pooling). ``biases``: per layer an int array (out channels,) or None.
 
     ``overflow``: {variable: 'saturate' | 'wrap' | 'error'} (default: saturate everything).
     """
@@ -187,6 +201,13 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         fb_flat.append(b.ravel())
         pos += b.size
     synapse_memory = np.concatenate([memory_rows(w) for w in weights]).astype(np.int64)
+    biases = list(biases) + [None] * (len(weights) - len(biases))
+    has_bias = np.array([b is not None for b in biases], np.int64)
+    b_len = np.where(has_bias == 1, row_len, 0)
+    b_off = np.concatenate([[0], np.cumsum(b_len)[:-1]]).astype(np.int64)
+    bias_memory = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(b, np.int64).ravel()
+                                                            for b in biases if b is not None])
+    no_bias = Format(2, 0)
     readout = layers[-1]
     classes = int(n_out[-1])
     return Memories(
@@ -208,19 +229,29 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([lf.accumulator.hi for lf in layers], np.int64),
         np.array([stream(seed, "rounding", i).integers(0, 2**63, dtype=np.uint64)
                   for i in range(len(weights))], np.uint64),
+        np.array([lf.lam for lf in layers], np.int64),
+        np.array([lf.firing_gt for lf in layers], np.int64),
+        np.array([lf.reset_mode for lf in layers], np.int64),
+        has_bias, b_off,
+        np.array([lf.bias_shift for lf in layers], np.int64),
+        np.array([lf.bias_update_shift for lf in layers], np.int64),
+        np.array([(lf.bias or no_bias).lo for lf in layers], np.int64),
+        np.array([(lf.bias or no_bias).hi for lf in layers], np.int64),
         synapse_memory,
         np.zeros_like(synapse_memory) if accumulators else np.zeros(0, np.int64),
         np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),
+        bias_memory,
+        np.zeros_like(bias_memory) if accumulators else np.zeros(0, np.int64),
         surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
                         formats.surrogate.frac, formats.surrogate.hi),
         exp_table(formats.lut_entries),
-        formats.lam, 1 << formats.trace.frac, formats.trace.hi,
+        formats.input_lam, 1 << formats.trace.frac, formats.trace.hi,
         formats.input.frac - formats.trace.frac,
         formats.error.lo, formats.error.hi, formats.error.frac, formats.surrogate.frac,
         readout.membrane.frac + 4 - int(np.log2(formats.lut_entries)),
         formats.lr_mantissa, ROUNDING[rounding],
         round((1.0 - mse_weight) * 2 ** LOSS_FRAC), round(2.0 * mse_weight / classes * 2 ** LOSS_FRAC),
         np.array([POLICIES[(overflow or {}).get(v, "saturate")] for v in VARIABLES], np.int64),
-        int(reset == "zero"), int(input_trace),
+        int(input_trace), int(predict_spikes),
     )
 

@@ -129,15 +129,26 @@ class Chip:
         (out, in, kh, kw)."""
         return [reference.layer_weights(self.memories, l) for l in range(len(self.names))]
 
+    def bias_ints(self) -> dict[str, np.ndarray]:
+        """The biases in neuron memory as integers per layer that has one, (out channels,)."""
+        m = self.memories
+        return {name: m.bias[m.b_off[l]:m.b_off[l] + m.row_len[l]].copy()
+                for l, name in enumerate(self.names) if m.has_bias[l]}
+
     def weights(self) -> tuple[dict, dict]:
-        """Weights as real numbers (float64, (out, in)) keyed by layer name; no biases."""
+        """Weights ((out, in) or (out, in, kh, kw)) and biases as real numbers (float64) keyed
+        by layer name."""
+        formats = dict(zip(self.names, self.formats.layers))
         return ({name: lf.weight.to_real(w) for name, lf, w in
-                 zip(self.names, self.formats.layers, self.weight_ints())}, {})
+                 zip(self.names, self.formats.layers, self.weight_ints())},
+                {name: formats[name].bias.to_real(b) for name, b in self.bias_ints().items()})
 
     def state(self) -> dict[str, np.ndarray]:
         """Every array that changes while the chip runs (views: a checkpoint fills them)."""
         arrays = {"memories.weights": self.memories.weights,
                   "memories.accum": self.memories.accum,
+                  "memories.bias": self.memories.bias,
+                  "memories.bias_accum": self.memories.bias_accum,
                   "inference_counts": self.inference_counts,
                   "inference_neuron_counts": self.inference_neuron_counts}
         arrays.update({f"registers.{k}": getattr(self.registers, k)

@@ -12,12 +12,17 @@ membrane is too narrow for that, when the dendrite sum is shifted down to the me
   input       graded spike payload: b_in bits covering the data's range (direct encoding),
               unsigned, or signed when the data has negative values; binary spikes (payload 1)
               when the data holds only 0 and 1
-  trace       unsigned b_a bits covering [0, max(1, max input) / (1 - lambda))
+  trace       unsigned b_a bits covering the largest trace: max(1, max input) x
+              (1 - lambda^T) / (1 - lambda) over the layers' leaks (T for an IF layer)
+  bias        signed b_b bits per neuron (conv: per output channel) in neuron memory; range
+              the larger of the layer's weight range and weight_headroom x max|b|; added to
+              the membrane every step, shifted to the membrane's LSB
   error       signed b_e bits, range [-2, 2): output errors are probabilities minus targets
   surrogate   unsigned b_s bits covering the peak alpha/4; a 2^b_s-entry lookup table on
               (u - threshold) over [-R, R), R the power of two >= 16/alpha (sigma' ~ 0 beyond)
   accumulator signed b_acc bits (OTTT_A), fraction of error x presynaptic value
-  lambda      unsigned 16-bit fraction; leak = (v lambda_int + 2^15) >> 16 (a shift for 0.5)
+  lambda      per layer, unsigned 16-bit fraction; leak = (v lambda_int + 2^15) >> 16 (a
+              shift for 0.5; exactly v for an IF neuron, lambda = 1)
   learning rate  lr / (batch x T) = mantissa x 2^-k, mantissa of b_lr bits
 """
 from __future__ import annotations
@@ -34,6 +39,20 @@ LAMBDA_FRAC = 16           # bits of the leak factor's fraction
 EXP_LUT_RANGE = 16.0       # the error unit's exp table covers z in [-16, 0]; exp(-16) ~ 1e-7
 EXP_FRAC = 30              # exp table values: unsigned Q30
 LOSS_FRAC = 16             # (1 - m) and 2m/C of the CE+MSE error as Q16 constants
+RESET_SUBTRACT, RESET_ZERO, RESET_NEXT_STEP = range(3)   # LayerFormat.reset_mode
+RESET_NAMES = ("subtract", "zero", "subtract at the next step")
+
+
+def reset_mode(neuron) -> int:
+    """The chip's reset mode of a network Neuron (reset and reset_at)."""
+    if neuron.reset_at == "next_step":
+        return RESET_NEXT_STEP
+    return RESET_ZERO if neuron.reset == "zero" else RESET_SUBTRACT
+
+
+def trace_bound(lam: float, timesteps: int) -> float:
+    """The largest trace a spike every step reaches in T steps: sum of lambda^k, k < T."""
+    return float(timesteps) if lam >= 1.0 else (1.0 - lam ** timesteps) / (1.0 - lam)
 MAX_PRODUCT_BITS = 62      # every integer product must fit in int64 with a sign bit to spare
 
 
@@ -52,6 +71,12 @@ class LayerFormat:
     update_shift: int       # weight change (LSB) = round((m * error * pre) >> update_shift)
     surrogate_shift: int    # LUT index = ((u - threshold) >> shift) + entries/2; < 0: left shift
     accumulator: Format     # OTTT_A per-synapse accumulator, fraction error.frac + pre.frac
+    lam: int = 1 << 15      # the layer neuron's leak lambda x 2^LAMBDA_FRAC
+    firing_gt: bool = False  # fire on u > threshold (else u >= threshold)
+    reset_mode: int = 0     # RESET_SUBTRACT, RESET_ZERO or RESET_NEXT_STEP
+    bias: Format | None = None   # the neurons' bias, when the layer has one
+    bias_shift: int = 0     # bias -> membrane LSB: bias.frac - membrane.frac (< 0: left shift)
+    bias_update_shift: int = 0   # bias change (LSB) = round((m * delta) >> bias_update_shift)
 
 
 @dataclass(frozen=True)
@@ -61,7 +86,7 @@ class ChipFormats:
     trace: Format
     error: Format
     surrogate: Format
-    lam: int                        # lambda x 2^16
+    input_lam: int                  # the input trace's lambda x 2^16 (the network's neuron)
     lr_mantissa: int
     lr_shift: int                   # lr / (batch T) = lr_mantissa x 2^-lr_shift
     lut_entries: int
@@ -79,14 +104,21 @@ class ChipFormats:
                 {"variable": "surrogate", "format": self.surrogate.describe()
                  + f", {self.lut_entries}-entry table over [-{2 ** self.lut_range_log2}, "
                  f"{2 ** self.lut_range_log2})"},
-                {"variable": "lambda", "format": f"{self.lam} / 2^{LAMBDA_FRAC}"},
                 {"variable": "learning rate / (batch T)",
                  "format": f"{self.lr_mantissa} x 2^-{self.lr_shift} "
                            f"= {self.lr_mantissa * 2.0 ** -self.lr_shift:.6g}"}]
         for lf in self.layers:
             rows.append({"variable": f"{lf.name}.weight", "format": lf.weight.describe()})
-            rows.append({"variable": f"{lf.name}.membrane", "format": lf.membrane.describe()
-                         + f", threshold {lf.threshold}"})
+            if lf.spiking:
+                rows.append({"variable": f"{lf.name}.membrane", "format": lf.membrane.describe()
+                             + f", threshold {lf.threshold} (fires on u {'>' if lf.firing_gt else '>='}"
+                             f" threshold), lambda {lf.lam} / 2^{LAMBDA_FRAC}, reset "
+                             f"{RESET_NAMES[lf.reset_mode]}"})
+            else:
+                rows.append({"variable": f"{lf.name}.membrane",
+                             "format": lf.membrane.describe() + " (non-spiking read-out)"})
+            if lf.bias is not None:
+                rows.append({"variable": f"{lf.name}.bias", "format": lf.bias.describe()})
         for i, fb in enumerate(self.feedback):
             rows.append({"variable": f"feedback{i}", "format": fb.describe()})
         return rows
@@ -106,7 +138,8 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     products would overflow int64, naming the keys to change.
     """
     bits = chip.bits
-    lam = network.neuron.leak
+    spiking = [network.neuron_of(layer) for layer, _ in network.chain if layer.spiking]
+    leaks = [n.leak for n in spiking] + ([network.neuron.leak] if input_trace else [])
     problems = []
     signed = input_min < 0 and not binary_input
     if binary_input:
@@ -118,9 +151,14 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     if signed and input_trace:
         problems.append("network.input_trace: the input has negative values but trace "
                         "registers are unsigned; use input_trace: false")
-    trace_max = max(1.0, input_max) / (1.0 - lam)
+    trace_max = max([1.0] + [max(1.0, input_max) * trace_bound(lam, timesteps) for lam in leaks])
     trace = Format(bits.trace, bits.trace - max(1, power_of_two_exponent(trace_max)),
                    signed=False)
+    if trace.frac < 0:
+        problems.append(f"chip.bits.trace: traces reach {trace_max:.4g} (a spike every step for "
+                        f"T = {timesteps} steps at the layers' leaks); {bits.trace}-bit traces "
+                        f"cannot hold that and a single spike (1.0); use chip.bits.trace >= "
+                        f"{bits.trace - trace.frac}")
     error = Format(bits.error, bits.error - 2)
     alpha = learning.surrogate.alpha
     surrogate = Format(bits.surrogate, bits.surrogate - (math.floor(math.log2(alpha / 4)) + 1),
@@ -151,10 +189,11 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
         top = chip.weight_headroom * float(np.abs(w).max()) if w.size else 1.0
         fw = bits.weight - 1 - power_of_two_exponent(top if top > 0 else 1.0)
         weight = Format(bits.weight, fw)
-        v_range = chip.membrane_headroom * max(1.0, network.neuron.threshold)
+        neuron = network.neuron_of(layer)
+        v_range = chip.membrane_headroom * max(1.0, neuron.threshold)
         fv = min(fw, bits.membrane - 1 - power_of_two_exponent(v_range))
         membrane = Format(bits.membrane, fv)
-        threshold = round(network.neuron.threshold * 2.0 ** fv)
+        threshold = round(neuron.threshold * 2.0 ** fv)
         if layer.spiking and not 0 < threshold <= membrane.hi:
             problems.append(
                 f"chip.bits.membrane: layer '{layer.name}' has a {bits.membrane}-bit membrane "
@@ -171,9 +210,24 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                 "choose a learning rate closer to the weights' resolution")
         surrogate_shift = fv + lut_r + 1 - bits.surrogate
         acc = Format(bits.accumulator, error.frac + pre.frac)
+        bias, bias_shift, bias_update_shift = None, 0, 0
+        if layer.name in network.biases:
+            b = network.biases[layer.name]
+            b_top = chip.weight_headroom * float(np.abs(b).max()) if b.size else 0.0
+            b_exp = max(bits.weight - 1 - fw, power_of_two_exponent(b_top) if b_top > 0 else 0)
+            bias = Format(bits.bias, bits.bias - 1 - b_exp)
+            bias_shift = bias.frac - fv
+            bias_update_shift = lr_shift + error.frac - bias.frac
+            if not 0 <= bias_update_shift <= MAX_PRODUCT_BITS:
+                problems.append(
+                    f"learning.optimizer.lr: {learning.optimizer.lr} gives a bias-update shift "
+                    f"of {bias_update_shift} for layer '{layer.name}', outside [0, "
+                    f"{MAX_PRODUCT_BITS}]; choose another learning rate or chip.bits.bias")
         layers.append(LayerFormat(layer.name, layer.spiking, weight, membrane, threshold,
                                   delivery_shift, pool_shift, pre, update_shift,
-                                  surrogate_shift, acc))
+                                  surrogate_shift, acc, round(neuron.leak * 2 ** LAMBDA_FRAC),
+                                  neuron.firing == ">", reset_mode(neuron), bias, bias_shift,
+                                  bias_update_shift))
         fan_in_bits = max(1, layer.n_in).bit_length()
         payload_bits = 1 if not first or binary_input else inp.bits
         if bits.weight + payload_bits + fan_in_bits > MAX_PRODUCT_BITS:
@@ -203,5 +257,5 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     fb_formats = tuple(Format(bits.weight, bits.weight - 1 - power_of_two_exponent(
         float(np.abs(b).max()) or 1.0)) for b in feedback)
     return ChipFormats(inp, binary_input, trace, error, surrogate,
-                       round(lam * 2 ** LAMBDA_FRAC), lr_mantissa, lr_shift, lut_entries, lut_r,
+                       round(network.neuron.leak * 2 ** LAMBDA_FRAC), lr_mantissa, lr_shift, lut_entries, lut_r,
                        tuple(layers), fb_formats)

@@ -9,10 +9,12 @@ Forward arithmetic (all integers; see ``chip.formats`` for units):
   delivery   d_i = sum over axons j with payload p_j != 0 of W[j, i] p_j   (event driven)
   charge     u_i = sat_v(leak(v_i) + round_nearest(d_i / 2^delivery_shift))
              leak(v) = (v lam + 2^15) >> 16      (lambda = 0.5: a 1-bit shift, half up)
-  fire       s_i = u_i >= threshold              (a tie fires)
-  reset      v_i = u_i - threshold s_i, or u_i (1 - s_i) for reset 'zero'
+             (+ the neuron's bias in membrane LSB; per layer lambda; reset 'next step':
+             - threshold s_i[t-1] after the leak)
+  fire       s_i = u_i >= threshold (a tie fires), or u_i > threshold, per layer
+  reset      v_i = u_i - threshold s_i, or u_i (1 - s_i) for reset 'zero', or u_i (next step)
   trace      a_i = sat_a(leak(a_i) + s_i 2^trace_frac)
-  read-out   o_i = sat_v(round_nearest(d_i / 2^delivery_shift)), no state
+  read-out   o_i = sat_v(round_nearest(d_i / 2^delivery_shift) + bias), no state
 """
 import numba as nb
 import numpy as np
@@ -22,7 +24,7 @@ from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_PO
                                  G_SW, G_W, G_WO, new_registers)
 from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.overflow import ERROR, MEMBRANE, TRACE, bound, note_overflow
-from chipsim.chip.formats import LAMBDA_FRAC
+from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
 
 
 @nb.njit(cache=True, inline="always")
@@ -117,9 +119,25 @@ def deliver_conv(m, r, l, pre):
     r.counters[l, ev.SYNAPTIC_OPS] += rows * co
 
 
+@nb.njit(cache=True, inline="always")
+def bias_current(m, l, i):
+    """Neuron i's bias in membrane LSB (0 without one): the stored bias shifted to the
+    membrane's fraction, rounded to nearest."""
+    if m.has_bias[l] == 0:
+        return np.int64(0)
+    g = m.geom[l]
+    b = m.bias[m.b_off[l] + i // (g[G_HO] * g[G_WO])]
+    sh = m.bias_shift[l]
+    return shift_round(b, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else b << -sh
+
+
 @nb.njit(cache=True)
 def neuron_update(m, r, l):
-    """Phase 2: charge, fire and reset every neuron of layer l (read-out: output only)."""
+    """Phase 2: charge, fire and reset every neuron of layer l (read-out: output only).
+
+    Charge u = leak(v) + current (+ bias); with the reset at the next step, last step's
+    spike subtracts the threshold after the leak (snnTorch). Fire on u >= threshold (or
+    u > threshold); reset: subtract, zero, or (next step) keep u."""
     n, off, shift = m.n_out[l], m.n_off[l], m.delivery_shift[l]
     lo, hi = m.v_lo[l], m.v_hi[l]
     nc = r.neuron_counts
@@ -127,7 +145,7 @@ def neuron_update(m, r, l):
     active = over = spikes = 0
     if m.spiking[l] == 0:
         for i in range(n):
-            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0) + bias_current(m, l, i)
             o = bound(cur, lo, hi, mode)
             if o != cur:
                 over += 1
@@ -137,25 +155,33 @@ def neuron_update(m, r, l):
             nc[off + i, ev.N_ACTIVE] += cur != 0
             r.u[off + i] = o
     else:
-        thr = m.threshold[l]
+        thr, lam, gt, reset = m.threshold[l], m.lam[l], m.firing_gt[l], m.reset_mode[l]
         for i in range(n):
-            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0) + bias_current(m, l, i)
             v = r.v[off + i]
-            is_active = (cur != 0) | (v != 0)
+            pending = reset == RESET_NEXT_STEP and r.s[off + i] != 0
+            is_active = (cur != 0) | (v != 0) | pending
             active += is_active
             nc[off + i, ev.N_ACTIVE] += is_active
-            u = leak(v, m.lam) + cur
+            u = leak(v, lam) + cur
+            if pending:
+                u -= thr
             uc = bound(u, lo, hi, mode)
             if uc != u:
                 over += 1
                 if mode == ERROR:
                     note_overflow(r, MEMBRANE, l, u)
             r.u[off + i] = uc
-            if uc >= thr:
+            if uc > thr or (uc == thr and gt == 0):
                 r.s[off + i] = 1
                 spikes += 1
                 nc[off + i, ev.N_SPIKES] += 1
-                r.v[off + i] = 0 if m.reset_to_zero else uc - thr
+                if reset == RESET_SUBTRACT:
+                    r.v[off + i] = uc - thr
+                elif reset == RESET_ZERO:
+                    r.v[off + i] = 0
+                else:
+                    r.v[off + i] = uc
             else:
                 r.s[off + i] = 0
                 r.v[off + i] = uc
@@ -168,10 +194,10 @@ def neuron_update(m, r, l):
 @nb.njit(cache=True)
 def trace_update(m, r, l):
     """Phase 3: the presynaptic traces of layer l's spikes, held by the next core's axons."""
-    n, off, mode = m.n_out[l], m.n_off[l], m.overflow_mode[TRACE]
+    n, off, mode, lam = m.n_out[l], m.n_off[l], m.overflow_mode[TRACE], m.lam[l]
     over = 0
     for i in range(n):
-        a = leak(r.a[off + i], m.lam) + r.s[off + i] * m.trace_one
+        a = leak(r.a[off + i], lam) + r.s[off + i] * m.trace_one
         ac = bound(a, 0, m.trace_hi, mode)
         if ac != a:
             over += 1
@@ -191,7 +217,7 @@ def input_trace_update(m, r):
     for j in range(m.n_pre[0]):
         x = r.x_pre[j]
         add = shift_round(x, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else x << -sh
-        a = leak(r.a_in[j], m.lam) + add
+        a = leak(r.a_in[j], m.lam_in) + add
         ac = bound(a, 0, m.trace_hi, mode)
         if ac != a:
             over += 1
@@ -231,11 +257,13 @@ def forward_step(m, r, train):
 
 @nb.njit(cache=True)
 def add_readout(m, r, total):
-    """total += o[t], the read-out of this step (the prediction is argmax of the sum)."""
+    """total += this step's output: o[t] (summed membrane), or the output layer's spikes when
+    the class is the largest spike count. The prediction is argmax of the sum (ties: the
+    lowest class, as numpy's and torch's argmax)."""
     layers = m.n_in.shape[0]
     ro = m.n_off[layers - 1]
     for c in range(total.shape[0]):
-        total[c] += r.u[ro + c]
+        total[c] += r.s[ro + c] if m.predict_spikes else r.u[ro + c]
 
 
 @nb.njit(cache=True)

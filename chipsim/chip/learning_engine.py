@@ -15,7 +15,11 @@ per-step kernel calls these operations in the order it needs. Twins: ``chip.refe
                     sum of delta x presynaptic patch, counted as gradient_macs), then one
                     rounded write (O) or accumulation (A) per kernel weight
   pool_pre          sums of presynaptic values over a pooling window (the 1/p^2 is a shift)
-  apply_accumulators W = sat_w(W - round(m_lr A / 2^shift)); A = 0, once per batch
+  update_bias       b_c = sat_b(b_c - round(m_lr sum(delta over channel c's neurons) / 2^shift))
+                    (OTTT_O; OTTT_A adds the sum into the bias accumulator): a bias is a weight
+                    whose presynaptic value is a constant 1; counted as weight (accumulator)
+                    updates
+  apply_accumulators W = sat_w(W - round(m_lr A / 2^shift)); A = 0, once per batch (biases too)
 Rounding of weight changes follows chip.rounding; stochastic rounding draws from the core's
 counter-based generator in synapse-memory order, so results do not depend on thread timing.
 """
@@ -321,6 +325,85 @@ def update_kernel(m, r, l, pre, immediate):
 
 
 @nb.njit(cache=True)
+def update_bias(m, r, l, immediate):
+    """A layer's biases learn from the sum of their neurons' deltas (dense: one neuron per
+    bias; conv: every position of the channel): written now (immediate, OTTT_O) or added to
+    the bias accumulators (OTTT_A). Stochastic draws follow the weights' in channel order."""
+    if m.has_bias[l] == 0:
+        return
+    g = m.geom[l]
+    plane, base, eoff = g[G_HO] * g[G_WO], m.b_off[l], m.n_off[l]
+    w_mode, a_mode = m.overflow_mode[WEIGHT], m.overflow_mode[ACCUMULATOR]
+    ctr = r.rng_ctr[l]
+    updates = over = 0
+    for c in range(m.row_len[l]):
+        total = 0
+        for k in range(plane):
+            total += r.e[eoff + c * plane + k]
+        if total == 0:
+            continue
+        if immediate:
+            b = m.bias[base + c] - shift_round(m.lr_mantissa * total, m.bias_update_shift[l],
+                                               m.rounding, m.rng_key[l], ctr)
+            bc = bound(b, m.b_lo[l], m.b_hi[l], w_mode)
+            m.bias[base + c] = bc
+            if bc != b:
+                over += 1
+                if w_mode == ERROR:
+                    note_overflow(r, WEIGHT, l, b)
+            ctr += 1
+        else:
+            a = m.bias_accum[base + c] + total
+            ac = bound(a, m.acc_lo[l], m.acc_hi[l], a_mode)
+            m.bias_accum[base + c] = ac
+            if ac != a:
+                over += 1
+                if a_mode == ERROR:
+                    note_overflow(r, ACCUMULATOR, l, a)
+        if plane == 1:
+            r.neuron_counts[eoff + c, ev.N_WEIGHT_UPDATES if immediate
+                            else ev.N_ACCUMULATOR_UPDATES] += 1
+        updates += 1
+    r.rng_ctr[l] = ctr
+    if immediate:
+        r.counters[l, ev.WEIGHT_UPDATES] += updates
+        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    else:
+        r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
+        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+
+
+@nb.njit(cache=True)
+def apply_bias_accumulators(m, r, l):
+    """OTTT_A's end-of-batch write of layer l's biases: b -= round(m_lr A / 2^shift); A = 0."""
+    base, n, mode = m.b_off[l], m.row_len[l], m.overflow_mode[WEIGHT]
+    dense = m.geom[l, G_CONV] == 0
+    ctr = r.rng_ctr[l]
+    updates = over = 0
+    for c in range(n):
+        a = m.bias_accum[base + c]
+        if a == 0:
+            continue
+        if dense:
+            r.neuron_counts[m.n_off[l] + c, ev.N_WEIGHT_UPDATES] += 1
+        b = m.bias[base + c] - shift_round(m.lr_mantissa * a, m.bias_update_shift[l],
+                                           m.rounding, m.rng_key[l], ctr)
+        bc = bound(b, m.b_lo[l], m.b_hi[l], mode)
+        m.bias[base + c] = bc
+        if bc != b:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, WEIGHT, l, b)
+        ctr += 1
+        m.bias_accum[base + c] = 0
+        updates += 1
+    r.rng_ctr[l] = ctr
+    r.counters[l, ev.ACCUMULATOR_READS] += n
+    r.counters[l, ev.WEIGHT_UPDATES] += updates
+    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+
+
+@nb.njit(cache=True)
 def apply_accumulators(m, r):
     """OTTT_A at the end of a batch: W -= round(m_lr A / 2^shift) where A != 0; A = 0."""
     for l in range(m.n_in.shape[0]):
@@ -349,3 +432,5 @@ def apply_accumulators(m, r):
         r.counters[l, ev.ACCUMULATOR_READS] += size
         r.counters[l, ev.WEIGHT_UPDATES] += updates
         r.counters[l, ev.OVERFLOW_WEIGHT] += over
+        if m.has_bias[l]:
+            apply_bias_accumulators(m, r, l)

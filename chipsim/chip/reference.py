@@ -7,12 +7,13 @@ import numpy as np
 
 from chipsim import ops
 from chipsim.chip import counters as ev
-from chipsim.chip.arrays import G_C, G_CO, G_CONV, G_H, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH, G_SW, G_W
+from chipsim.chip.arrays import (G_C, G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW,
+                                 G_SH, G_SW, G_W, G_WO)
 from chipsim.mapping.network import Conv2d
 from chipsim.chip.fixedpoint import NEAREST, shift_round_np
 from chipsim.chip.overflow import (ACCUMULATOR, ERROR_VALUE, MEMBRANE, TRACE, WEIGHT,
                                    limit_np)
-from chipsim.chip.formats import LAMBDA_FRAC
+from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
 
 
 def leak(x, lam):
@@ -91,9 +92,21 @@ def deliver(m, r, l, pre):
     r.counters[l, ev.SYNAPTIC_OPS] += rows_read * width
 
 
+def bias_current(m, l):
+    """Every neuron's bias in membrane LSB (zeros without one)."""
+    n = int(m.n_out[l])
+    if not m.has_bias[l]:
+        return np.zeros(n, np.int64)
+    g = m.geom[l]
+    plane = int(g[G_HO] * g[G_WO])
+    b = m.bias[int(m.b_off[l]) + np.arange(n) // plane]
+    sh = int(m.bias_shift[l])
+    return shift_round_np(b, sh, NEAREST) if sh >= 0 else b << -sh
+
+
 def neuron_update(m, r, l):
     n = int(m.n_out[l])
-    cur = shift_round_np(r.dendrite[:n], int(m.delivery_shift[l]), NEAREST)
+    cur = shift_round_np(r.dendrite[:n], int(m.delivery_shift[l]), NEAREST) + bias_current(m, l)
     lo, hi = int(m.v_lo[l]), int(m.v_hi[l])
     nc = neurons(m, l, r.neuron_counts)
     if not m.spiking[l]:
@@ -102,14 +115,18 @@ def neuron_update(m, r, l):
         active = np.count_nonzero(cur)
         nc[:, ev.N_ACTIVE] += cur != 0
     else:
-        v = neurons(m, l, r.v)
-        active = np.count_nonzero((cur != 0) | (v != 0))
-        nc[:, ev.N_ACTIVE] += (cur != 0) | (v != 0)
-        u, over = limit_np(m, r, leak(v, m.lam) + cur, lo, hi, MEMBRANE, l)
-        s = (u >= m.threshold[l]).astype(np.int64)
+        v, thr, mode = neurons(m, l, r.v), int(m.threshold[l]), int(m.reset_mode[l])
+        s_prev = neurons(m, l, r.s)
+        pending = (s_prev != 0) if mode == RESET_NEXT_STEP else np.zeros(n, bool)
+        is_active = (cur != 0) | (v != 0) | pending
+        active = np.count_nonzero(is_active)
+        nc[:, ev.N_ACTIVE] += is_active
+        u, over = limit_np(m, r, leak(v, m.lam[l]) + cur - thr * pending, lo, hi, MEMBRANE, l)
+        s = ((u > thr) if m.firing_gt[l] else (u >= thr)).astype(np.int64)
         neurons(m, l, r.u)[:] = u
         neurons(m, l, r.s)[:] = s
-        v[:] = np.where(s == 1, 0 if m.reset_to_zero else u - m.threshold[l], u)
+        after = {RESET_SUBTRACT: u - thr, RESET_ZERO: 0, RESET_NEXT_STEP: u}[mode]
+        v[:] = np.where(s == 1, after, u)
         r.counters[l, ev.SPIKES] += int(s.sum())
         nc[:, ev.N_SPIKES] += s
     r.counters[l, ev.NEURON_UPDATES] += n
@@ -119,7 +136,7 @@ def neuron_update(m, r, l):
 
 def trace_update(m, r, l):
     a = neurons(m, l, r.a)
-    a[:], over = limit_np(m, r, leak(a, m.lam) + neurons(m, l, r.s) * m.trace_one, 0,
+    a[:], over = limit_np(m, r, leak(a, m.lam[l]) + neurons(m, l, r.s) * m.trace_one, 0,
                           m.trace_hi, TRACE, l)
     core = l + 1 if l + 1 < len(m.n_in) else l
     r.counters[core, ev.TRACE_UPDATES] += int(m.n_out[l])
@@ -129,7 +146,7 @@ def trace_update(m, r, l):
 def input_trace_update(m, r):
     sh = m.in_to_trace_shift
     add = shift_round_np(r.x_pre, sh, NEAREST) if sh >= 0 else r.x_pre << -sh
-    r.a_in[:], over = limit_np(m, r, leak(r.a_in, m.lam) + add, 0, m.trace_hi, TRACE, 0)
+    r.a_in[:], over = limit_np(m, r, leak(r.a_in, m.lam_in) + add, 0, m.trace_hi, TRACE, 0)
     r.counters[0, ev.TRACE_UPDATES] += int(m.n_pre[0])
     r.counters[0, ev.OVERFLOW_TRACE] += over
 
@@ -156,7 +173,7 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
         r.clock[1] = t
         r.x_pre[:] = x[t]
         forward_step(m, r, False)
-        total += neurons(m, len(m.n_in) - 1, r.u)
+        total += neurons(m, len(m.n_in) - 1, r.s if m.predict_spikes else r.u)
         if rec_spikes.shape[0] > 0:
             rec_spikes[t, :] = r.s
         if rec_membrane.shape[0] > 0:
@@ -236,13 +253,17 @@ def broadcast_error(m, r, p):
     r.counters[p, ev.OVERFLOW_ERROR] += over
 
 
+def _draws(r, l, n):
+    """The counters of the next n draws of core l's generator (and advance it)."""
+    ctr = int(r.rng_ctr[l])
+    r.rng_ctr[l] = ctr + n
+    return np.arange(ctr, ctr + n, dtype=np.int64)
+
+
 def _rounded_changes(m, r, l, products):
     """round(m_lr x products / 2^shift) per chip.rounding; stochastic draws in memory order."""
-    ctr = int(r.rng_ctr[l])
-    counters = np.arange(ctr, ctr + len(products), dtype=np.int64)
-    r.rng_ctr[l] = ctr + len(products)
     return shift_round_np(m.lr_mantissa * products, int(m.update_shift[l]), int(m.rounding),
-                          m.rng_key[l], counters)
+                          m.rng_key[l], _draws(r, l, len(products)))
 
 
 def update_kernel(m, r, l, pre, immediate):
@@ -291,6 +312,47 @@ def accumulate(m, r, l, pre):
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
 
 
+def update_bias(m, r, l, immediate):
+    if not m.has_bias[l]:
+        return
+    g = m.geom[l]
+    channels, plane = int(m.row_len[l]), int(g[G_HO] * g[G_WO])
+    sums = neurons(m, l, r.e).reshape(channels, plane).sum(axis=1)
+    mask = sums != 0
+    base = int(m.b_off[l])
+    column = ev.N_WEIGHT_UPDATES if immediate else ev.N_ACCUMULATOR_UPDATES
+    if plane == 1:
+        neurons(m, l, r.neuron_counts)[:, column] += mask
+    if immediate:
+        b = m.bias[base:base + channels]
+        db = shift_round_np(m.lr_mantissa * sums[mask], int(m.bias_update_shift[l]),
+                            int(m.rounding), m.rng_key[l], _draws(r, l, int(mask.sum())))
+        b[mask], over = limit_np(m, r, b[mask] - db, int(m.b_lo[l]), int(m.b_hi[l]), WEIGHT, l)
+        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    else:
+        acc = m.bias_accum[base:base + channels]
+        acc[mask], over = limit_np(m, r, acc[mask] + sums[mask], int(m.acc_lo[l]),
+                                   int(m.acc_hi[l]), ACCUMULATOR, l)
+        r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+
+
+def apply_bias_accumulators(m, r, l):
+    base, channels = int(m.b_off[l]), int(m.row_len[l])
+    b, acc = m.bias[base:base + channels], m.bias_accum[base:base + channels]
+    mask = acc != 0
+    if not m.geom[l, G_CONV]:
+        neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += mask
+    db = shift_round_np(m.lr_mantissa * acc[mask], int(m.bias_update_shift[l]), int(m.rounding),
+                        m.rng_key[l], _draws(r, l, int(mask.sum())))
+    b[mask], over = limit_np(m, r, b[mask] - db, int(m.b_lo[l]), int(m.b_hi[l]), WEIGHT, l)
+    acc[:] = 0
+    r.counters[l, ev.ACCUMULATOR_READS] += channels
+    r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
+    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+
+
 def apply_accumulators(m, r):
     for l in range(len(m.n_in)):
         w, acc = rows(m, l).ravel(), rows(m, l, m.accum).ravel()  # views of the flat memories
@@ -304,3 +366,5 @@ def apply_accumulators(m, r):
         r.counters[l, ev.ACCUMULATOR_READS] += len(acc)
         r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
         r.counters[l, ev.OVERFLOW_WEIGHT] += over
+        if m.has_bias[l]:
+            apply_bias_accumulators(m, r, l)
