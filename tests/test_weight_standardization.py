@@ -116,3 +116,27 @@ def test_weights_file_errors(tmp_path, capsys):
         assert main(["run", str(cfg), "--out", str(tmp_path / f"r{i}"), "--set",
                      f"network.init.weights={tmp_path / f'bad{i}.npz'}"]) == 2
         assert needle in capsys.readouterr().err
+
+
+def test_chip_run_loads_the_effective_weights_of_a_standardized_run(tmp_path):
+    """The chip has no standardization: a fixed-point run built from a standardized run's
+    weights.npz gets exactly its effective weights (then quantizes them)."""
+    from chipsim.config import load_config
+    from chipsim.data import load_dataset
+    from chipsim.runner import network_from_config
+
+    cfg = config(tmp_path, epochs=1)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r"),
+                 "--set", "network.bias=false"]) == 0
+    chip = load_config(cfg, ["chip.arithmetic=fixed", "network.bias=false",
+                             "network.weight_standardization.enabled=false",
+                             f"network.init.weights={tmp_path / 'r' / 'weights.npz'}"])
+    network = network_from_config(chip, load_dataset(chip.data, chip.seed))
+    w = weights(tmp_path / "r")
+    for name in ("c1", "c2", "out"):
+        assert np.array_equal(network.weights[name], w[name])
+        assert not np.array_equal(network.weights[name], w[f"{name}.raw"])
+    assert main(["run", str(cfg), "--out", str(tmp_path / "chip"), "--set",
+                 "chip.arithmetic=fixed", "--set", "network.bias=false", "--set",
+                 "network.weight_standardization.enabled=false", "--set", "learning.rule=none",
+                 "--set", f"network.init.weights={tmp_path / 'r' / 'weights.npz'}"]) == 0
