@@ -111,7 +111,10 @@ class LayerConfig(_Section):
 
 class InitConfig(_Section):
     weights: Union[str, None] = _f(
-        None, "npz of initial weights keyed by layer name, (out, in) layout; null: seeded init")
+        None, "npz of initial weights keyed by layer name, (out, in) layout; null: seeded init. "
+        "With weight standardization, '<layer>.raw' and '<layer>.gain' (a standardized run's "
+        "weights.npz) are the raw weights and gains, else '<layer>' is the raw weights, gain 1; "
+        "without it only '<layer>' (the effective weights) is used")
     gain: float = _f(1.0, "seeded init: W ~ U(-b, b), b = gain * sqrt(3 / fan_in)",
                      gt=0.0, le=1e3)
 
@@ -126,9 +129,14 @@ class NirImportConfig(_Section):
 
 
 class StandardizationConfig(_Section):
-    enabled: bool = _f(False, "scaled weight standardization of every synaptic layer (the "
-                       "paper's VGG; float64 only: a chip stores the standardized weights)")
-    scale: float = _f(2.74, "constant factor on layers whose input is spikes", gt=0.0, le=1e3)
+    enabled: bool = _f(False, "scaled weight standardization with a learned gain per output "
+                       "of every hidden synaptic layer (the paper's VGG convs; float64 only: a "
+                       "chip stores the standardized weights)")
+    readout: bool = _f(False, "false: the read-out is a plain layer trained directly (the "
+                       "authors' nn.Linear); true: standardize it too, with a gain")
+    scale: float = _f(2.74, "constant factor on every layer whose input is spikes (all but the "
+                      "first, the read-out too): the authors' Scale(2.74) after each neuron",
+                      gt=0.0, le=1e3)
     eps: float = _f(1e-4, "epsilon under the square root", gt=0.0, le=1.0)
 
 

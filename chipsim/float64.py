@@ -13,59 +13,80 @@ from typing import Optional
 import numpy as np
 
 from chipsim import ops
+from chipsim.errors import DataError
 from chipsim.mapping.network import Network
-from chipsim.rules.weight_standardization import standardize, standardize_vjp
+from chipsim.rules.weight_standardization import Standardization
 
 
 @dataclass
 class Params:
     """Float64 parameters per synaptic layer in network order (biases None when absent).
 
-    ``weights`` are what the layers use. With scaled weight standardization (``ws`` = (eps,
-    scales per layer)) the trainable parameters are ``raw`` weights and ``gain``s instead, and
-    ``weights`` are derived from them after every update (rules.weight_standardization).
+    ``weights`` are what the layers use. With scaled weight standardization (``ws``, a
+    rules.weight_standardization.Standardization) the trainable parameters are ``raw``
+    weights and, for standardized layers, ``gain``s (None for a plain layer) instead, and
+    ``weights`` are derived from them after every update.
     """
 
     weights: list[np.ndarray]
     biases: list[Optional[np.ndarray]]
     raw: Optional[list[np.ndarray]] = None
-    gain: Optional[list[np.ndarray]] = None
-    ws: Optional[tuple] = None
+    gain: Optional[list[Optional[np.ndarray]]] = None
+    ws: Optional[Standardization] = None
 
     @classmethod
-    def of(cls, network: Network, ws: Optional[tuple] = None) -> "Params":
+    def of(cls, network: Network, ws: Optional[Standardization] = None) -> "Params":
+        """Parameters of ``network``. With ``ws``: raw weights and gains from the network's
+        ``raw`` / ``gain`` (a weights file written by a standardized run) where present, else
+        its weights as raw weights with gain 1."""
         names = [layer.name for layer in network.synaptic]
         weights = [network.weights[n].copy() for n in names]
         biases = [network.biases[n].copy() if n in network.biases else None for n in names]
         if ws is None:
             return cls(weights, biases)
-        params = cls(weights, biases, [w.copy() for w in weights],
-                     [np.ones(len(w)) for w in weights], ws)
+        plain = [n for n, own in zip(names, ws.standardized) if not own and n in network.gain]
+        if plain:
+            raise DataError(f"network.init.weights: gains given for {', '.join(plain)}, which "
+                            "this run does not standardize (a plain read-out: network."
+                            "weight_standardization.readout: false); set readout: true to "
+                            "continue a run that standardized it, or drop the '.gain' arrays")
+        raw = [network.raw.get(n, network.weights[n]).copy() for n in names]
+        gain = [network.gain.get(n, np.ones(len(w))).copy() if own else None
+                for n, w, own in zip(names, weights, ws.standardized)]
+        params = cls(weights, biases, raw, gain, ws)
         params.refresh()
         return params
 
     def refresh(self) -> None:
         """Effective weights from raw weights and gains (in place)."""
         if self.ws is not None:
-            eps, scales = self.ws
-            for w, raw, gain, scale in zip(self.weights, self.raw, self.gain, scales):
-                w[...] = standardize(raw, gain, eps, scale)
+            for i, (w, raw, gain) in enumerate(zip(self.weights, self.raw, self.gain)):
+                w[...] = self.ws.effective(i, raw, gain)
 
     def as_dicts(self, names: list[str]) -> tuple[dict, dict]:
         return (dict(zip(names, self.weights)),
                 {n: b for n, b in zip(names, self.biases) if b is not None})
 
+    def reparameterization(self, names: list[str]) -> dict[str, np.ndarray]:
+        """'<layer>.raw' (every layer) and '<layer>.gain' (standardized layers) under
+        standardization, for a weights file a later run continues from; else empty."""
+        if self.ws is None:
+            return {}
+        out = {f"{n}.raw": r for n, r in zip(names, self.raw)}
+        out.update({f"{n}.gain": g for n, g in zip(names, self.gain) if g is not None})
+        return out
+
     def flat(self, grads=None) -> list[np.ndarray]:
-        """Trainable parameters (or matching gradients) as one list, the optimizer's order."""
+        """Trainable parameters (or matching gradients) as one list, the optimizer's order:
+        weights (raw weights, then the gains of standardized layers), then biases."""
         w, b = grads if grads is not None else (self.weights, self.biases)
         if self.ws is not None:
-            eps, scales = self.ws
             if grads is None:
-                w = list(self.raw) + list(self.gain)
+                w = list(self.raw) + [g for g in self.gain if g is not None]
             else:
-                pairs = [standardize_vjp(r, g, gw, eps, s)
-                         for r, g, gw, s in zip(self.raw, self.gain, w, scales)]
-                w = [p[0] for p in pairs] + [p[1] for p in pairs]
+                pairs = [self.ws.vjp(i, r, g, gw)
+                         for i, (r, g, gw) in enumerate(zip(self.raw, self.gain, w))]
+                w = [p[0] for p in pairs] + [p[1] for p in pairs if p[1] is not None]
         return list(w) + [g for g, own in zip(b, self.biases) if own is not None]
 
 
@@ -212,7 +233,7 @@ def single_threaded_blas():
 class Float64Model:
     """The float64 reference behind the runner's interface: train_batch, infer, weights."""
 
-    def __init__(self, network: Network, rule, optimizer, ws: Optional[tuple] = None,
+    def __init__(self, network: Network, rule, optimizer, ws: Optional[Standardization] = None,
                  predict_spikes: bool = False):
         self.network, self.rule, self.optimizer = network, rule, optimizer
         self.params = Params.of(network, ws)
@@ -228,6 +249,10 @@ class Float64Model:
     def weights(self) -> tuple[dict, dict]:
         """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""
         return self.params.as_dicts([layer.name for layer in self.network.synaptic])
+
+    def reparameterization(self) -> dict[str, np.ndarray]:
+        """Raw weights and gains under standardization ('<layer>.raw', '<layer>.gain')."""
+        return self.params.reparameterization([layer.name for layer in self.network.synaptic])
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters and momentum buffers (views: a checkpoint fills them)."""

@@ -35,6 +35,7 @@ from chipsim.rules import FLOAT_RULES
 from chipsim.rules.ottt import feedback_matrices
 from chipsim.rules.ottt_chip import ottt_chip_rule
 from chipsim.rules.sgd import SGD
+from chipsim.rules.weight_standardization import Standardization
 from chipsim.seeding import stream
 
 EVAL_CHUNK = 2048  # test samples simulated at once (bounds memory, not results)
@@ -182,10 +183,10 @@ def make_float_model(config: Config, network: Network, feedback) -> Float64Model
             mse_weight=learn.loss.mse_weight, timesteps=timesteps, chain=network.chain)
     opt = learn.optimizer
     ws = config.network.weight_standardization
-    scales = [1.0 if i == 0 else ws.scale for i in range(len(network.synaptic))]
+    standardization = (Standardization.authors(len(network.synaptic), ws.eps, ws.scale,
+                                               ws.readout) if ws.enabled else None)
     return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay),
-                        (ws.eps, scales) if ws.enabled else None,
-                        predict_spikes=predicts_by_spikes(config, network))
+                        standardization, predict_spikes=predicts_by_spikes(config, network))
 
 
 def run_label(config: Config) -> str:
@@ -336,7 +337,11 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
                                        test_samples=len(data.y_test), timesteps=timesteps,
                                        n_inputs=data.n_inputs)
     weights, biases = model.weights()
-    write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()}})
+    # effective weights under the layer names (what map and other runs compute with); raw
+    # weights and gains beside them so init.weights continues a standardized run exactly
+    extra = model.reparameterization() if isinstance(model, Float64Model) else {}
+    write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()},
+                                    **extra})
     if recordings:
         write_npz(out / "record.npz", recordings)
     if config.output.plots:

@@ -11,7 +11,9 @@
 
 Synaptic layers (dense, conv2d) spike unless ``neuron: readout``; a layer may give its own
 ``neuron: {...}`` mapping. Weights come keyed by layer name: ``name`` or ``name.weight`` and
-optionally ``name.bias``, dense (out, in), conv2d (out, in, kh, kw).
+optionally ``name.bias``, dense (out, in), conv2d (out, in, kh, kw). ``name.raw`` and
+``name.gain`` (a weight-standardized run's weights.npz) are checked and kept beside the
+network; it computes with ``name``, the effective weights.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import numpy as np
 
 from chipsim.config import read_yaml_file
 from chipsim.errors import DataError
-from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
+from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
+                                     reparameterization)
 
 NEURON_KEYS = {"tau", "threshold", "reset", "firing", "reset_at"}
 
@@ -106,8 +109,12 @@ def weight_shape(layer) -> tuple:
     return layer.weight_shape if layer.kind == "conv2d" else (layer.n_out, layer.n_in)
 
 
-def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str) -> Network:
-    """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``."""
+def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str,
+                            standardized_run: bool = True) -> Network:
+    """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``.
+
+    ``standardized_run``: also take ``name.raw`` / ``name.gain`` as chipsim's weights.npz
+    writes them (False for a torch state_dict, where a gain means its weight is raw)."""
     default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
     layers = layers_from_specs(arch["input"], arch["layers"], default, where)
     w_out, b_out, used = {}, {}, set()
@@ -131,8 +138,15 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
                                 f"architecture needs ({expect[0]},) (finite values)")
             b_out[name] = np.asarray(b, dtype=np.float64)
             used.add(f"{name}.bias")
+    # a run with weight standardization writes raw weights and gains beside the effective
+    # weights: the network computes with the effective ones, the others are kept for training
+    synaptic = [layer for layer in layers if layer.kind in ("dense", "conv2d")]
+    raw, gain = reparameterization(weights, synaptic, where) if standardized_run else ({}, {})
+    used.update(f"{n}.raw" for n in raw)
+    used.update(f"{n}.gain" for n in gain)
     unused = sorted(set(weights) - used)
     if unused:
         raise DataError(f"{where}: arrays not used by the architecture: {', '.join(unused)} "
                         "(a layer name that does not match, or a layer the architecture lacks)")
-    return Network(math.prod(arch["input"]), tuple(layers), default, w_out, b_out)
+    return Network(math.prod(arch["input"]), tuple(layers), default, w_out, b_out, raw,
+                   gain)

@@ -496,7 +496,7 @@ def read_torch_file(path: str | Path) -> Network:
         arrays[key] = _array(t)
     if problems:
         raise DataError(f"torch file '{path}': " + "; ".join(problems))
-    network = build_from_architecture(arch, arrays, str(path))
+    network = build_from_architecture(arch, arrays, str(path), standardized_run=False)
     zero = [name for name, b in network.biases.items() if b.size and not np.any(b)]
     for layer in network.layers:
         if layer.kind not in ("dense", "conv2d"):

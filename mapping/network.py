@@ -159,6 +159,9 @@ class Network:
 
     ``weights[name]``: dense (n_out, n_in), conv (out_channels, in_channels, kh, kw);
     ``biases[name]``: dense (n_out,), conv (out_channels,); absent when there is none.
+    ``raw[name]`` (as weights) and ``gain[name]`` (out,): what a run with weight
+    standardization trains (weights file keys '<name>.raw', '<name>.gain'); only training with
+    standardization reads them. ``weights`` are always what the network computes.
     """
 
     n_inputs: int
@@ -166,6 +169,8 @@ class Network:
     neuron: Neuron = Neuron()
     weights: dict = field(default_factory=dict)
     biases: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+    gain: dict = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -219,8 +224,10 @@ def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed:
     0. Each synaptic layer draws from its own stream, so layers do not shift each other.
     """
     synaptic = [layer for layer in layers if layer.kind in SYNAPTIC]
+    raw, gains = {}, {}  # a standardized run's raw weights and gains (``gain`` is the init's)
     if weights_file is not None:
         weights, biases = load_weights(weights_file, synaptic, bias)
+        raw, gains = load_reparameterization(weights_file, synaptic)
     else:
         weights, biases = {}, {}
         for i, layer in enumerate(synaptic):
@@ -228,7 +235,7 @@ def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed:
             weights[layer.name] = stream(seed, "init", i).uniform(-bound, bound, param_shape(layer))
             if bias:
                 biases[layer.name] = np.zeros(param_shape(layer)[0])
-    return Network(n_inputs, tuple(layers), neuron, weights, biases)
+    return Network(n_inputs, tuple(layers), neuron, weights, biases, raw, gains)
 
 
 def load_weights(path: str | Path, layers: list, bias: bool):
@@ -255,6 +262,38 @@ def load_weights(path: str | Path, layers: list, bias: bool):
         raise DataError(f"weights file '{path}': " + "; ".join(problems)
                         + f" (arrays present: {', '.join(sorted(arrays)) or 'none'})")
     return weights, biases
+
+
+def reparameterization(arrays: dict, layers: list, where: str) -> tuple[dict, dict]:
+    """(raw, gain) from '<layer>.raw' (the layer's weight shape) and '<layer>.gain' ((out,))
+    arrays, as a run with weight standardization writes them; DataError naming ``where`` for
+    a wrong shape, a non-finite value or a gain without raw weights."""
+    raw, gain, problems = {}, {}, []
+    for layer in layers:
+        for suffix, shape, into in ((".raw", param_shape(layer), raw),
+                                    (".gain", (param_shape(layer)[0],), gain)):
+            key = layer.name + suffix
+            if key not in arrays:
+                continue
+            a = arrays[key]
+            if a.shape != shape or not np.issubdtype(a.dtype, np.number) \
+                    or not np.all(np.isfinite(a)):
+                problems.append(f"array '{key}' has shape {a.shape}, layer needs {shape} "
+                                "(finite numbers)")
+            else:
+                into[layer.name] = a.astype(np.float64)
+        if layer.name in gain and layer.name not in raw:
+            problems.append(f"array '{layer.name}.gain' comes without '{layer.name}.raw' (the "
+                            "gain scales the standardized raw weights; give both or neither)")
+    if problems:
+        raise DataError(f"{where}: " + "; ".join(problems))
+    return raw, gain
+
+
+def load_reparameterization(path: str | Path, layers: list) -> tuple[dict, dict]:
+    """(raw, gain) of a weights file written by a run with weight standardization (empty
+    when it has no '<layer>.raw' / '<layer>.gain' arrays)."""
+    return reparameterization(read_npz(path, "weights file"), layers, f"weights file '{path}'")
 
 
 def read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:

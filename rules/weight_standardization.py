@@ -6,8 +6,46 @@ with the unbiased variance, a learnable gain (starts at 1) and a constant ``scal
 whose input is spikes (2.74 in the paper). Learning rules give gradients with respect to
 W_eff; ``standardize_vjp`` carries them back to W and gain. A chip stores W_eff: the
 standardization itself needs every weight of a channel, so it is not a local operation.
+
+The authors' VGG (github.com/pkuxmq/OTTT-SNN, models/spiking_vgg.py) standardizes its convs
+(ScaledWSConv2d) and multiplies every neuron's spikes by 2.74 (Scale), so every layer but the
+first (which sees the image) gets ``scale``; its read-out is a plain nn.Linear (no
+standardization, no gain) that still sees the scaled spikes: W_eff = scale x W.
 """
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Per synaptic layer (network order): its constant ``scales`` and whether it is
+    ``standardized`` (with a gain) or plain (W_eff = scale x W, no gain); ``eps`` as below."""
+
+    eps: float
+    scales: tuple
+    standardized: tuple
+
+    @classmethod
+    def authors(cls, n_layers: int, eps: float, scale: float, readout: bool):
+        """The authors' arrangement for ``n_layers`` synaptic layers: ``scale`` on all but the
+        first, every layer standardized but the read-out (unless ``readout``)."""
+        return cls(eps, tuple(1.0 if i == 0 else scale for i in range(n_layers)),
+                   tuple(i < n_layers - 1 or readout for i in range(n_layers)))
+
+    def effective(self, i: int, raw: np.ndarray, gain) -> np.ndarray:
+        """W_eff of layer i from its raw weights and gain (None for a plain layer)."""
+        if not self.standardized[i]:
+            return self.scales[i] * raw
+        return standardize(raw, gain, self.eps, self.scales[i])
+
+    def vjp(self, i: int, raw: np.ndarray, gain, g_eff: np.ndarray):
+        """(dL/dW, dL/dgain or None) of layer i from dL/dW_eff."""
+        if not self.standardized[i]:
+            return self.scales[i] * g_eff, None
+        return standardize_vjp(raw, gain, g_eff, self.eps, self.scales[i])
 
 
 def standardize(w: np.ndarray, gain: np.ndarray, eps: float, scale: float = 1.0) -> np.ndarray:

@@ -200,6 +200,11 @@ def test_weight_standardization_gradient_matches_finite_differences(seed, shape,
 
 
 def test_standardized_training_writes_standardized_weights(tmp_path):
+    """The authors' way (default): conv standardized with a gain, read-out plain but fed the
+    x2.74 spikes; readout: true standardizes it too. weights.npz holds the effective weights
+    under the layer names, raw weights and gains beside them."""
+    from chipsim.rules.weight_standardization import standardize
+
     cfg = write_yaml(tmp_path / "conv.yaml", {
         "network": {"input_shape": [1, 8, 8], "weight_standardization": {"enabled": True},
                     "layers": [{"name": "c1", "type": "conv2d", "channels": 4, "kernel": 3},
@@ -212,8 +217,17 @@ def test_standardized_training_writes_standardized_weights(tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["final"]["test_accuracy"] > 0.6
     with np.load(tmp_path / "r" / "weights.npz") as w:
+        assert sorted(w.files) == ["c1", "c1.gain", "c1.raw", "out", "out.raw"]
         assert np.allclose(w["c1"].reshape(4, -1).mean(axis=1), 0.0, atol=1e-12)
+        assert np.any(w["c1.gain"] != 1.0)      # the gains learned
+        assert np.array_equal(w["c1"], standardize(w["c1.raw"], w["c1.gain"], 1e-4))
+        assert np.abs(w["out"].mean(axis=1)).max() > 1e-3   # plain: not standardized
+        assert np.allclose(w["out"], 2.74 * w["out.raw"], rtol=1e-15, atol=0)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "ro"),
+                 "--set", "network.weight_standardization.readout=true"]) == 0
+    with np.load(tmp_path / "ro" / "weights.npz") as w:
         assert np.allclose(w["out"].mean(axis=1), 0.0, atol=1e-12)
+        assert np.allclose(w["out"], standardize(w["out.raw"], w["out.gain"], 1e-4, 2.74))
     assert main(["run", str(cfg), "--out", str(tmp_path / "chip"),
                  "--set", "chip.arithmetic=fixed"]) == 2
 
