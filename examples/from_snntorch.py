@@ -228,7 +228,7 @@ def chip_row(model: Path, out: Path, bits: int, learning: dict | None = None) ->
     try:
         report = run_config(model, out, **sections)
     except ChipsimError as exc:
-        return f"refused: {str(exc).splitlines()[0][:110]}"
+        return f"refused: {' '.join(str(exc).split())}"
     return f"{100 * report['final']['test_accuracy']:.2f} %"
 
 
@@ -285,8 +285,8 @@ def main(argv=None) -> int:
     width = max(len(r[0]) for r in rows)
     print(f"digits test set ({len(data.y_test)} samples), T = {TIMESTEPS}, snnTorch trained "
           f"in {seconds:.1f} s")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value}")
+    for label, value in rows:   # refusals in full in summary.json
+        print(f"  {label:<{width}}  {value if len(value) <= 100 else value[:97] + '...'}")
     return 0
 
 

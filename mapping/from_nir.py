@@ -10,8 +10,10 @@ vector). Branches, merges, cycles (recurrent layers), nested graphs and every ot
 are refused with a ``DataError`` naming the node. NIR parameters are per neuron; chipsim's
 neuron is per layer, so each parameter must be uniform within a layer (else ``DataError``
 naming the node, the parameter and its spread). An ``Affine`` / ``Conv2d`` bias that is all
-zeros is dropped (the chip has no biases; adding 0.0 changes no result). A ``Conv2d`` bias is
-kept per output channel (out_channels,), as the torch state_dict importer does.
+zeros is dropped (adding 0.0 changes no result); others are kept, and the chip runs them. A
+``Conv2d`` bias is kept per output channel (out_channels,), as the torch state_dict importer
+does. Parameters that must agree (snnTorch's r = tau/dt, a CubaLIF's tau_syn = dt) are
+compared to ``ULPS`` units in the last place of their dtype: snnTorch's exporter ships float32.
 
 The NIR specification gives continuous-time equations (``nir/ir/neuron.py``):
 
@@ -38,8 +40,10 @@ The threshold is v_threshold. What differs:
     the exporter writes tau = dt/(1 - beta), r = tau/dt, v_leak = 0 and v_reset = 0 with its
     hard-coded dt = 1e-4, and its ``Leaky`` neuron computes mem = beta mem + input - threshold
     reset, reset = H(mem[t-1] - threshold), spike = H(mem - threshold) with H(x) = x > 0. So:
-    lam = 1 - dt/tau (= beta up to the exporter's rounding, 1 ulp at most), input scale 1
-    (r = tau/dt is checked: another r means the file is not such an export, or dt is wrong),
+    lam = beta: the exporter's beta is found back from tau (``_exported_beta``; it computes in
+    float32 for a float32 model, so 1 - dt/tau alone misses beta by ~1e-9), else 1 - dt/tau;
+    input scale 1 (r = tau/dt is checked to the file's precision: another r means the file is
+    not such an export, or dt is wrong),
     firing ``'>'``, reset ``'subtract'`` at the next step (``reset_at='next_step'``): the
     v_reset = 0 the exporter writes does not describe its own neurons, which subtract. The
     exporter records neither ``reset_mechanism`` nor ``reset_delay``; this convention assumes
@@ -413,7 +417,7 @@ def _bias(node, shape, at):
         raise DataError(f"{at}: bias has shape {b.shape}; expected {shape}")
     if not np.all(np.isfinite(b)):
         raise DataError(f"{at}: bias holds inf")
-    return None if not np.any(b) else b  # a zero bias is no bias (the chip has none)
+    return None if not np.any(b) else b  # a zero bias is no bias (adding 0.0 changes nothing)
 
 
 def _pair(value, at: str, what: str) -> tuple[int, int]:

@@ -28,12 +28,15 @@ Mapping (``docs/torch.md`` has the full table):
   sqrt(var * fan_in + eps) is stored; ``Scale(c)`` multiplies the weights (not the bias) of
   the next synaptic layer by c (or, before a neuron, that layer's weights and bias).
 - a synaptic layer without a neuron module after it is the non-spiking read-out, which must
-  be the last layer. Biases go to ``Network.biases`` ((out,), conv (out_channels,)); an
-  all-zero bias is dropped (the chip has no biases; adding 0.0 changes no result).
+  be the last layer. Biases go to ``Network.biases`` ((out,), conv (out_channels,)), which
+  the chip runs; an all-zero bias is dropped (adding 0.0 changes no result).
 
 ``read_torch_file(path)``: a state_dict saved with ``torch.save(module.state_dict(), path)``
 and the architecture ``path.with_suffix('.yaml')`` (``chipsim.mapping.architecture``); loaded
-with ``torch.load(weights_only=True)``, so a file that needs pickle is refused.
+with ``torch.load(weights_only=True)``, so a file that needs pickle is refused. snnTorch
+neuron modules in it (a prefix with ``beta``: beta, threshold, graded_spikes_factor,
+reset_mechanism_val) set the neuron of the synaptic layer before them in the file, or of the
+layer whose spec says ``neuron_module: <prefix>``, as ``from_torch`` maps a Leaky.
 
 torch stays optional: it is imported inside the functions that need it.
 """
@@ -369,7 +372,7 @@ def from_torch(module, input_shape) -> Network:
                 layer = Dense(where, shape[0], m.out_features)
             weights[where] = w * scale
             scale = 1.0
-            if b is not None and np.any(b):   # a zero bias is no bias (the chip has none)
+            if b is not None and np.any(b):   # a zero bias is no bias (adding 0.0: no change)
                 biases[where] = b
             layers.append(layer)
             shape = layer.out_shape if layer.kind == "conv2d" else (layer.n_out,)
@@ -604,9 +607,10 @@ def read_torch_file(path: str | Path) -> Network:
     (out, in), conv2d (out, in, kh, kw), biases (out,) / (out_channels,); an all-zero bias is
     dropped, as ``from_torch`` does. A layer whose
     state_dict entry carries more than weight and bias (e.g. ``gain`` of a weight-standardized
-    layer) is refused, since its stored weight is not what it computes; neuron parameters come
-    from the YAML, not from the file.
-    """
+    layer) is refused, since its stored weight is not what it computes. Neurons come from the
+    YAML, except where the file holds snnTorch neuron modules (``lif1.beta``, ...): each sets
+    the neuron of the synaptic layer before it in the file, or of the layer whose spec says
+    ``neuron_module: lif1`` (``docs/torch.md``, "snnTorch neurons in a state_dict")."""
     from chipsim.mapping.architecture import build_from_architecture, read_architecture
 
     path = Path(path)
@@ -652,7 +656,7 @@ def read_torch_file(path: str | Path) -> Network:
                                 f"'{layer.name}' needs {want}")
             if not np.all(np.isfinite(b)):
                 raise DataError(f"torch file '{path}': '{key}' holds NaN or inf")
-    if zero:  # a zero bias is no bias (the chip has none; adding 0.0 changes no result)
+    if zero:  # a zero bias is no bias (adding 0.0 changes no result)
         biases = {k: v for k, v in network.biases.items() if k not in zero}
         network = dataclasses.replace(network, biases=biases)
     return network
