@@ -9,6 +9,7 @@ The trained network comes from examples/from_snntorch.py (one place for the trai
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections import OrderedDict
 
 import numpy as np
@@ -226,3 +227,38 @@ def test_neuron_module_in_an_npz_architecture_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"layers fc1 give neuron_module, which only torch "
                                         r"state_dict files \(\.pt, \.pth\) carry"):
         load_model(path)
+
+
+def test_float32_cuba_lif_with_identity_synapse_is_accepted(tmp_path):
+    """snnTorch's Synaptic with alpha = 0 exports tau_syn = dt/(1 - 0) in float32, so
+    1 - dt/tau_syn is ~3e-9, not 0: within float32 precision, the synapse is the identity."""
+    f32 = lambda v: np.full(3, v, dtype=np.float32)  # noqa: E731
+    tau_syn, tau_mem = f32(1e-4), np.float32(1e-4) / (1 - f32(0.9))
+    node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / np.float32(1e-4),
+                       v_leak=f32(0), v_threshold=f32(1), v_reset=f32(0),
+                       w_in=tau_syn / np.float32(1e-4))
+    assert 1 - 1e-4 / float(tau_syn[0]) != 0.0
+    network = load_model(_nir_file(tmp_path / "cuba.nir", node), "snntorch")
+    assert abs(network.neuron.leak - 0.9) < 1e-7
+    slow = nir.CubaLIF(tau_syn=f32(2e-4), tau_mem=tau_mem, r=tau_mem / np.float32(1e-4),
+                       v_leak=f32(0), v_threshold=f32(1), v_reset=f32(0), w_in=f32(2.0))
+    with pytest.raises(DataError, match=r"decays by 1 - dt/tau_syn = 0\.49999.*decay 0 to 8 "
+                                        r"float32 ulps"):
+        load_model(_nir_file(tmp_path / "slow.nir", slow), "snntorch")
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch")
+def test_example_writes_its_table_and_summary(tmp_path, capsys):
+    assert ex.main([str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_test"] == 451 and summary["snntorch_accuracy_float64"] > 0.9
+    for kind in ("state_dict", "nir"):
+        path = summary["paths"][kind]
+        assert path["spike_counts_identical_to_snntorch_float64"]
+        assert path["runner_float64_identical"]
+        assert path["accuracy_float64"] == summary["snntorch_accuracy_float64"]
+        # the chip runs give an accuracy or chipsim's reason for refusing them
+        assert all(cell.endswith(" %") or cell.startswith("refused: ")
+                   for cell in path["chip"].values())
+    table = capsys.readouterr().out
+    assert "chipsim float64, net.nir" in table and "(spike counts identical)" in table
