@@ -14,6 +14,19 @@ Synaptic layers (dense, conv2d) spike unless ``neuron: readout``; a layer may gi
 optionally ``name.bias``, dense (out, in), conv2d (out, in, kh, kw). ``name.raw`` and
 ``name.gain`` (a weight-standardized run's weights.npz) are checked and kept beside the
 network; it computes with ``name``, the effective weights.
+
+Neuron modules (torch state_dict files only): snnTorch's ``Leaky`` stores its parameters in
+the state_dict (``lif1.beta``, ``lif1.threshold``, ``lif1.graded_spikes_factor``,
+``lif1.reset_mechanism_val``). They set the neuron of the synaptic layer they follow in the
+file: a state_dict lists modules in registration order, so ``fc1.weight, fc1.bias, lif1.beta,
+...`` gives ``lif1`` to ``fc1``, as ``from_torch`` pairs a neuron module with the layer before
+it. Where that order does not say it (a hand-built dict), name the module on its layer:
+
+      - {name: fc1, type: dense, units: 128, neuron_module: lif1}
+
+Such a layer takes its neuron from the file (tau = 1 / (1 - beta), snnTorch's firing '>' and
+reset; see ``chipsim.mapping.from_torch``), not from ``neuron`` (giving both is refused), and
+must not be ``neuron: readout`` (a Leaky after the last Linear is a spiking output layer).
 """
 from __future__ import annotations
 
@@ -110,11 +123,20 @@ def weight_shape(layer) -> tuple:
 
 
 def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str,
-                            standardized_run: bool = True) -> Network:
+                            standardized_run: bool = True, neuron_modules: bool = False) -> Network:
     """Network from an architecture and weights keyed ``name``/``name.weight``/``name.bias``.
 
     ``standardized_run``: also take ``name.raw`` / ``name.gain`` as chipsim's weights.npz
-    writes them (False for a torch state_dict, where a gain means its weight is raw)."""
+    writes them (False for a torch state_dict, where a gain means its weight is raw).
+    ``neuron_modules``: the caller reads the layers' ``neuron_module`` keys (torch files);
+    elsewhere such a key is refused rather than ignored."""
+    if not neuron_modules:
+        named = [str(spec.get("name")) for spec in arch["layers"]
+                 if isinstance(spec, dict) and "neuron_module" in spec]
+        if named:
+            raise DataError(f"{where}: layers {', '.join(named)} give neuron_module, which "
+                            "only torch state_dict files (.pt, .pth) carry; give the neuron "
+                            "with neuron: {tau: ..., threshold: ...} instead")
     default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
     layers = layers_from_specs(arch["input"], arch["layers"], default, where)
     w_out, b_out, used = {}, {}, set()

@@ -10,8 +10,10 @@ vector). Branches, merges, cycles (recurrent layers), nested graphs and every ot
 are refused with a ``DataError`` naming the node. NIR parameters are per neuron; chipsim's
 neuron is per layer, so each parameter must be uniform within a layer (else ``DataError``
 naming the node, the parameter and its spread). An ``Affine`` / ``Conv2d`` bias that is all
-zeros is dropped (the chip has no biases; adding 0.0 changes no result). A ``Conv2d`` bias is
-kept per output channel (out_channels,), as the torch state_dict importer does.
+zeros is dropped (adding 0.0 changes no result); others are kept, and the chip runs them. A
+``Conv2d`` bias is kept per output channel (out_channels,), as the torch state_dict importer
+does. Parameters that must agree (snnTorch's r = tau/dt, a CubaLIF's tau_syn = dt) are
+compared to ``ULPS`` units in the last place of their dtype: snnTorch's exporter ships float32.
 
 The NIR specification gives continuous-time equations (``nir/ir/neuron.py``):
 
@@ -38,8 +40,10 @@ The threshold is v_threshold. What differs:
     the exporter writes tau = dt/(1 - beta), r = tau/dt, v_leak = 0 and v_reset = 0 with its
     hard-coded dt = 1e-4, and its ``Leaky`` neuron computes mem = beta mem + input - threshold
     reset, reset = H(mem[t-1] - threshold), spike = H(mem - threshold) with H(x) = x > 0. So:
-    lam = 1 - dt/tau (= beta up to the exporter's rounding, 1 ulp at most), input scale 1
-    (r = tau/dt is checked: another r means the file is not such an export, or dt is wrong),
+    lam = beta: the exporter's beta is found back from tau (``_exported_beta``; it computes in
+    float32 for a float32 model, so 1 - dt/tau alone misses beta by ~1e-9), else 1 - dt/tau;
+    input scale 1 (r = tau/dt is checked to the file's precision: another r means the file is
+    not such an export, or dt is wrong),
     firing ``'>'``, reset ``'subtract'`` at the next step (``reset_at='next_step'``): the
     v_reset = 0 the exporter writes does not describe its own neurons, which subtract. The
     exporter records neither ``reset_mechanism`` nor ``reset_delay``; this convention assumes
@@ -73,7 +77,8 @@ from pathlib import Path
 import numpy as np
 
 from chipsim.errors import ConfigError, DataError
-from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
+from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
+                                     tau_from_leak)
 
 SYNAPTIC_NODES = ("Affine", "Linear", "Conv2d")
 SPIKING_NODES = ("LIF", "IF", "CubaLIF")
@@ -82,7 +87,10 @@ SHAPE_NODES = ("SumPool2d", "AvgPool2d", "Flatten")
 SUPPORTED = ("Input, Output, Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Flatten, LIF, IF, "
              "LI (read-out), CubaLIF and CubaLI (with tau_syn = dt)")
 SYNAPSE_IDENTITY_TOLERANCE = 1e-12  # |1 - dt/tau_syn| below this: the synaptic filter is none
-UNIT_SCALE_TOLERANCE = 1e-9         # snntorch: |dt r/tau - 1| allowed (the exporter's rounding)
+#: Parameters that should agree (snnTorch's r = tau/dt, tau_syn = dt) are compared to this many
+#: units in the last place of their dtype: files ship float32 (snnTorch's exporter computes
+#: tau = dt/(1 - beta) and r = tau/dt in float32, 2-3 roundings), some float64.
+ULPS = 8
 
 
 @dataclass(frozen=True)
@@ -409,7 +417,7 @@ def _bias(node, shape, at):
         raise DataError(f"{at}: bias has shape {b.shape}; expected {shape}")
     if not np.all(np.isfinite(b)):
         raise DataError(f"{at}: bias holds inf")
-    return None if not np.any(b) else b  # a zero bias is no bias (the chip has none)
+    return None if not np.any(b) else b  # a zero bias is no bias (adding 0.0 changes nothing)
 
 
 def _pair(value, at: str, what: str) -> tuple[int, int]:
@@ -493,12 +501,25 @@ def _uniform(node, field: str, n_out: int, channels: int | None, at: str) -> flo
     return lo
 
 
+def _tolerance(node, fields) -> tuple[float, str]:
+    """(relative tolerance, its description) for comparing ``fields`` of ``node``: ULPS units
+    in the last place of the coarsest float dtype among them (integers count as float64)."""
+    dtypes = [np.asarray(getattr(node, f, 0.0)).dtype for f in fields]
+    dtypes = [d if np.issubdtype(d, np.floating) else np.dtype(np.float64) for d in dtypes]
+    coarse = max(dtypes, key=lambda d: np.finfo(d).eps)
+    tol = ULPS * float(np.finfo(coarse).eps)
+    return tol, f"{ULPS} {coarse.name} ulps, relative {tol:.2g}"
+
+
 def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neuron, float]:
     """(chipsim Neuron, input scale to fold into the preceding weights) for a neuron node."""
     kind = _kind(node)
     n_out = math.prod(out_shape)
     channels = out_shape[0] if len(out_shape) == 3 else None
     get = lambda field: _uniform(node, field, n_out, channels, at)  # noqa: E731
+    fields = (("r",) if kind == "IF" else ("r", "tau_mem" if kind.startswith("Cuba") else "tau")
+              ) + (("tau_syn", "w_in") if kind.startswith("Cuba") else ())
+    tol, tol_text = _tolerance(node, fields)
     r = get("r")
     if kind == "IF":
         tau = math.inf
@@ -515,12 +536,12 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
     if kind.startswith("Cuba"):
         tau_syn, w_in = get("tau_syn"), get("w_in")
         alpha = 1.0 - dt / tau_syn if tau_syn > 0 else math.nan
-        if not abs(alpha) <= SYNAPSE_IDENTITY_TOLERANCE:
+        if not abs(alpha) <= max(SYNAPSE_IDENTITY_TOLERANCE, tol):
             raise DataError(f"{at}: tau_syn = {tau_syn!r} with dt = {dt!r} gives a synaptic "
                             f"current that decays by 1 - dt/tau_syn = {alpha!r} per step; "
                             "chipsim's neurons have no synaptic current (the input goes "
-                            "straight into the membrane), so only tau_syn = dt (decay 0, "
-                            "snnTorch's Synaptic with alpha = 0) is representable")
+                            "straight into the membrane), so only tau_syn = dt (decay 0 to "
+                            f"{tol_text}; snnTorch's Synaptic with alpha = 0) is representable")
         spec_scale *= (dt / tau_syn) * w_in
     if dt > tau:
         raise DataError(f"{at}: dt = {dt!r} exceeds tau = {tau!r}, so forward Euler's leak "
@@ -528,13 +549,13 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
                         "(network.nir.dt)")
     if conv.unit_input:
         if math.isfinite(spec_scale) and spec_scale != 0.0 \
-                and abs(spec_scale - 1.0) > UNIT_SCALE_TOLERANCE:
+                and abs(spec_scale - 1.0) > tol:
             raise DataError(f"{at}: r = {r!r}, but snnTorch's exporter writes r = tau/dt "
-                            f"(= {tau / dt if math.isfinite(tau) else 1 / dt!r} with dt = "
-                            f"{dt!r}) so that its neurons add their input unscaled; the input "
-                            f"scale dt r/tau here is {spec_scale!r}. Read the file with "
-                            "convention 'nir', or give the dt it was exported with "
-                            "(network.nir.dt)")
+                            f"(expected {tau / dt if math.isfinite(tau) else 1 / dt!r} with dt "
+                            f"= {dt!r}, to {tol_text}) so that its neurons add their input "
+                            f"unscaled; the input scale dt r/tau here is {spec_scale!r}. Read "
+                            "the file with convention 'nir', or give the dt it was exported "
+                            "with (network.nir.dt)")
         scale = 1.0
     else:
         scale = spec_scale
@@ -561,7 +582,32 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
                     raise DataError(f"{at}: metadata {key} = {value!r}; expected one of "
                                     f"{', '.join(repr(v) for v in valid)}")
                 options[option] = value
-    return Neuron(_tau_steps(tau, dt), threshold, **options), scale
+    beta = _exported_beta(node, tau, dt) if conv.name == "snntorch" and kind == "LIF" else None
+    tau_steps = _tau_steps(tau, dt) if beta is None else tau_from_leak(beta)
+    return Neuron(tau_steps, threshold, **options), scale
+
+
+def _exported_beta(node, tau: float, dt: float) -> float | None:
+    """The beta snnTorch's exporter started from, or None when no value reproduces the file.
+
+    The exporter writes tau = dt / (1 - beta) computed in beta's dtype (float32 for a float32
+    model), so 1 - dt/tau misses beta by a rounding (3e-9 for beta = 0.95 in float32) and the
+    leak would differ from snnTorch's. The values of that dtype within 4 ulps of 1 - dt/tau are
+    put through the exporter's formula; those giving the file's tau back are beta's possible
+    values, and the one nearest 1 - dt/tau is taken. None (the file's tau is not such an export,
+    or dt differs from the exporter's) keeps forward Euler's 1 - dt/tau."""
+    dtype = np.asarray(node.tau).dtype
+    if not (np.issubdtype(dtype, np.floating) and math.isfinite(tau)):
+        return None
+    target = 1.0 - dt / tau
+    guess = np.array([target], dtype=dtype)
+    candidates, up, down = [guess], guess, guess
+    for _ in range(4):
+        up, down = np.nextafter(up, dtype.type(2)), np.nextafter(down, dtype.type(-1))
+        candidates += [up, down]
+    stored = dtype.type(tau)
+    exact = [float(b[0]) for b in candidates if (dt / (1 - b))[0] == stored]  # the exporter's
+    return min(exact, key=lambda b: abs(b - target)) if exact else None
 
 
 def _tau_steps(tau: float, dt: float) -> float:

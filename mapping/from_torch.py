@@ -28,12 +28,15 @@ Mapping (``docs/torch.md`` has the full table):
   sqrt(var * fan_in + eps) is stored; ``Scale(c)`` multiplies the weights (not the bias) of
   the next synaptic layer by c (or, before a neuron, that layer's weights and bias).
 - a synaptic layer without a neuron module after it is the non-spiking read-out, which must
-  be the last layer. Biases go to ``Network.biases`` ((out,), conv (out_channels,)); an
-  all-zero bias is dropped (the chip has no biases; adding 0.0 changes no result).
+  be the last layer. Biases go to ``Network.biases`` ((out,), conv (out_channels,)), which
+  the chip runs; an all-zero bias is dropped (adding 0.0 changes no result).
 
 ``read_torch_file(path)``: a state_dict saved with ``torch.save(module.state_dict(), path)``
 and the architecture ``path.with_suffix('.yaml')`` (``chipsim.mapping.architecture``); loaded
-with ``torch.load(weights_only=True)``, so a file that needs pickle is refused.
+with ``torch.load(weights_only=True)``, so a file that needs pickle is refused. snnTorch
+neuron modules in it (a prefix with ``beta``: beta, threshold, graded_spikes_factor,
+reset_mechanism_val) set the neuron of the synaptic layer before them in the file, or of the
+layer whose spec says ``neuron_module: <prefix>``, as ``from_torch`` maps a Leaky.
 
 torch stays optional: it is imported inside the functions that need it.
 """
@@ -49,7 +52,8 @@ from pathlib import Path
 import numpy as np
 
 from chipsim.errors import DataError
-from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
+from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
+                                     tau_from_leak)
 
 #: What from_torch maps, for error messages.
 SUPPORTED = ("nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, "
@@ -155,18 +159,18 @@ def _firing(fn, at: str) -> str:
     return _FIRES[got]
 
 
-def _tau_from_beta(beta: float) -> float:
-    """tau with 1 - 1/tau == beta exactly in float64 where a neighbour of 1/(1-beta) has it."""
-    if beta >= 1.0:
-        return math.inf
-    tau = 1.0 / (1.0 - beta)
-    candidate = tau
-    for _ in range(8):  # a few ulps either side; keep the plain value when none is exact
-        for c in (candidate, 2 * tau - candidate):
-            if 1.0 - 1.0 / c == beta:
-                return c
-        candidate = math.nextafter(candidate, math.inf)
-    return tau
+def leaky_neuron(beta: float, threshold: float, mechanism: str, firing: str = ">") -> Neuron:
+    """chipsim's Neuron for an snnTorch Leaky (reset_delay=True, snnTorch's default).
+
+    lam = beta exactly (``tau_from_leak``), after Leaky's clamp of beta to [0, 1]. 'subtract':
+    snnTorch subtracts last step's spike after the leak, reset_at 'next_step'. 'zero': snnTorch
+    zeroes mem before the next leak, (1 - s) mem, the same as chipsim's v = u (1 - s) at the
+    end of the step (with or without reset_delay).
+    """
+    tau = tau_from_leak(min(max(beta, 0.0), 1.0))
+    if mechanism == "zero":
+        return Neuron(tau, threshold, "zero", firing, "same_step")
+    return Neuron(tau, threshold, "subtract", firing, "next_step")
 
 
 def neuron_of(m, where: str) -> tuple[Neuron, float]:
@@ -187,18 +191,13 @@ def neuron_of(m, where: str) -> tuple[Neuron, float]:
                             "chipsim equivalent; build it with both off")
         if _scalar(m.graded_spikes_factor, f"{at}: graded_spikes_factor") != 1.0:
             raise DataError(f"{at}: graded_spikes_factor must be 1 (chipsim spikes are 0/1)")
-        beta = min(max(_scalar(m.beta, f"{at}: beta"), 0.0), 1.0)  # Leaky clamps to [0, 1]
-        threshold = _scalar(m.threshold, f"{at}: threshold")
-        firing = _firing(m.spike_grad, at)
-        if mechanism == "zero":
-            # snnTorch zeroes mem before the next leak: (1 - s) mem, the same as chipsim's
-            # v = u (1 - s) at the end of the step (with or without reset_delay).
-            return Neuron(_tau_from_beta(beta), threshold, "zero", firing, "same_step"), 1.0
-        if not getattr(m, "reset_delay", True):
+        if mechanism == "subtract" and not getattr(m, "reset_delay", True):
             raise DataError(f"{at}: snnTorch Leaky with reset_delay=False and subtract reset "
                             "subtracts again when the membrane stays above threshold; chipsim "
                             "has no such neuron. Use reset_delay=True (snnTorch's default)")
-        return Neuron(_tau_from_beta(beta), threshold, "subtract", firing, "next_step"), 1.0
+        return leaky_neuron(_scalar(m.beta, f"{at}: beta"),
+                            _scalar(m.threshold, f"{at}: threshold"), mechanism,
+                            _firing(m.spike_grad, at)), 1.0
     if family in ("spikingjelly", "ottt"):
         name = f"SpikingJelly {kind}" if family == "spikingjelly" else kind
         if kind not in LIF_NODES + IF_NODES:
@@ -373,7 +372,7 @@ def from_torch(module, input_shape) -> Network:
                 layer = Dense(where, shape[0], m.out_features)
             weights[where] = w * scale
             scale = 1.0
-            if b is not None and np.any(b):   # a zero bias is no bias (the chip has none)
+            if b is not None and np.any(b):   # a zero bias is no bias (adding 0.0: no change)
                 biases[where] = b
             layers.append(layer)
             shape = layer.out_shape if layer.kind == "conv2d" else (layer.n_out,)
@@ -468,6 +467,139 @@ def _load_state_dict(path: Path) -> dict:
     return tensors
 
 
+#: What snnTorch's Leaky puts in its state_dict (snnTorch 1.0.0; buffers, or parameters when
+#: learnable). A module whose keys include 'beta' is read as an snnTorch neuron module.
+LEAKY_KEYS = ("beta", "threshold", "graded_spikes_factor", "reset_mechanism_val")
+#: snnTorch's SpikingNeuron.reset_dict, inverted: reset_mechanism_val -> reset_mechanism.
+RESET_MECHANISMS = {0: "subtract", 1: "zero", 2: "none"}
+
+
+def _neuron_modules(tensors: dict) -> dict[str, dict]:
+    """{module prefix: {parameter: tensor}} for each snnTorch neuron module (a prefix with a
+    'beta' key), in the file's order."""
+    split = {key: key.rpartition(".") for key in tensors}
+    prefixes = [prefix for prefix, _, leaf in split.values() if leaf == "beta"]
+    return {prefix: {leaf: tensors[key] for key, (p, _, leaf) in split.items() if p == prefix}
+            for prefix in prefixes}
+
+
+def _owners(arch: dict, layers: list, modules: dict, keys: list, where: str) -> dict[str, str]:
+    """{layer name: neuron module prefix}: a layer spec's ``neuron_module``, else the synaptic
+    layer whose keys come last before the module's first key (the state_dict's order is the
+    modules' registration order: fc1.weight, fc1.bias, lif1.beta, ... puts lif1 after fc1)."""
+    synaptic = {layer.name for layer in layers if layer.kind in ("dense", "conv2d")}
+    owner: dict[str, str] = {}   # module -> layer
+    for i, spec in enumerate(arch["layers"]):
+        if not (isinstance(spec, dict) and "neuron_module" in spec):
+            continue
+        module, name = str(spec["neuron_module"]), str(spec.get("name"))
+        at = f"{where}: layers[{i}] ('{name}')"
+        if name not in synaptic:
+            raise DataError(f"{at}: neuron_module is for dense and conv2d layers")
+        if module not in modules:
+            raise DataError(f"{at}: neuron_module '{module}' has no '{module}.beta' in the "
+                            f"file; neuron modules found: {', '.join(modules) or 'none'}")
+        if module in owner:
+            raise DataError(f"{at}: neuron_module '{module}' is also given to layer "
+                            f"'{owner[module]}'; each neuron module belongs to one layer")
+        owner[module] = name
+    layer_of_key = {key: name for name in synaptic
+                    for key in (name, f"{name}.weight", f"{name}.bias")}
+    for module, params in modules.items():
+        if module in owner:
+            continue
+        first = keys.index(f"{module}.{next(iter(params))}")
+        before = [layer_of_key[k] for k in keys[:first] if k in layer_of_key]
+        if not before:
+            raise DataError(f"{where}: neuron module '{module}' comes before every synaptic "
+                            "layer's weights in the file, so chipsim cannot tell which layer "
+                            f"it belongs to; add neuron_module: {module} to that layer in "
+                            "the architecture")
+        owner[module] = before[-1]
+    by_layer: dict[str, str] = {}
+    for module, name in owner.items():
+        if name in by_layer:
+            raise DataError(f"{where}: neuron modules '{by_layer[name]}' and '{module}' both "
+                            f"belong to layer '{name}' (by the file's order or neuron_module); "
+                            "give each spiking layer its own with neuron_module: <prefix>")
+        by_layer[name] = module
+    return by_layer
+
+
+def _layer_value(t, key: str, layer, where: str) -> float:
+    """The one value of a neuron parameter tensor: 0-d, or per neuron with all values equal."""
+    torch = _torch()
+    flat = t.detach().to("cpu", torch.float64).reshape(-1)
+    at = f"{where}: '{key}' (the neurons of layer '{layer.name}')"
+    if flat.numel() not in (1, layer.n_out) or not bool(torch.all(torch.isfinite(flat))):
+        raise DataError(f"{at} has {flat.numel()} values; expected one, or one per neuron "
+                        f"({layer.n_out}), all finite")
+    lo, hi = float(flat.min()), float(flat.max())
+    if lo != hi:
+        raise DataError(f"{at} holds {int(torch.unique(flat).numel())} different values (from "
+                        f"{lo!r} to {hi!r}); chipsim's neuron parameters are one per layer, so "
+                        "a per-neuron tensor must hold one value in all its entries")
+    return lo
+
+
+def _snntorch_neuron(module: str, params: dict, layer, where: str) -> Neuron:
+    """The Neuron of layer ``layer`` from snnTorch Leaky's state_dict entries ``params``.
+
+    A state_dict cannot show the spike function or reset_delay: snnTorch's defaults are
+    assumed (spike on mem - threshold > 0, i.e. firing '>'; reset_delay=True)."""
+    extra = sorted(set(params) - set(LEAKY_KEYS))
+    if extra:
+        raise DataError(f"{where}: neuron module '{module}' (of layer '{layer.name}') has "
+                        f"{', '.join(repr(f'{module}.{k}') for k in extra)}; chipsim reads "
+                        f"snnTorch Leaky's {', '.join(LEAKY_KEYS)} (other snnTorch neurons, "
+                        "e.g. Synaptic with alpha, are not supported)")
+    value = lambda k, default: (default if k not in params  # noqa: E731
+                                else _layer_value(params[k], f"{module}.{k}", layer, where))
+    code = value("reset_mechanism_val", 0.0)
+    mechanism = RESET_MECHANISMS.get(int(code)) if code == int(code) else None
+    if mechanism not in ("subtract", "zero"):
+        raise DataError(f"{where}: '{module}.reset_mechanism_val' is {code!r} "
+                        f"({mechanism or 'unknown'}); chipsim maps snnTorch's 0 ('subtract') "
+                        "and 1 ('zero')")
+    factor = value("graded_spikes_factor", 1.0)
+    if factor != 1.0:
+        raise DataError(f"{where}: '{module}.graded_spikes_factor' is {factor!r}; chipsim's "
+                        "spikes are 0/1, so it must be 1 (snnTorch's default)")
+    return leaky_neuron(value("beta", None), value("threshold", 1.0), mechanism)
+
+
+def _with_file_neurons(network: Network, arch: dict, tensors: dict, modules: dict,
+                       where: str) -> Network:
+    """``network`` with the neurons of the state_dict's snnTorch neuron modules on their layers;
+    the network's default neuron becomes the first spiking layer's (as from_torch does)."""
+    owners = _owners(arch, list(network.layers), modules, list(tensors), where)
+    specs = {str(spec.get("name")): spec for spec in arch["layers"] if isinstance(spec, dict)}
+    layers = []
+    for layer in network.layers:
+        module = owners.get(layer.name)
+        if module is not None:
+            if not layer.spiking:
+                raise DataError(f"{where}: layer '{layer.name}' is the read-out (neuron: "
+                                f"readout) in the architecture, but neuron module '{module}' "
+                                "follows it in the file; a Leaky after the last Linear makes "
+                                "a spiking output layer: drop 'neuron: readout'")
+            if isinstance(specs[layer.name].get("neuron"), dict):
+                raise DataError(f"{where}: layer '{layer.name}' has a neuron in the "
+                                f"architecture and neuron module '{module}' in the file; give "
+                                "it in one place (the file's is what the network was trained "
+                                "with)")
+            layer = dataclasses.replace(
+                layer, neuron=_snntorch_neuron(module, modules[module], layer, where))
+        layers.append(layer)
+    effective = [network.neuron_of(layer) for layer in layers
+                 if layer.kind in ("dense", "conv2d") and layer.spiking]
+    default = effective[0] if effective else network.neuron
+    layers = [dataclasses.replace(layer, neuron=None if network.neuron_of(layer) == default
+                                  else network.neuron_of(layer))
+              if layer.kind in ("dense", "conv2d") else layer for layer in layers]
+    return dataclasses.replace(network, layers=tuple(layers), neuron=default)
+
+
 def read_torch_file(path: str | Path) -> Network:
     """The Network in a torch state_dict ``path`` and the architecture ``<stem>.yaml`` beside it.
 
@@ -475,9 +607,10 @@ def read_torch_file(path: str | Path) -> Network:
     (out, in), conv2d (out, in, kh, kw), biases (out,) / (out_channels,); an all-zero bias is
     dropped, as ``from_torch`` does. A layer whose
     state_dict entry carries more than weight and bias (e.g. ``gain`` of a weight-standardized
-    layer) is refused, since its stored weight is not what it computes; neuron parameters come
-    from the YAML, not from the file.
-    """
+    layer) is refused, since its stored weight is not what it computes. Neurons come from the
+    YAML, except where the file holds snnTorch neuron modules (``lif1.beta``, ...): each sets
+    the neuron of the synaptic layer before it in the file, or of the layer whose spec says
+    ``neuron_module: lif1`` (``docs/torch.md``, "snnTorch neurons in a state_dict")."""
     from chipsim.mapping.architecture import build_from_architecture, read_architecture
 
     path = Path(path)
@@ -486,8 +619,12 @@ def read_torch_file(path: str | Path) -> Network:
         raise DataError(f"torch file '{path}' not found")
     arch = read_architecture(path.with_suffix(".yaml"))
     tensors = _load_state_dict(path)
+    modules = _neuron_modules(tensors)
+    neuron_keys = {f"{m}.{k}" for m, params in modules.items() for k in params}
     arrays, problems = {}, []
     for key, t in tensors.items():
+        if key in neuron_keys:
+            continue  # read below, by _with_file_neurons
         if not (t.is_floating_point() or t.is_complex()):
             continue  # counters such as num_batches_tracked
         if t.is_complex() or t.layout != _torch().strided:
@@ -496,7 +633,9 @@ def read_torch_file(path: str | Path) -> Network:
         arrays[key] = _array(t)
     if problems:
         raise DataError(f"torch file '{path}': " + "; ".join(problems))
-    network = build_from_architecture(arch, arrays, str(path), standardized_run=False)
+    network = build_from_architecture(arch, arrays, str(path), standardized_run=False,
+                                      neuron_modules=True)
+    network = _with_file_neurons(network, arch, tensors, modules, f"torch file '{path}'")
     zero = [name for name, b in network.biases.items() if b.size and not np.any(b)]
     for layer in network.layers:
         if layer.kind not in ("dense", "conv2d"):
@@ -518,7 +657,7 @@ def read_torch_file(path: str | Path) -> Network:
                                 f"'{layer.name}' needs {want}")
             if not np.all(np.isfinite(b)):
                 raise DataError(f"torch file '{path}': '{key}' holds NaN or inf")
-    if zero:  # a zero bias is no bias (the chip has none; adding 0.0 changes no result)
+    if zero:  # a zero bias is no bias (adding 0.0 changes no result)
         biases = {k: v for k, v in network.biases.items() if k not in zero}
         network = dataclasses.replace(network, biases=biases)
     return network

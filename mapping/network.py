@@ -50,6 +50,26 @@ class Neuron:
         return self.firing == ">=" and self.reset_at == "same_step"
 
 
+def tau_from_leak(leak: float) -> float:
+    """tau such that chipsim's leak 1 - 1/tau equals ``leak`` exactly in float64, if one exists.
+
+    Importers get a leak (snnTorch's beta, a NIR file's 1 - dt/tau) and chipsim stores tau;
+    1 / (1 - leak) can miss by an ulp, so its neighbours within 8 ulps are tried. Not every
+    float64 leak is 1 - 1/x for a float64 x; then the plain value is kept (off by <= 2.2e-16).
+    leak >= 1 is an IF neuron (tau = inf).
+    """
+    if leak >= 1.0:
+        return math.inf
+    tau = 1.0 / (1.0 - leak)
+    candidate = tau
+    for _ in range(8):
+        for c in (candidate, 2 * tau - candidate):
+            if 1.0 - 1.0 / c == leak:
+                return c
+        candidate = math.nextafter(candidate, math.inf)
+    return tau
+
+
 @dataclass(frozen=True)
 class Dense:
     """A fully connected layer of ``n_out`` neurons with ``n_in`` inputs; spiking or read-out.

@@ -1,0 +1,264 @@
+"""Import fidelity for what snnTorch users ship: a state_dict of an snn.Leaky network and the
+NIR file snnTorch's own exporter writes (float32), both in float64 through chipsim's documented
+paths (net.yaml with network.model, and load_model + chipsim.float64.infer), checked spike count
+for spike count against snnTorch's own forward on every test sample; then the float32
+tolerances, per-neuron tensors and the refusals, each by its message.
+
+The trained network comes from examples/from_snntorch.py (one place for the training code).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import yaml
+
+from chipsim.errors import DataError
+
+from conftest import ROOT
+
+torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
+snn = pytest.importorskip("snntorch", reason="needs snnTorch (pip install 'chipsim[torch]')")
+nir = pytest.importorskip("nir", reason="needs the 'nir' package")
+pytest.importorskip("nirtorch", reason="snnTorch's NIR exporter needs nirtorch")
+
+from chipsim.mapping.load import load_model  # noqa: E402
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("from_snntorch",
+                                                  ROOT / "examples" / "from_snntorch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ex = _example()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """snnTorch's tutorial digits network, trained (seeded, a few seconds), its files written
+    by torch.save and snnTorch's exporter, and snnTorch's own spike counts on the test set."""
+    folder = tmp_path_factory.mktemp("snntorch")
+    data = ex.digits()
+    net = ex.train(data)
+    return {"data": data, "net": net, "folder": folder,
+            "pt": ex.save_state_dict(net, folder),
+            "nir": ex.save_nir(net, folder),
+            "theirs": ex.run_snntorch(net, data.x_test, dtype="float64")}
+
+
+# ---- (a) the trained network, both files, both paths -----------------------------------------
+
+@pytest.mark.filterwarnings("ignore:nirtorch")
+@pytest.mark.parametrize("kind, convention", [("pt", "nir"), ("nir", "snntorch")])
+def test_trained_snntorch_network_spike_counts_identical_on_every_test_sample(
+        trained, kind, convention):
+    data, path, (hidden, output) = trained["data"], trained[kind], trained["theirs"]
+    assert hidden.shape == (451, ex.HIDDEN) and output.shape == (451, 10)
+    # the network learned and spikes (so identical counts say something)
+    assert ex.accuracy(output, data.y_test) > 0.9
+    assert 0.05 < hidden.mean() / ex.TIMESTEPS < 0.95 and output.sum() > 451 * ex.TIMESTEPS * 0.5
+
+    network = load_model(path, convention)
+    assert [(l.name, l.spiking) for l in network.layers] == [("fc1", True), ("fc2", True)]
+    assert network.neuron.leak == float(trained["net"].lif1.beta)       # 0.949999988079071
+    assert (network.neuron.firing, network.neuron.reset_at) == (">", "next_step")
+    assert sorted(network.biases) == ["fc1", "fc2"]
+    ours = ex.run_chipsim(network, data.x_test)                  # load_model + float64.infer
+    np.testing.assert_array_equal(ours[0], hidden)
+    np.testing.assert_array_equal(ours[1], output)
+
+    run = trained["folder"] / f"run_{kind}"                      # net.yaml, network.model
+    report = ex.run_config(path, run)
+    assert report["data"]["n_test"] == 451 and report["config"]["data"]["source"] == "digits"
+    counts = ex.runner_counts(report, run)
+    np.testing.assert_array_equal(counts[0], hidden)
+    np.testing.assert_array_equal(counts[1], output)
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch")
+def test_snntorch_nir_export_is_float32_as_shipped(trained):
+    import h5py
+
+    with h5py.File(trained["nir"], "r") as f:
+        assert f["node/nodes/lif1/tau"].dtype == np.float32
+        assert f["node/nodes/fc1/weight"].dtype == np.float32
+    graph = nir.read(str(trained["nir"]))
+    tau, r = graph.nodes["lif1"].tau, graph.nodes["lif1"].r
+    assert not np.all(1e-4 * r.astype(np.float64) / tau == 1.0)   # r = tau/dt only to float32
+
+
+def test_per_neuron_tensors_with_equal_values_read_as_the_scalar_ones(trained, tmp_path):
+    ready = ex.export_ready(trained["net"])
+    assert ready.lif1.beta.shape == (ex.HIDDEN,) and ready.lif2.threshold.shape == (10,)
+    scalar = load_model(trained["pt"])
+    per_neuron = load_model(ex.save_state_dict(ready, tmp_path))
+    assert per_neuron.layers == scalar.layers and per_neuron.neuron == scalar.neuron
+
+
+# ---- (b) float32 tolerances, per-neuron tensors, refusals ------------------------------------
+
+def _lif_node(n, beta, dtype, dt=1e-4, r_factor=1.0):
+    """A LIF node computed as snnTorch's exporter computes it, in ``dtype``."""
+    b = np.full(n, beta, dtype=dtype)
+    tau = dt / (1 - b)
+    return nir.LIF(tau=tau, r=(tau / dt * r_factor).astype(dtype), v_leak=np.zeros_like(b),
+                   v_threshold=np.ones_like(b), v_reset=np.zeros_like(b))
+
+
+def _nir_file(path, node, n=3):
+    nodes = {"in": nir.Input(input_type={"input": np.array([2])}),
+             "fc": nir.Linear(weight=np.ones((n, 2), dtype=np.float32)), "lif": node,
+             "out": nir.Output(output_type={"output": np.array([n])})}
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "out")]
+    nir.write(str(path), nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    return path
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.9, 0.95, 0.99, 0.7312])
+def test_float32_export_reads_with_snntorchs_float32_beta_exactly(tmp_path, beta):
+    path = _nir_file(tmp_path / "f32.nir", _lif_node(3, beta, np.float32))
+    neuron = load_model(path, "snntorch").neuron
+    assert neuron.leak == float(np.float32(beta))   # the leak snnTorch computes with
+
+
+def test_r_beyond_a_few_ulps_of_its_dtype_is_refused(tmp_path):
+    off32 = _nir_file(tmp_path / "a.nir", _lif_node(3, 0.9, np.float32, r_factor=1 + 1e-5))
+    with pytest.raises(DataError, match=r"node 'lif' \(LIF\): r = 10\.0000\d+, but snnTorch's "
+                                        r"exporter writes r = tau/dt \(expected 9\.99999\d+ "
+                                        r"with dt = 0\.0001, to 8 float32 ulps, relative "
+                                        r"9\.5e-07\)"):
+        load_model(off32, "snntorch")
+    # the same miss that float32 forgives is refused in a float64 file (8 float64 ulps)
+    off64 = _nir_file(tmp_path / "b.nir", _lif_node(3, 0.9, np.float64, r_factor=1 + 1e-7))
+    with pytest.raises(DataError, match=r"to 8 float64 ulps, relative 1\.8e-15"):
+        load_model(off64, "snntorch")
+    assert load_model(_nir_file(tmp_path / "c.nir", _lif_node(3, 0.9, np.float64)),
+                      "snntorch").neuron.leak == 0.9
+
+
+def _state_dict_file(tmp_path, lif, arch_extra=None, state=None, name="net"):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(OrderedDict(fc1=torch.nn.Linear(4, 3), lif1=lif,
+                                          fc2=torch.nn.Linear(3, 2)))
+    arch = {"input": [4], "layers": [{"name": "fc1", "type": "dense", "units": 3},
+                                     {"name": "fc2", "type": "dense", "units": 2,
+                                      "neuron": "readout"}]}
+    for i, extra in (arch_extra or {}).items():
+        arch["layers"][i].update(extra)
+    path = tmp_path / f"{name}.pt"
+    torch.save(net.state_dict() if state is None else state(net.state_dict()), path)
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(arch))
+    return path
+
+
+def test_state_dict_neuron_keys_set_the_layer_before_them(tmp_path):
+    lif = snn.Leaky(beta=torch.full((3,), 0.9), threshold=torch.full((3,), 0.5))
+    network = load_model(_state_dict_file(tmp_path, lif))
+    neuron = network.neuron_of(network.layers[0])
+    assert neuron.leak == float(np.float32(0.9)) and neuron.threshold == 0.5
+    assert (neuron.reset, neuron.firing, neuron.reset_at) == ("subtract", ">", "next_step")
+    zero = load_model(_state_dict_file(tmp_path, snn.Leaky(beta=0.5, reset_mechanism="zero"),
+                                       name="zero"))
+    assert zero.neuron == type(zero.neuron)(2.0, 1.0, "zero", ">", "same_step")
+
+
+def test_neuron_module_names_the_module_when_the_order_does_not(tmp_path):
+    def neurons_first(state):   # a hand-built dict: lif1's keys before any weights
+        return OrderedDict(sorted(state.items(), key=lambda kv: not kv[0].startswith("lif1")))
+
+    lif = snn.Leaky(beta=0.8)
+    with pytest.raises(DataError, match=r"neuron module 'lif1' comes before every synaptic "
+                                        r"layer's weights.*add neuron_module: lif1"):
+        load_model(_state_dict_file(tmp_path, lif, state=neurons_first))
+    path = _state_dict_file(tmp_path, lif, {0: {"neuron_module": "lif1"}}, neurons_first)
+    assert load_model(path).neuron.leak == float(np.float32(0.8))
+    bad = _state_dict_file(tmp_path, lif, {0: {"neuron_module": "lif9"}}, name="bad")
+    with pytest.raises(DataError, match=r"layers\[0\] \('fc1'\): neuron_module 'lif9' has no "
+                                        r"'lif9\.beta' in the file; neuron modules found: lif1"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("lif, match", [
+    (lambda: snn.Leaky(beta=torch.tensor([0.9, 0.8, 0.9])),
+     r"'lif1\.beta' \(the neurons of layer 'fc1'\) holds 2 different values \(from "
+     r"0\.800000011920929 to 0\.8999999761581421\); chipsim's neuron parameters are one per layer"),
+    (lambda: snn.Leaky(beta=0.9, threshold=torch.tensor([1.0, 1.0, 1.5])),
+     r"'lif1\.threshold' \(the neurons of layer 'fc1'\) holds 2 different values"),
+    (lambda: snn.Leaky(beta=0.9, graded_spikes_factor=2.0),
+     r"'lif1\.graded_spikes_factor' is 2\.0; chipsim's spikes are 0/1, so it must be 1"),
+    (lambda: snn.Leaky(beta=0.9, reset_mechanism="none"),
+     r"'lif1\.reset_mechanism_val' is 2\.0 \(none\); chipsim maps snnTorch's 0 \('subtract'\)"),
+    (lambda: snn.Synaptic(alpha=0.5, beta=0.9),
+     r"neuron module 'lif1' \(of layer 'fc1'\) has 'lif1\.alpha'; chipsim reads snnTorch "
+     r"Leaky's beta, threshold"),
+    (lambda: snn.Leaky(beta=torch.full((5,), 0.9)),
+     r"'lif1\.beta' \(the neurons of layer 'fc1'\) has 5 values; expected one, or one per "
+     r"neuron \(3\)"),
+])
+def test_state_dict_neurons_chipsim_cannot_represent_are_refused(tmp_path, lif, match):
+    with pytest.raises(DataError, match=r"torch file '.*net\.pt': " + match):
+        load_model(_state_dict_file(tmp_path, lif()))
+
+
+def test_neuron_module_after_a_readout_or_with_a_yaml_neuron_is_refused(tmp_path):
+    lif = snn.Leaky(beta=0.9)
+    readout = _state_dict_file(tmp_path, lif, {0: {"neuron": "readout"}}, name="a")
+    with pytest.raises(DataError, match=r"layer 'fc1' is the read-out \(neuron: readout\) in "
+                                        r"the architecture, but neuron module 'lif1' follows"):
+        load_model(readout)
+    both = _state_dict_file(tmp_path, lif, {0: {"neuron": {"tau": 3.0}}}, name="b")
+    with pytest.raises(DataError, match=r"layer 'fc1' has a neuron in the architecture and "
+                                        r"neuron module 'lif1' in the file; give it in one place"):
+        load_model(both)
+
+
+def test_neuron_module_in_an_npz_architecture_is_refused(tmp_path):
+    path = tmp_path / "w.npz"
+    np.savez(path, fc1=np.ones((3, 4)))
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(
+        {"input": [4], "layers": [{"name": "fc1", "type": "dense", "units": 3,
+                                   "neuron_module": "lif1"}]}))
+    with pytest.raises(DataError, match=r"layers fc1 give neuron_module, which only torch "
+                                        r"state_dict files \(\.pt, \.pth\) carry"):
+        load_model(path)
+
+
+def test_float32_cuba_lif_with_identity_synapse_is_accepted(tmp_path):
+    """snnTorch's Synaptic with alpha = 0 exports tau_syn = dt/(1 - 0) in float32, so
+    1 - dt/tau_syn is ~3e-9, not 0: within float32 precision, the synapse is the identity."""
+    f32 = lambda v: np.full(3, v, dtype=np.float32)  # noqa: E731
+    tau_syn, tau_mem = f32(1e-4), np.float32(1e-4) / (1 - f32(0.9))
+    node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / np.float32(1e-4),
+                       v_leak=f32(0), v_threshold=f32(1), v_reset=f32(0),
+                       w_in=tau_syn / np.float32(1e-4))
+    assert 1 - 1e-4 / float(tau_syn[0]) != 0.0
+    network = load_model(_nir_file(tmp_path / "cuba.nir", node), "snntorch")
+    assert abs(network.neuron.leak - 0.9) < 1e-7
+    slow = nir.CubaLIF(tau_syn=f32(2e-4), tau_mem=tau_mem, r=tau_mem / np.float32(1e-4),
+                       v_leak=f32(0), v_threshold=f32(1), v_reset=f32(0), w_in=f32(2.0))
+    with pytest.raises(DataError, match=r"decays by 1 - dt/tau_syn = 0\.49999.*decay 0 to 8 "
+                                        r"float32 ulps"):
+        load_model(_nir_file(tmp_path / "slow.nir", slow), "snntorch")
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch")
+def test_example_writes_its_table_and_summary(tmp_path, capsys):
+    assert ex.main([str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_test"] == 451 and summary["snntorch_accuracy_float64"] > 0.9
+    for kind in ("state_dict", "nir"):
+        path = summary["paths"][kind]
+        assert path["spike_counts_identical_to_snntorch_float64"]
+        assert path["runner_float64_identical"]
+        assert path["accuracy_float64"] == summary["snntorch_accuracy_float64"]
+        # the chip runs give an accuracy or chipsim's reason for refusing them
+        assert all(cell.endswith(" %") or cell.startswith("refused: ")
+                   for cell in path["chip"].values())
+    table = capsys.readouterr().out
+    assert "chipsim float64, net.nir" in table and "(spike counts identical)" in table
