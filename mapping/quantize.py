@@ -34,8 +34,10 @@ def quantize_biases(network, formats) -> tuple[list, list[dict]]:
             ints.append(None)
             continue
         q, saturated = lf.bias.quantize(b)
+        err = lf.bias.to_real(q) - b
         ints.append(q)
         report.append({"layer": f"{layer.name}.bias", "format": lf.bias.describe(),
-                       "saturated": saturated,
-                       "max_abs_error": float(np.abs(lf.bias.to_real(q) - b).max())})
+                       "saturated": saturated, "max_abs_error": float(np.abs(err).max()),
+                       "rms_error": float(np.sqrt(np.mean(err ** 2))),
+                       "zero_fraction": float(np.mean(q == 0))})
     return ints, report
