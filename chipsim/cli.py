@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="continue the interrupted run whose directory is DIR (same config)")
     mapping = sub.add_parser("map", help="place a trained network on the chip and estimate "
                                          "memory, energy and latency per inference")
-    mapping.add_argument("model", help=".nir, .npz (+ .yaml architecture) or .pt/.pth (+ .yaml)")
+    mapping.add_argument("model", help=".nir, .npz (+ .yaml architecture), .pt/.pth (+ .yaml) "
+                                  "or a run directory")
     mapping.add_argument("--chip", metavar="CHIP.yaml",
                          help="a YAML file with a chip: section (as in net.yaml)")
     mapping.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
