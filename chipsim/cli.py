@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in (("--rate", args.rate), ("--input-rate", args.input_rate)):
                 if value is not None and not 0.0 <= value <= 1.0:
                     raise ConfigError(f"{name}: expected a spike rate in [0, 1], got {value}")
-            map_model(config, args.out or f"runs/map_{Path(args.model).stem}",
+            model = Path(args.model)  # a run's weights.npz is named after its directory
+            stem = model.parent.name if model.name == "weights.npz" else model.stem
+            map_model(config, args.out or f"runs/map_{stem}",
                       rate=args.rate, input_rate=args.rate if args.input_rate is None
                       else args.input_rate)
         elif args.command == "sweep":

@@ -20,7 +20,7 @@ from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model, single_threaded_blas
-from chipsim.mapping.architecture import architecture_of, layers_from_specs, neuron_spec
+from chipsim.mapping.architecture import architecture_of, layers_from_specs, neuron_as_dict
 from chipsim.mapping.load import load_model, trained_weight_formats
 from chipsim.mapping.network import SYNAPTIC, Network, Neuron, build_network, fan_in
 from chipsim.mapping.placement import (CoreSpec, Placement, Widths, place_network,
@@ -182,7 +182,7 @@ def layer_neuron(network: Network, layer):
     'readout' for a non-spiking synaptic layer, None for pooling and flatten."""
     if layer.spiking:
         return {k: v if not isinstance(v, float) or math.isfinite(v) else str(v)  # JSON: no inf
-                for k, v in neuron_spec(network.neuron_of(layer)).items()}
+                for k, v in neuron_as_dict(network.neuron_of(layer)).items()}
     return "readout" if layer.kind in SYNAPTIC else None
 
 

@@ -143,7 +143,7 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
     return Network(math.prod(arch["input"]), tuple(layers), default, w_out, b_out)
 
 
-def neuron_spec(neuron: Neuron) -> dict:
+def neuron_as_dict(neuron: Neuron) -> dict:
     """A Neuron as an architecture mapping: every dataclass field (tau may be inf: YAML
     writes it as .inf and reads it back)."""
     return dataclasses.asdict(neuron)
@@ -166,7 +166,7 @@ def _layer_spec(layer, default: Neuron) -> dict:
         if not layer.spiking:
             spec["neuron"] = "readout"
         elif layer.neuron is not None and layer.neuron != default:
-            spec["neuron"] = neuron_spec(layer.neuron)
+            spec["neuron"] = neuron_as_dict(layer.neuron)
     return spec
 
 
@@ -175,5 +175,5 @@ def architecture_of(network: Network) -> dict:
     input shape, default neuron, layers with a neuron of their own where it differs."""
     first = network.layers[0]
     shape = list(first.in_shape) if hasattr(first, "in_shape") else [network.n_inputs]
-    return {"input": shape, "neuron": neuron_spec(network.neuron),
+    return {"input": shape, "neuron": neuron_as_dict(network.neuron),
             "layers": [_layer_spec(layer, network.neuron) for layer in network.layers]}

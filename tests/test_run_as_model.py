@@ -94,6 +94,9 @@ def test_another_width_requantizes_from_the_trained_range(trained, tmp_path, cap
         assert q["rms_error"] == pytest.approx(np.sqrt(np.mean(err ** 2)))
         assert f"{q['layer']} s8.{old.frac} -> s4.{new.frac} ({saturated} saturated" in printed
     assert printed.count("re-quantized the trained weights") == 1
+    summary = (tmp_path / "w4" / "summary.md").read_text()
+    assert f"| fc1 | s4.{formats['fc1']['frac'] - 4} (lsb" in summary
+    assert f", trained as s8.{formats['fc1']['frac']} |" in summary
 
 
 def test_wide_trained_range_at_4_bits_names_weight_headroom(tmp_path, capsys):
@@ -111,6 +114,14 @@ def test_wide_trained_range_at_4_bits_names_weight_headroom(tmp_path, capsys):
     # narrowing the range as the message says makes it fit
     report = run(tmp_path / "w4", "chip.bits.weight=4", "chip.weight_headroom=1", config=config)
     assert report["chip"]["quantization"][0]["format"].startswith("s4.2 ")
+
+
+def test_coarse_fresh_weights_name_weight_headroom_not_membrane(tmp_path, capsys):
+    """3-bit weights of range 16 (8 x max|W| ~ 12) have -2 fraction bits: threshold 0 LSB."""
+    run(tmp_path / "r", "chip.bits.weight=3", "network.init.gain=7", status=2)
+    err = capsys.readouterr().err
+    assert "chip.weight_headroom: layer 'fc1' has 3-bit weights with -2 fraction bits" in err
+    assert "trained range" not in err and "chip.bits.membrane" not in err
 
 
 def test_weight_fraction_keeps_or_narrows_the_trained_range():
