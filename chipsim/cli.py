@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="continue the interrupted run whose directory is DIR (same config)")
     mapping = sub.add_parser("map", help="place a trained network on the chip and estimate "
                                          "memory, energy and latency per inference")
-    mapping.add_argument("model", help=".nir, .npz (+ .yaml architecture) or .pt/.pth (+ .yaml)")
+    mapping.add_argument("model", help=".nir, .npz (+ .yaml architecture), .pt/.pth (+ .yaml) "
+                                  "or a run directory")
     mapping.add_argument("--chip", metavar="CHIP.yaml",
                          help="a YAML file with a chip: section (as in net.yaml)")
     mapping.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -110,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in (("--rate", args.rate), ("--input-rate", args.input_rate)):
                 if value is not None and not 0.0 <= value <= 1.0:
                     raise ConfigError(f"{name}: expected a spike rate in [0, 1], got {value}")
-            map_model(config, args.out or f"runs/map_{Path(args.model).stem}",
+            model = Path(args.model)  # a run's weights.npz is named after its directory
+            stem = model.parent.name if model.name == "weights.npz" else model.stem
+            map_model(config, args.out or f"runs/map_{stem}",
                       rate=args.rate, input_rate=args.rate if args.input_rate is None
                       else args.input_rate)
         elif args.command == "sweep":

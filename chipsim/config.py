@@ -143,7 +143,8 @@ class StandardizationConfig(_Section):
 class NetworkConfig(_Section):
     model: Union[str, None] = _f(
         None, "a trained network to load instead of layers: .nir (NIR graph), .npz with a "
-        ".yaml architecture beside it, or .pt / .pth (PyTorch, with the torch extra)")
+        ".yaml architecture beside it, .pt / .pth (PyTorch, with the torch extra), or a run "
+        "directory (its weights.npz + weights.yaml)")
     nir: NirImportConfig = _f(NirImportConfig(), "how a NIR network.model is read")
     neuron: NeuronConfig = _f(NeuronConfig(), "parameters of the spiking neurons")
     input_shape: Union[Annotated[list[Annotated[int, at.Ge(1)]], at.MinLen(1), at.MaxLen(3)],

@@ -8,18 +8,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from chipsim import __version__, checkpoint
 from chipsim.chip.arrays import build_memories
 from chipsim.chip.chip import Chip
+from chipsim.chip.fixedpoint import Format
 from chipsim.chip.formats import derive_formats
 from chipsim.config import Config, size_problems, synapse_problems
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model, single_threaded_blas
-from chipsim.mapping.architecture import layers_from_specs
-from chipsim.mapping.load import load_model
+from chipsim.mapping.architecture import architecture_of, layers_from_specs, neuron_as_dict
+from chipsim.mapping.load import load_model, trained_weight_formats
 from chipsim.mapping.network import SYNAPTIC, Network, Neuron, build_network, fan_in
 from chipsim.mapping.placement import (CoreSpec, Placement, Widths, place_network,
                                        synaptic_layers)
@@ -124,12 +126,13 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
     learn, timesteps = config.learning, config.data.timesteps
     x = data.x_train
     binary = bool(np.isin(x, (0.0, 1.0)).all())
+    trained = imported_formats(config)
     formats = derive_formats(config.chip, learn, network, input_max=float(x.max()),
                              input_min=float(x.min()),
                              binary_input=binary, timesteps=timesteps,
                              input_trace=config.network.input_trace,
-                             feedback=feedback or ())
-    weights, quantization = quantize_weights(network, formats)
+                             feedback=feedback or (), trained_weights=trained)
+    weights, quantization = quantize_weights(network, formats, trained)
     biases, bias_quantization = quantize_biases(network, formats)
     rule = (ottt_chip_rule(learn.variant, learn.error, config.network.input_trace)
             if learn.rule == "ottt" else None)
@@ -149,6 +152,50 @@ def predicts_by_spikes(config: Config, network: Network) -> bool:
     """The class is the output layer's largest spike count (a spiking output layer unless
     network.prediction says membrane)."""
     return network.synaptic[-1].spiking and config.network.prediction == "spike_count"
+
+
+def imported_formats(config: Config) -> dict[str, Format]:
+    """Per layer the weight format of an imported chipsim run's chip ({} otherwise): its
+    layers keep their trained integers on the same chip (see formats.weight_fraction)."""
+    if config.network.model is None:
+        return {}
+    return {name: Format(f["bits"], f["frac"])
+            for name, f in trained_weight_formats(config.network.model).items()}
+
+
+def requantization_line(quantization: list[dict]) -> str | None:
+    """One printed line when imported trained weights changed format (None when kept)."""
+    changed = [q for q in quantization if q.get("requantized")]
+    if not changed:
+        return None
+    return "  re-quantized the trained weights: " + "; ".join(
+        f"{q['layer']} {q['trained_format'].split()[0]} -> {q['format'].split()[0]} "
+        f"({q['saturated']} saturated, rms error {q['rms_error']:.3g})" for q in changed)
+
+
+def model_yaml(network: Network, model) -> str:
+    """weights.yaml of a run directory: the architecture of weights.npz and, on chip, the
+    weight format of every layer, so the directory loads again as network.model."""
+    arch = architecture_of(network)
+    if isinstance(model, Chip):
+        formats = {}
+        for lf in model.formats.layers:
+            formats[lf.name] = {"bits": lf.weight.bits, "frac": lf.weight.frac}
+            if lf.bias is not None:
+                formats[f"{lf.name}.bias"] = {"bits": lf.bias.bits, "frac": lf.bias.frac}
+        arch["chip"] = {"weight_formats": formats}
+    return ("# the architecture of weights.npz beside it (chipsim/mapping/architecture.py);\n"
+            "# this run directory loads as a model: network.model: DIR, or chipsim map DIR\n"
+            + yaml.safe_dump(arch, sort_keys=False))
+
+
+def layer_neuron(network: Network, layer):
+    """report.json's network.layers[].neuron: the neuron parameters of a spiking layer,
+    'readout' for a non-spiking synaptic layer, None for pooling and flatten."""
+    if layer.spiking:
+        return {k: v if not isinstance(v, float) or math.isfinite(v) else str(v)  # JSON: no inf
+                for k, v in neuron_as_dict(network.neuron_of(layer)).items()}
+    return "readout" if layer.kind in SYNAPTIC else None
 
 
 def place_on_chip(config: Config, network: Network, rule) -> Placement:
@@ -233,6 +280,8 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
     echo(f"{name}: {run_label(config)}, {data.n_inputs}-"
          f"{'-'.join(str(l.n_out) for l in network.layers)}, T={timesteps}, "
          f"{len(data.y_train)} train / {len(data.y_test)} test samples of {data.name}")
+    if isinstance(model, Chip) and requantization_line(model.quantization):
+        echo(requantization_line(model.quantization))
 
     def evaluate(record=()):
         rng = stream(config.seed, "encode-test")
@@ -313,7 +362,7 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
                  "timesteps": timesteps,
                  "encoding": "pre-encoded (used as-is)" if data.pre_encoded else encoding},
         "network": {"layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out,
-                                "neuron": "lif" if l.spiking else "readout"}
+                                "neuron": layer_neuron(network, l)}
                                for l in network.layers],
                     "parameters": int(sum(w.size for w in network.weights.values())
                                       + sum(b.size for b in network.biases.values()))},
@@ -342,6 +391,7 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
     extra = model.reparameterization() if isinstance(model, Float64Model) else {}
     write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()},
                                     **extra})
+    write_text(out / "weights.yaml", model_yaml(network, model))
     if recordings:
         write_npz(out / "record.npz", recordings)
     if config.output.plots:

@@ -13,7 +13,9 @@ Synaptic layers (dense, conv2d) spike unless ``neuron: readout``; a layer may gi
 ``neuron: {...}`` mapping. Weights come keyed by layer name: ``name`` or ``name.weight`` and
 optionally ``name.bias``, dense (out, in), conv2d (out, in, kh, kw). ``name.raw`` and
 ``name.gain`` (a weight-standardized run's weights.npz) are checked and kept beside the
-network; it computes with ``name``, the effective weights.
+network; it computes with ``name``, the effective weights. ``architecture_of`` writes this
+format for any Network (a run directory's ``weights.yaml``); other top-level keys (a run's
+``chip:`` section) are read elsewhere and ignored here.
 
 Neuron modules (torch state_dict files only): snnTorch's ``Leaky`` stores its parameters in
 the state_dict (``lif1.beta``, ``lif1.threshold``, ``lif1.graded_spikes_factor``,
@@ -30,6 +32,7 @@ must not be ``neuron: readout`` (a Leaky after the last Linear is a spiking outp
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -40,7 +43,8 @@ from chipsim.errors import DataError
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
                                      reparameterization)
 
-NEURON_KEYS = {"tau", "threshold", "reset", "firing", "reset_at"}
+# every field of the Neuron dataclass, so a field added there is written and read back
+NEURON_KEYS = {f.name for f in dataclasses.fields(Neuron)}
 
 
 def read_architecture(path: str | Path) -> dict:
@@ -69,8 +73,8 @@ def _neuron(spec, where, default: Neuron) -> Neuron:
             or (values["reset"], values["reset_at"]) == ("zero", "next_step"):
         raise DataError(f"{where}: firing is '>=' or '>', reset 'subtract' or 'zero', reset_at "
                         "'same_step' or 'next_step' (a zero reset only in the same step)")
-    return Neuron(float(values["tau"]), float(values["threshold"]), values["reset"],
-                  values["firing"], values["reset_at"])
+    return Neuron(**{**values, "tau": float(values["tau"]),
+                     "threshold": float(values["threshold"])})
 
 
 def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: str) -> list:
@@ -101,7 +105,8 @@ def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: st
                 raise DataError(f"{at}: pooling needs a (C, H, W) input, got {shape}")
             k = _pair(spec["kernel"], at)
             layer = Pool2d(name, shape, k, _pair(spec.get("stride", list(k)), at),
-                           "avg" if kind == "avgpool2d" else "sum")
+                           "avg" if kind == "avgpool2d" else "sum",
+                           _pair(spec.get("padding", 0), at))
             shape = layer.out_shape
         elif kind == "flatten":
             layer = Flatten(name, shape)
@@ -172,3 +177,39 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
                         "(a layer name that does not match, or a layer the architecture lacks)")
     return Network(math.prod(arch["input"]), tuple(layers), default, w_out, b_out, raw,
                    gain)
+
+
+def neuron_as_dict(neuron: Neuron) -> dict:
+    """A Neuron as an architecture mapping: every dataclass field (tau may be inf: YAML
+    writes it as .inf and reads it back)."""
+    return dataclasses.asdict(neuron)
+
+
+def _layer_spec(layer, default: Neuron) -> dict:
+    """One layer of ``architecture_of``: the keys ``layers_from_specs`` reads back."""
+    spec: dict = {"name": layer.name}
+    if layer.kind == "dense":
+        spec.update(type="dense", units=layer.n_out)
+    elif layer.kind == "conv2d":
+        spec.update(type="conv2d", channels=layer.out_channels, kernel=list(layer.kernel),
+                    stride=list(layer.stride), padding=list(layer.padding))
+    elif layer.kind == "pool2d":
+        spec.update(type=f"{layer.mode}pool2d", kernel=list(layer.kernel),
+                    stride=list(layer.stride), padding=list(layer.padding))
+    else:
+        spec["type"] = "flatten"
+    if layer.kind in ("dense", "conv2d"):
+        if not layer.spiking:
+            spec["neuron"] = "readout"
+        elif layer.neuron is not None and layer.neuron != default:
+            spec["neuron"] = neuron_as_dict(layer.neuron)
+    return spec
+
+
+def architecture_of(network: Network) -> dict:
+    """The architecture mapping of ``network`` (inverse of ``build_from_architecture``):
+    input shape, default neuron, layers with a neuron of their own where it differs."""
+    first = network.layers[0]
+    shape = list(first.in_shape) if hasattr(first, "in_shape") else [network.n_inputs]
+    return {"input": shape, "neuron": neuron_as_dict(network.neuron),
+            "layers": [_layer_spec(layer, network.neuron) for layer in network.layers]}

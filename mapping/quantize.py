@@ -4,12 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def quantize_weights(network, formats) -> tuple[list[np.ndarray], list[dict]]:
+def quantize_weights(network, formats, trained=None) -> tuple[list[np.ndarray], list[dict]]:
     """Round each layer's float weights to its weight format (nearest, saturating).
 
     Returns the integer (out, in) arrays and per layer: format, saturated count, max and RMS
-    rounding error (real units), and the fraction of weights that became zero.
+    rounding error (real units), and the fraction of weights that became zero. ``trained``
+    (layer name -> Format a chip trained the weights in) adds ``trained_format`` and
+    ``requantized`` (whether the format differs, so the integers changed) to those layers.
     """
+    trained = trained or {}
     ints, report = [], []
     for layer, lf in zip(network.synaptic, formats.layers):
         w = network.weights[layer.name]
@@ -21,6 +24,9 @@ def quantize_weights(network, formats) -> tuple[list[np.ndarray], list[dict]]:
                        "max_abs_error": float(np.abs(err).max()) if w.size else 0.0,
                        "rms_error": float(np.sqrt(np.mean(err ** 2))) if w.size else 0.0,
                        "zero_fraction": float(np.mean(q == 0)) if w.size else 0.0})
+        if layer.name in trained:
+            report[-1].update(trained_format=trained[layer.name].describe(),
+                              requantized=trained[layer.name] != lf.weight)
     return ints, report
 
 

@@ -6,7 +6,8 @@ membrane is too narrow for that, when the dendrite sum is shifted down to the me
 (like Loihi's weight exponent).
 
   weight      signed b_w bits; per-layer power-of-two scale: the range is the smallest power of
-              two >= weight_headroom x max|W| of the initial weights (room to learn)
+              two >= weight_headroom x max|W| of the initial weights (room to learn); weights
+              a chip trained keep their trained format (see ``weight_fraction``)
   membrane    signed b_v bits; fraction = the weights' fraction, or fewer so that the range is
               >= membrane_headroom x max(1, Vth); threshold = round(Vth 2^fv)
   input       graded spike payload: b_in bits covering the data's range (direct encoding),
@@ -129,14 +130,37 @@ def power_of_two_exponent(x: float) -> int:
     return math.ceil(math.log2(x)) if x > 0 else 0
 
 
+def weight_fraction(w: np.ndarray, bits: int, headroom: float,
+                    trained: Format | None = None) -> int:
+    """Fraction bits of a layer's ``bits``-wide weights ``w`` (real units).
+
+    Fresh weights: the range is the smallest power of two >= headroom x max|W| (room to learn).
+    Weights a chip trained in format ``trained``: at the same width the trained format, so the
+    integers are the trained ones (no re-quantization); at another width the trained
+    power-of-two range (no weight saturates beyond the top LSB) with more or fewer fraction
+    bits, narrowed to headroom x max|W| when that is smaller (a way to finer steps).
+    """
+    top = headroom * float(np.abs(w).max()) if w.size else 1.0
+    exponent = power_of_two_exponent(top if top > 0 else 1.0)
+    if trained is None:
+        return bits - 1 - exponent
+    if trained.bits == bits:
+        return trained.frac
+    return bits - 1 - min(exponent, trained.bits - 1 - trained.frac)
+
+
 def derive_formats(chip, learning, network, *, input_max: float, binary_input: bool,
                    timesteps: int, input_trace: bool, feedback=(),
-                   input_min: float = 0.0) -> ChipFormats:
+                   input_min: float = 0.0, trained_weights=None) -> ChipFormats:
     """All formats for ``network`` under the config's chip and learning sections.
 
+    ``trained_weights``: per layer name, the weight Format a chip trained that layer in (an
+    imported chipsim run); those layers keep it (``weight_fraction``); '<layer>.bias' keys
+    give the biases' trained formats, whose range is kept.
     Raises ConfigError when widths cannot hold the network (threshold beyond the membrane) or
     products would overflow int64, naming the keys to change.
     """
+    trained_weights = trained_weights or {}
     bits = chip.bits
     spiking = [network.neuron_of(layer) for layer, _ in network.chain if layer.spiking]
     leaks = [n.leak for n in spiking] + ([network.neuron.leak] if input_trace else [])
@@ -186,19 +210,30 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                                 "a power-of-two area")
             elif op.mode == "avg":
                 pool_shift = area.bit_length() - 1
-        top = chip.weight_headroom * float(np.abs(w).max()) if w.size else 1.0
-        fw = bits.weight - 1 - power_of_two_exponent(top if top > 0 else 1.0)
+        trained = trained_weights.get(layer.name)
+        fw = weight_fraction(w, bits.weight, chip.weight_headroom, trained)
         weight = Format(bits.weight, fw)
         neuron = network.neuron_of(layer)
         v_range = chip.membrane_headroom * max(1.0, neuron.threshold)
         fv = min(fw, bits.membrane - 1 - power_of_two_exponent(v_range))
         membrane = Format(bits.membrane, fv)
         threshold = round(neuron.threshold * 2.0 ** fv)
-        if layer.spiking and not 0 < threshold <= membrane.hi:
+        if layer.spiking and not 0 < threshold <= membrane.hi and fv < fw:
             problems.append(
                 f"chip.bits.membrane: layer '{layer.name}' has a {bits.membrane}-bit membrane "
                 f"with {fv} fraction bits, so its threshold is {threshold} LSB; use a wider "
                 "chip.bits.membrane or a smaller chip.membrane_headroom")
+        elif layer.spiking and not 0 < threshold <= membrane.hi:
+            # the membrane counts in weight LSBs: only finer weight steps fix the threshold
+            kept = (f", the trained range of its s{trained.bits}.{trained.frac} weights"
+                    if trained is not None else "")
+            problems.append(
+                f"chip.weight_headroom: layer '{layer.name}' has {bits.weight}-bit weights "
+                f"with {fw} fraction bits (range {weight.lo * weight.lsb:g} to "
+                f"{weight.hi * weight.lsb:g}{kept}; max |W| = {float(np.abs(w).max()):.4g}), "
+                f"so its threshold {network.neuron.threshold:g} is {threshold} weight LSB; use "
+                "a smaller chip.weight_headroom (range = smallest power of two >= headroom x "
+                "max |W|, headroom >= 1) or a wider chip.bits.weight")
         first = i == 0
         pre = trace if (not first or input_trace) else inp
         delivery_shift = (inp.frac if first else 0) + fw - fv + pool_shift
@@ -215,6 +250,9 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
             b = network.biases[layer.name]
             b_top = chip.weight_headroom * float(np.abs(b).max()) if b.size else 0.0
             b_exp = max(bits.weight - 1 - fw, power_of_two_exponent(b_top) if b_top > 0 else 0)
+            trained_bias = trained_weights.get(f"{layer.name}.bias")
+            if trained_bias is not None:  # as the weights: keep what the chip trained
+                b_exp = trained_bias.bits - 1 - trained_bias.frac
             bias = Format(bits.bias, bits.bias - 1 - b_exp)
             bias_shift = bias.frac - fv
             bias_update_shift = lr_shift + error.frac - bias.frac

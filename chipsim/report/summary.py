@@ -35,7 +35,9 @@ def _chip_tables(chip: dict) -> list[str]:
     lines += ["", "Quantization of the initial weights:", "",
               "| layer | format | saturated | max error | rms error | zero fraction |",
               "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {q['layer']} | {q['format']} | {q['saturated']} | {q['max_abs_error']:.3g} "
+    lines += [f"| {q['layer']} | {q['format']}"
+              + (f", trained as {q['trained_format'].split()[0]}" if "trained_format" in q else "")
+              + f" | {q['saturated']} | {q['max_abs_error']:.3g} "
               f"| {q['rms_error']:.3g} | {q['zero_fraction']:.3f} |" for q in chip["quantization"]]
     for part in ("training", "inference"):
         per = chip["counts_per_sample"][part]
