@@ -339,7 +339,6 @@ def test_short_chip_run_learns_and_reports_counts(tmp_path):
 
 @pytest.mark.parametrize("sets,needle", [
     (["learning.optimizer.momentum=0.9"], "the chip's learning engine keeps no momentum buffer"),
-    (["network.bias=true"], "network.bias: the chip's neurons have no bias register"),
     (["learning.variant=O"], "variant O writes weights every step of one sample"),
     (["chip.bits.membrane=6"], "chip.bits.membrane: layer 'fc1' has a 6-bit membrane with -1 fraction bits"),
     (["learning.optimizer.lr=1.0e-12"], "gives a weight-update shift of"),
