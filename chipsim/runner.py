@@ -225,6 +225,11 @@ def make_float_model(config: Config, network: Network, feedback) -> Float64Model
             timesteps=timesteps, input_trace=config.network.input_trace, feedback=feedback,
             chain=network.chain)
     elif learn.rule == "bptt":
+        if network.synaptic[-1].spiking:
+            raise ConfigError(
+                f"learning.rule: bptt differentiates a non-spiking read-out; the output layer "
+                f"'{network.synaptic[-1].name}' spikes (its membrane carries over steps, which "
+                "this BPTT does not follow): use rule ottt, or neuron: readout on the last layer")
         rule = FLOAT_RULES["bptt"](
             alpha=learn.surrogate.alpha, neurons=neurons, detach_reset=learn.detach_reset,
             mse_weight=learn.loss.mse_weight, timesteps=timesteps, chain=network.chain)
