@@ -203,7 +203,8 @@ def place_on_chip(config: Config, network: Network, rule) -> Placement:
     chip, bits = config.chip, config.chip.bits
     needs = rule.needs if rule is not None else frozenset()
     return place_network(network.layers,
-                 Widths(bits.weight, bits.membrane, bits.trace, bits.error, bits.accumulator),
+                 Widths(bits.weight, bits.membrane, bits.trace, bits.error, bits.accumulator,
+                        bits.bias),
                  CoreSpec(chip.core.neurons, chip.core.axons,
                           chip.core.synapse_memory_kib * 8192, chip.core.word_bits),
                  tuple(chip.mesh), classes=network.n_outputs,
@@ -211,7 +212,7 @@ def place_on_chip(config: Config, network: Network, rule) -> Placement:
                  transposed_copy=chip.backward == "copy" and rule is not None,
                  traces="traces" in needs, error_registers="error_registers" in needs,
                  input_trace="input_trace" in needs, conv_weights=chip.conv_weights,
-                 split_fan_in=chip.split_fan_in)
+                 split_fan_in=chip.split_fan_in, biased=frozenset(network.biases))
 
 
 def make_float_model(config: Config, network: Network, feedback) -> Float64Model:
@@ -438,11 +439,11 @@ def map_model(config: Config, out_dir: str | Path, *, rate: float, input_rate: f
     mapped = synaptic_layers(network.layers)
     placement = place_network(
         network.layers, Widths(bits.weight, bits.membrane, bits.trace, bits.error,
-                               bits.accumulator),
+                               bits.accumulator, bits.bias),
         CoreSpec(chip.core.neurons, chip.core.axons, chip.core.synapse_memory_kib * 8192,
                  chip.core.word_bits),
         tuple(chip.mesh), classes=network.n_outputs, conv_weights=chip.conv_weights,
-        split_fan_in=chip.split_fan_in)
+        split_fan_in=chip.split_fan_in, biased=frozenset(network.biases))
     timesteps = config.data.timesteps
     inference = estimate_inference(placement, mapped, input_rate=input_rate, rate=rate,
                                    timesteps=timesteps, chip_cfg=chip)

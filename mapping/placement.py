@@ -58,6 +58,7 @@ class Widths:
     trace: int
     error: int
     accumulator: int
+    bias: int = 16
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def _row_bits(entries: int, width: int, word: int) -> int:
 def core_memory(n_in: int, count: int, widths: Widths, spec: CoreSpec, *, classes: int,
                 accumulators: bool, feedback: bool, transposed_copy: bool, traces: bool,
                 error_registers: bool, destinations: int, mesh_cores: int,
-                stored_weights: int | None = None) -> dict:
+                stored_weights: int | None = None, bias: bool = False) -> dict:
     """Bits a core needs for ``count`` neurons with ``n_in`` input axons, by kind.
 
     ``sram_*`` entries live in the synapse SRAM; the others are registers and tables. Dense
@@ -131,7 +132,9 @@ def core_memory(n_in: int, count: int, widths: Widths, spec: CoreSpec, *, classe
         "sram_accumulators": n_in * _row_bits(count, widths.accumulator, w) if accumulators else 0,
         "sram_feedback": classes * _row_bits(count, widths.weight, w) if feedback else 0,
         "sram_transposed_copy": count * _row_bits(n_in, widths.weight, w) if transposed_copy else 0,
-        "neuron_state": count * (widths.membrane + (widths.error if error_registers else 0)),
+        # membrane, error register and (a layer with biases) a bias register per neuron
+        "neuron_state": count * (widths.membrane + (widths.error if error_registers else 0)
+                                 + (widths.bias if bias else 0)),
         "trace_registers": n_in * widths.trace if traces else 0,
         # one multicast entry per destination core: its mesh address and first axon
         "routing_table": destinations * (address_bits + axon_bits),
@@ -260,12 +263,14 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
                   classes: int, accumulators: bool = False, feedback: bool = False,
                   transposed_copy: bool = False, traces: bool = False,
                   error_registers: bool = False, input_trace: bool = False,
-                  conv_weights: str = "shared", split_fan_in: bool = True) -> Placement:
+                  conv_weights: str = "shared", split_fan_in: bool = True,
+                  biased: frozenset = frozenset()) -> Placement:
     """Split and place a network's layers on the mesh; raises DoesNotFitError.
 
     Hidden layers get feedback memory (broadcast); layers above the first get a transposed
     copy (``backward: copy``); every core but the first layer's holds axon traces, the first
     layer's only with ``input_trace``. Conv layers use ``conv_weights`` (shared | unrolled).
+    Layers named in ``biased`` hold a bias register per neuron.
     """
     mapped = synaptic_layers(layers)
     problems, plans = [], []
@@ -278,7 +283,8 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
                            transposed_copy=transposed_copy and i > 0,
                            traces=traces and (i > 0 or input_trace),
                            error_registers=error_registers, destinations=destinations,
-                           mesh_cores=mesh_cores, stored_weights=stored)
+                           mesh_cores=mesh_cores, stored_weights=stored,
+                           bias=mapped[i].name in biased)
 
     def stored(tile):
         return tile["kernel_weights"] if conv_weights == "shared" else tile["synapses"]

@@ -123,3 +123,15 @@ def test_spiking_output_is_classified_by_spike_count_or_membrane(tmp_path):
     if trained_alike:  # the rule changes predictions only, not learning
         assert out["membrane"]["final"]["test_accuracy"] == pytest.approx(
             np.mean(membrane.argmax(axis=1) == y))
+
+
+def test_biases_are_counted_in_neuron_memory(tmp_path):
+    """A bias register per neuron: chip.bits.bias bits more neuron state per neuron."""
+    reports = {}
+    for bias in ("false", "true"):
+        args = [a for o in ["learning.epochs=0", "output.plots=false", f"network.bias={bias}"]
+                for a in ("--set", o)]
+        assert main(["run", EXAMPLE, "--out", str(tmp_path / bias), *args]) == 0
+        reports[bias] = json.loads((tmp_path / bias / "report.json").read_text())
+    state = {k: r["costs"]["memory"]["total"]["neuron_state"] for k, r in reports.items()}
+    assert state["true"] - state["false"] == (128 + 10) * 16   # chip.bits.bias: 16
