@@ -30,15 +30,15 @@ def read_weight_formats(path: str | Path) -> dict[str, dict]:
     if chip is None:
         return {}
     formats = chip.get("weight_formats") if isinstance(chip, dict) else None
-    synaptic = {str(spec.get("name")) for spec in arch["layers"]
-                if isinstance(spec, dict) and spec.get("type") in ("dense", "conv2d")}
-    synaptic |= {f"{name}.bias" for name in synaptic}  # the neurons' biases, when they have one
+    layers = {str(spec.get("name")) for spec in arch["layers"]
+              if isinstance(spec, dict) and spec.get("type") in ("dense", "conv2d")}
+    synaptic = layers | {f"{name}.bias" for name in layers}  # the biases' formats too
     valid = isinstance(formats, dict) and set(formats) <= synaptic and all(
         isinstance(f, dict) and set(f) == {"bits", "frac"}
         and all(isinstance(v, int) and not isinstance(v, bool) for v in f.values())
         and 1 <= f["bits"] <= 64 for f in formats.values())
     if not valid:
         raise DataError(f"architecture '{yaml_path}': chip.weight_formats must map synaptic "
-                        f"layer names ({', '.join(sorted(synaptic))}) to {{bits: 1..64, frac: "
-                        f"integer}}, got {formats!r}")
+                        f"layer names ({', '.join(sorted(layers))}, or <name>.bias) to "
+                        f"{{bits: 1..64, frac: integer}}, got {formats!r}")
     return formats
