@@ -133,7 +133,7 @@ def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip
                              input_trace=config.network.input_trace,
                              feedback=feedback or (), trained_weights=trained)
     weights, quantization = quantize_weights(network, formats, trained)
-    biases, bias_quantization = quantize_biases(network, formats)
+    biases, bias_quantization = quantize_biases(network, formats, trained)
     rule = (ottt_chip_rule(learn.variant, learn.error, config.network.input_trace)
             if learn.rule == "ottt" else None)
     fb_ints = [f.quantize(b)[0] for f, b in zip(formats.feedback, feedback or ())]

@@ -1,7 +1,20 @@
-"""Float weights to the chip's integer weights, with a report of what quantization cost."""
+"""Float weights and biases to the chip's integers, with a report of what quantization cost."""
 from __future__ import annotations
 
 import numpy as np
+
+
+def _quantized(key: str, values: np.ndarray, fmt, trained) -> tuple[np.ndarray, dict]:
+    """``values`` rounded to ``fmt`` (nearest, saturating) and the report row named ``key``."""
+    q, saturated = fmt.quantize(values)
+    err = fmt.to_real(q) - values
+    row = {"layer": key, "format": fmt.describe(), "saturated": saturated,
+           "max_abs_error": float(np.abs(err).max()) if values.size else 0.0,
+           "rms_error": float(np.sqrt(np.mean(err ** 2))) if values.size else 0.0,
+           "zero_fraction": float(np.mean(q == 0)) if values.size else 0.0}
+    if key in trained:
+        row.update(trained_format=trained[key].describe(), requantized=trained[key] != fmt)
+    return q, row
 
 
 def quantize_weights(network, formats, trained=None) -> tuple[list[np.ndarray], list[dict]]:
@@ -13,37 +26,22 @@ def quantize_weights(network, formats, trained=None) -> tuple[list[np.ndarray], 
     ``requantized`` (whether the format differs, so the integers changed) to those layers.
     """
     trained = trained or {}
-    ints, report = [], []
-    for layer, lf in zip(network.synaptic, formats.layers):
-        w = network.weights[layer.name]
-        q, saturated = lf.weight.quantize(w)
-        err = lf.weight.to_real(q) - w
-        ints.append(q)
-        report.append({"layer": layer.name, "format": lf.weight.describe(),
-                       "saturated": saturated,
-                       "max_abs_error": float(np.abs(err).max()) if w.size else 0.0,
-                       "rms_error": float(np.sqrt(np.mean(err ** 2))) if w.size else 0.0,
-                       "zero_fraction": float(np.mean(q == 0)) if w.size else 0.0})
-        if layer.name in trained:
-            report[-1].update(trained_format=trained[layer.name].describe(),
-                              requantized=trained[layer.name] != lf.weight)
-    return ints, report
+    pairs = [_quantized(layer.name, network.weights[layer.name], lf.weight, trained)
+             for layer, lf in zip(network.synaptic, formats.layers)]
+    return [q for q, _ in pairs], [row for _, row in pairs]
 
 
-def quantize_biases(network, formats) -> tuple[list, list[dict]]:
-    """Each layer's bias rounded to its bias format (None for a layer without one), and per
-    layer with a bias: format, saturated count and max rounding error (real units)."""
+def quantize_biases(network, formats, trained=None) -> tuple[list, list[dict]]:
+    """Each layer's bias rounded to its bias format (None for a layer without one), and a
+    report row '<layer>.bias' per layer with a bias, as ``quantize_weights``'s (``trained``
+    keyed '<layer>.bias')."""
+    trained = trained or {}
     ints, report = [], []
     for layer, lf in zip(network.synaptic, formats.layers):
-        b = network.biases.get(layer.name)
-        if b is None:
+        if layer.name not in network.biases:
             ints.append(None)
             continue
-        q, saturated = lf.bias.quantize(b)
-        err = lf.bias.to_real(q) - b
+        q, row = _quantized(f"{layer.name}.bias", network.biases[layer.name], lf.bias, trained)
         ints.append(q)
-        report.append({"layer": f"{layer.name}.bias", "format": lf.bias.describe(),
-                       "saturated": saturated, "max_abs_error": float(np.abs(err).max()),
-                       "rms_error": float(np.sqrt(np.mean(err ** 2))),
-                       "zero_fraction": float(np.mean(q == 0))})
+        report.append(row)
     return ints, report

@@ -186,3 +186,19 @@ def test_float64_run_directory_has_no_chip_formats_and_reloads(tmp_path):
     assert again["final"]["test_accuracy"] == report["final"]["test_accuracy"]
     assert (tmp_path / "g" / "weights.npz").read_bytes() == \
         (tmp_path / "f" / "weights.npz").read_bytes()
+
+
+def test_run_with_biases_and_snntorch_neurons_reproduces_itself(tmp_path):
+    """A chip run with biases, snnTorch's neuron and a spiking output: its directory as
+    network.model keeps weights and biases (formats and integers) and the accuracy."""
+    first = run(tmp_path / "first", "learning.epochs=1", "network.bias=true",
+                "network.neuron={tau: 20.0, firing: '>', reset_at: next_step}",
+                "network.layers.1.neuron=lif")
+    arch = read_yaml_file(tmp_path / "first" / "weights.yaml", "weights.yaml")
+    assert set(arch["chip"]["weight_formats"]) == {"fc1", "fc1.bias", "out", "out.bias"}
+    assert arch["neuron"]["reset_at"] == "next_step" and "neuron" not in arch["layers"][1]
+    again = run(tmp_path / "again", config=as_model_config(tmp_path, tmp_path / "first"))
+    assert again["final"]["test_accuracy"] == first["final"]["test_accuracy"]
+    assert (tmp_path / "again" / "weights.npz").read_bytes() == \
+        (tmp_path / "first" / "weights.npz").read_bytes()
+    assert all(q["requantized"] is False for q in again["chip"]["quantization"])
