@@ -284,44 +284,82 @@ def accumulate(m, r, l, pre):
 
 
 @nb.njit(cache=True)
-def update_kernel(m, r, l, pre, immediate):
-    """Conv: apply (immediate, OTTT_O) or accumulate (OTTT_A) the kernel's summed change."""
-    base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
-    r.kgrad[:size] = 0
-    macs = conv_taps(m, r, l, pre, r.kgrad, True)
-    w_mode, a_mode = m.overflow_mode[WEIGHT], m.overflow_mode[ACCUMULATOR]
+def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
+    """Every nonzero change g_k of a block of layer l's parameters (kernel weights or biases):
+    params[k] = sat(params[k] - round(m_lr g_k / 2^shift)) now (immediate, OTTT_O), or
+    accum[k] = sat_acc(accum[k] + g_k) (OTTT_A). Counted as weight (accumulator) updates;
+    stochastic draws in block order. Returns the number of updates."""
+    mode = m.overflow_mode[WEIGHT] if immediate else m.overflow_mode[ACCUMULATOR]
     ctr = r.rng_ctr[l]
     updates = over = 0
-    for k in range(size):
-        g = r.kgrad[k]
+    for k in range(changes.shape[0]):
+        g = changes[k]
         if g == 0:
             continue
         if immediate:
-            w = next_weight(m, l, base + k, g, ctr)
-            wc = bound(w, m.w_lo[l], m.w_hi[l], w_mode)
-            m.weights[base + k] = wc
-            if wc != w:
-                over += 1
-                if w_mode == ERROR:
-                    note_overflow(r, WEIGHT, l, w)
+            v = params[k] - shift_round(m.lr_mantissa * g, shift, m.rounding, m.rng_key[l], ctr)
+            vc = bound(v, lo, hi, mode)
+            params[k] = vc
             ctr += 1
         else:
-            a = m.accum[base + k] + g
-            ac = bound(a, m.acc_lo[l], m.acc_hi[l], a_mode)
-            m.accum[base + k] = ac
-            if ac != a:
-                over += 1
-                if a_mode == ERROR:
-                    note_overflow(r, ACCUMULATOR, l, a)
+            v = accum[k] + g
+            vc = bound(v, m.acc_lo[l], m.acc_hi[l], mode)
+            accum[k] = vc
+        if vc != v:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, WEIGHT if immediate else ACCUMULATOR, l, v)
         updates += 1
     r.rng_ctr[l] = ctr
-    r.counters[l, ev.GRADIENT_MACS] += macs
     if immediate:
         r.counters[l, ev.WEIGHT_UPDATES] += updates
         r.counters[l, ev.OVERFLOW_WEIGHT] += over
     else:
         r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
         r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+    return updates
+
+
+@nb.njit(cache=True)
+def write_accumulated(m, r, l, params, accum, shift, lo, hi):
+    """OTTT_A's end-of-batch write of a block of layer l's parameters: params -= round(m_lr
+    accum / 2^shift) where accum != 0, then accum = 0; a dense layer's block counts per
+    neuron (index k of a block of row_len[l] columns is neuron k % row_len)."""
+    mode, dense = m.overflow_mode[WEIGHT], m.geom[l, G_CONV] == 0
+    n, off = m.row_len[l], m.n_off[l]
+    ctr = r.rng_ctr[l]
+    updates = over = 0
+    for k in range(accum.shape[0]):
+        a = accum[k]
+        if a == 0:
+            continue
+        if dense:
+            r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
+        v = params[k] - shift_round(m.lr_mantissa * a, shift, m.rounding, m.rng_key[l], ctr)
+        vc = bound(v, lo, hi, mode)
+        params[k] = vc
+        if vc != v:
+            over += 1
+            if mode == ERROR:
+                note_overflow(r, WEIGHT, l, v)
+        ctr += 1
+        accum[k] = 0
+        updates += 1
+    r.rng_ctr[l] = ctr
+    r.counters[l, ev.ACCUMULATOR_READS] += accum.shape[0]
+    r.counters[l, ev.WEIGHT_UPDATES] += updates
+    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+
+
+@nb.njit(cache=True)
+def update_kernel(m, r, l, pre, immediate):
+    """Conv: apply (immediate, OTTT_O) or accumulate (OTTT_A) the kernel's summed change."""
+    base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
+    r.kgrad[:size] = 0
+    r.counters[l, ev.GRADIENT_MACS] += conv_taps(m, r, l, pre, r.kgrad, True)
+    accum = m.accum[base:base + size] if not immediate else m.accum[:0]
+    write_changes(m, r, l, m.weights[base:base + size], accum, r.kgrad[:size],
+                  m.update_shift[l], m.w_lo[l], m.w_hi[l], immediate)
 
 
 @nb.njit(cache=True)
@@ -332,105 +370,28 @@ def update_bias(m, r, l, immediate):
     if m.has_bias[l] == 0:
         return
     g = m.geom[l]
-    plane, base, eoff = g[G_HO] * g[G_WO], m.b_off[l], m.n_off[l]
-    w_mode, a_mode = m.overflow_mode[WEIGHT], m.overflow_mode[ACCUMULATOR]
-    ctr = r.rng_ctr[l]
-    updates = over = 0
-    for c in range(m.row_len[l]):
-        total = 0
+    plane, base, eoff, channels = g[G_HO] * g[G_WO], m.b_off[l], m.n_off[l], m.row_len[l]
+    sums = np.zeros(channels, np.int64)
+    for c in range(channels):
         for k in range(plane):
-            total += r.e[eoff + c * plane + k]
-        if total == 0:
-            continue
-        if immediate:
-            b = m.bias[base + c] - shift_round(m.lr_mantissa * total, m.bias_update_shift[l],
-                                               m.rounding, m.rng_key[l], ctr)
-            bc = bound(b, m.b_lo[l], m.b_hi[l], w_mode)
-            m.bias[base + c] = bc
-            if bc != b:
-                over += 1
-                if w_mode == ERROR:
-                    note_overflow(r, WEIGHT, l, b)
-            ctr += 1
-        else:
-            a = m.bias_accum[base + c] + total
-            ac = bound(a, m.acc_lo[l], m.acc_hi[l], a_mode)
-            m.bias_accum[base + c] = ac
-            if ac != a:
-                over += 1
-                if a_mode == ERROR:
-                    note_overflow(r, ACCUMULATOR, l, a)
-        if plane == 1:
+            sums[c] += r.e[eoff + c * plane + k]
+        if plane == 1 and sums[c] != 0:
             r.neuron_counts[eoff + c, ev.N_WEIGHT_UPDATES if immediate
                             else ev.N_ACCUMULATOR_UPDATES] += 1
-        updates += 1
-    r.rng_ctr[l] = ctr
-    if immediate:
-        r.counters[l, ev.WEIGHT_UPDATES] += updates
-        r.counters[l, ev.OVERFLOW_WEIGHT] += over
-    else:
-        r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
-        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
-
-
-@nb.njit(cache=True)
-def apply_bias_accumulators(m, r, l):
-    """OTTT_A's end-of-batch write of layer l's biases: b -= round(m_lr A / 2^shift); A = 0."""
-    base, n, mode = m.b_off[l], m.row_len[l], m.overflow_mode[WEIGHT]
-    dense = m.geom[l, G_CONV] == 0
-    ctr = r.rng_ctr[l]
-    updates = over = 0
-    for c in range(n):
-        a = m.bias_accum[base + c]
-        if a == 0:
-            continue
-        if dense:
-            r.neuron_counts[m.n_off[l] + c, ev.N_WEIGHT_UPDATES] += 1
-        b = m.bias[base + c] - shift_round(m.lr_mantissa * a, m.bias_update_shift[l],
-                                           m.rounding, m.rng_key[l], ctr)
-        bc = bound(b, m.b_lo[l], m.b_hi[l], mode)
-        m.bias[base + c] = bc
-        if bc != b:
-            over += 1
-            if mode == ERROR:
-                note_overflow(r, WEIGHT, l, b)
-        ctr += 1
-        m.bias_accum[base + c] = 0
-        updates += 1
-    r.rng_ctr[l] = ctr
-    r.counters[l, ev.ACCUMULATOR_READS] += n
-    r.counters[l, ev.WEIGHT_UPDATES] += updates
-    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    accum = m.bias_accum[base:base + channels] if not immediate else m.bias_accum[:0]
+    write_changes(m, r, l, m.bias[base:base + channels], accum, sums, m.bias_update_shift[l],
+                  m.b_lo[l], m.b_hi[l], immediate)
 
 
 @nb.njit(cache=True)
 def apply_accumulators(m, r):
-    """OTTT_A at the end of a batch: W -= round(m_lr A / 2^shift) where A != 0; A = 0."""
+    """OTTT_A at the end of a batch: W -= round(m_lr A / 2^shift) where A != 0; A = 0; then
+    the layer's biases likewise."""
     for l in range(m.n_in.shape[0]):
         base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
-        n, off, dense = m.row_len[l], m.n_off[l], m.geom[l, G_CONV] == 0
-        mode = m.overflow_mode[WEIGHT]
-        ctr = r.rng_ctr[l]
-        updates = over = 0
-        for k in range(size):
-            a = m.accum[base + k]
-            if a == 0:
-                continue
-            if dense:
-                r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
-            w = next_weight(m, l, base + k, a, ctr)
-            wc = bound(w, m.w_lo[l], m.w_hi[l], mode)
-            m.weights[base + k] = wc
-            if wc != w:
-                over += 1
-                if mode == ERROR:
-                    note_overflow(r, WEIGHT, l, w)
-            ctr += 1
-            m.accum[base + k] = 0
-            updates += 1
-        r.rng_ctr[l] = ctr
-        r.counters[l, ev.ACCUMULATOR_READS] += size
-        r.counters[l, ev.WEIGHT_UPDATES] += updates
-        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+        write_accumulated(m, r, l, m.weights[base:base + size], m.accum[base:base + size],
+                          m.update_shift[l], m.w_lo[l], m.w_hi[l])
         if m.has_bias[l]:
-            apply_bias_accumulators(m, r, l)
+            b, n = m.b_off[l], m.row_len[l]
+            write_accumulated(m, r, l, m.bias[b:b + n], m.bias_accum[b:b + n],
+                              m.bias_update_shift[l], m.b_lo[l], m.b_hi[l])
