@@ -614,3 +614,60 @@ def test_from_torch_refuses_spikingjelly_reset_other_than_none_or_zero():
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), sj.ParametricLIFNode())
     with pytest.raises(DataError, match=r"SpikingJelly ParametricLIFNode is not supported"):
         from_torch(net, 4)
+
+
+def test_spikingjelly_mixed_neurons_with_biases_run_on_the_chip():
+    """A SpikingJelly LIFNode (decay_input, hard reset) and IFNode (soft reset) net with
+    nn.Linear biases, refused by the chip before: with 16-bit weights and a 24-bit membrane
+    the chip's spikes equal SpikingJelly's for almost every neuron and step."""
+    torch = _torch()
+    sj = pytest.importorskip("spikingjelly.activation_based.neuron",
+                             reason="SpikingJelly is not installed (pip install spikingjelly)")
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+    from spikingjelly.activation_based import functional
+
+    from chipsim.cli import main
+    from chipsim.mapping.architecture import architecture_of
+    from chipsim.mapping.from_torch import from_torch
+
+    rng = np.random.default_rng(5)
+    sizes = (16, 24, 12, 5)
+    fcs = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+    for fc, s in zip(fcs, (1.0, 0.6, 0.5)):
+        _random_linear(fc, rng, s)
+    lif = sj.LIFNode(tau=2.0, decay_input=True, v_threshold=0.5, v_reset=0.0, step_mode="s")
+    if_ = sj.IFNode(v_threshold=1.0, v_reset=None, step_mode="s")
+    net = torch.nn.Sequential(fcs[0], lif, fcs[1], if_, fcs[2]).double()
+    network = from_torch(net, sizes[0])
+    assert sorted(network.biases) == ["0", "2", "4"]
+
+    x = rng.integers(0, 16, (64, T_STEPS, sizes[0])) / 16.0   # exact in the 8-bit payload
+    functional.reset_net(net)
+    seen, handles = _hooks([lif, if_])
+    with torch.no_grad():
+        for t in range(T_STEPS):
+            net(torch.from_numpy(x[:, t]))
+    for h in handles:
+        h.remove()
+    theirs = [np.stack(seen[id(m)], axis=1) for m in (lif, if_)]   # (N, T, units)
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        np.savez(folder / "net.npz", **network.weights,
+                 **{f"{k}.bias": v for k, v in network.biases.items()})
+        (folder / "net.yaml").write_text(yaml.safe_dump(architecture_of(network)))
+        np.savez(folder / "d.npz", x=x, y=np.arange(64) % 5, x_test=x, y_test=np.arange(64) % 5)
+        (folder / "run.yaml").write_text(yaml.safe_dump({
+            "data": {"source": "npz", "path": "d.npz", "timesteps": T_STEPS},
+            "network": {"model": "net.npz"}, "learning": {"rule": "none"},
+            "chip": {"bits": {"weight": 16, "membrane": 24}, "weight_headroom": 1.0},
+            "output": {"plots": False, "record": ["spikes"]}}))
+        assert main(["run", str(folder / "run.yaml"), "--out", str(folder / "r")]) == 0
+        with np.load(folder / "r" / "record.npz") as r:
+            ours = [r["0.spikes"], r["2.spikes"]]
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        assert 0.05 < b.mean() < 0.95, f"layer {k} spike rate {b.mean()}"   # spikes happen
+        assert np.mean(a == b) >= 0.99, f"layer {k}: {np.mean(a == b):.4f} of spikes equal"
