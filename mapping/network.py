@@ -45,10 +45,6 @@ class Neuron:
         """lam = 1 - 1/tau, the per-step decay of membrane and trace (dimensionless)."""
         return 1.0 - 1.0 / self.tau
 
-    @property
-    def is_chipsim_convention(self) -> bool:
-        return self.firing == ">=" and self.reset_at == "same_step"
-
 
 def tau_from_leak(leak: float) -> float:
     """tau such that chipsim's leak 1 - 1/tau equals ``leak`` exactly in float64, if one exists.

@@ -6,6 +6,7 @@ user who runs `pip install .` gets.
 """
 import configparser
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -54,8 +55,17 @@ def wheel_venv(tmp_path_factory):
     comes only from the wheel, which the test checks.
     """
     work = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools leaves build/ in the source tree and packs what a stale
+    # build/lib holds, which would hide a module missing from the package list
+    source = work / "source"
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("chipsim", "rules", "mapping"):
+        shutil.copytree(ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-w", str(work / "dist"), str(ROOT)],
+                            "-w", str(work / "dist"), str(source)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stdout + built.stderr
     wheel = next((work / "dist").glob("chipsim-*.whl"))
