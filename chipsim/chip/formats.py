@@ -162,7 +162,8 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     """
     trained_weights = trained_weights or {}
     bits = chip.bits
-    spiking = [network.neuron_of(layer) for layer, _ in network.chain if layer.spiking]
+    # traces of the layers that feed another (an output layer's spikes feed none)
+    spiking = [network.neuron_of(layer) for layer, _ in network.chain[:-1] if layer.spiking]
     leaks = [n.leak for n in spiking] + ([network.neuron.leak] if input_trace else [])
     problems = []
     signed = input_min < 0 and not binary_input

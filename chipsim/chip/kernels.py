@@ -251,7 +251,7 @@ def forward_step(m, r, train):
         else:
             deliver(m, r, l, r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]])
         neuron_update(m, r, l)
-        if train and m.spiking[l]:
+        if train and m.spiking[l] and l + 1 < m.n_in.shape[0]:  # an output layer feeds no trace
             trace_update(m, r, l)
 
 

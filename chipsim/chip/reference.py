@@ -157,7 +157,7 @@ def forward_step(m, r, train):
     for l in range(len(m.n_in)):
         deliver(m, r, l, r.x_pre if l == 0 else neurons(m, l - 1, r.s))
         neuron_update(m, r, l)
-        if train and m.spiking[l]:
+        if train and m.spiking[l] and l + 1 < len(m.n_in):  # an output layer feeds no trace
             trace_update(m, r, l)
 
 
