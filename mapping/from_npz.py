@@ -23,7 +23,8 @@ def read_npz_model(path: str | Path):
 
 def read_weight_formats(path: str | Path) -> dict[str, dict]:
     """``chip.weight_formats`` of the architecture beside the npz ``path``: {layer (or
-    'layer.bias'): {'bits': int, 'frac': int}}; {} when absent. DataError naming the file and key when malformed."""
+    'layer.bias'): {'bits': int, 'frac': int}}; {} when absent. DataError naming the file and
+    key when malformed."""
     yaml_path = Path(path).with_suffix(".yaml")
     arch = read_architecture(yaml_path)
     chip = arch.get("chip")

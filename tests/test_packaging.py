@@ -64,21 +64,24 @@ def wheel_venv(tmp_path_factory):
     for folder in ("chipsim", "rules", "mapping"):
         shutil.copytree(ROOT / folder, source / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-w", str(work / "dist"), str(source)],
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-w", str(work / "dist"), str(source)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stdout + built.stderr
     wheel = next((work / "dist").glob("chipsim-*.whl"))
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=600)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
     # Only the dependencies' folder, not its .pth files: the test venv's editable chipsim
     # hooks in through a .pth, which a plain path line does not run.
-    Path(purelib, "chipsim_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
-                               capture_output=True, text=True, timeout=600)
+    Path(purelib, "chipsim_test_dependencies.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n")
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True, text=True, timeout=600)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return python, Path(purelib), work
 
@@ -108,8 +111,8 @@ def test_installed_wheel_runs_the_digits_example(wheel_venv):
     python, _, work = wheel_venv
     out = work / "run"
     proc = _run(python, ["-m", "chipsim", "run", str(ROOT / "examples" / "digits_ottt.yaml"),
-                         "--out", str(out), "--set", "learning.epochs=1", "--set", "output.plots=false"],
-                cwd=work)
+                         "--out", str(out), "--set", "learning.epochs=1",
+                         "--set", "output.plots=false"], cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "test accuracy" in proc.stdout
     assert (out / "report.json").is_file()

@@ -173,7 +173,8 @@ def test_malformed_weight_formats_are_refused_naming_the_file(tmp_path, capsys):
     path.write_text(yaml.safe_dump(arch))
     run(tmp_path / "again", config=as_model_config(tmp_path, tmp_path / "r"), status=2)
     err = capsys.readouterr().err
-    assert "weights.yaml': chip.weight_formats must map synaptic layer names (fc1, out, or <name>.bias)" in err
+    assert ("weights.yaml': chip.weight_formats must map synaptic layer names "
+            "(fc1, out, or <name>.bias)") in err
 
 
 def test_float64_run_directory_has_no_chip_formats_and_reloads(tmp_path):

@@ -40,6 +40,7 @@ LAMBDA_FRAC = 16           # bits of the leak factor's fraction
 EXP_LUT_RANGE = 16.0       # the error unit's exp table covers z in [-16, 0]; exp(-16) ~ 1e-7
 EXP_FRAC = 30              # exp table values: unsigned Q30
 LOSS_FRAC = 16             # (1 - m) and 2m/C of the CE+MSE error as Q16 constants
+MAX_PRODUCT_BITS = 62      # every integer product must fit in int64 with a sign bit to spare
 RESET_SUBTRACT, RESET_ZERO, RESET_NEXT_STEP = range(3)   # LayerFormat.reset_mode
 RESET_NAMES = ("subtract", "zero", "subtract at the next step")
 
@@ -54,7 +55,6 @@ def reset_mode(neuron) -> int:
 def trace_bound(lam: float, timesteps: int) -> float:
     """The largest trace a spike every step reaches in T steps: sum of lambda^k, k < T."""
     return float(timesteps) if lam >= 1.0 else (1.0 - lam ** timesteps) / (1.0 - lam)
-MAX_PRODUCT_BITS = 62      # every integer product must fit in int64 with a sign bit to spare
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,10 @@ class ChipFormats:
         for lf in self.layers:
             rows.append({"variable": f"{lf.name}.weight", "format": lf.weight.describe()})
             if lf.spiking:
+                fires = ">" if lf.firing_gt else ">="
                 rows.append({"variable": f"{lf.name}.membrane", "format": lf.membrane.describe()
-                             + f", threshold {lf.threshold} (fires on u {'>' if lf.firing_gt else '>='}"
-                             f" threshold), lambda {lf.lam} / 2^{LAMBDA_FRAC}, reset "
+                             + f", threshold {lf.threshold} (fires on u {fires} threshold), "
+                             f"lambda {lf.lam} / 2^{LAMBDA_FRAC}, reset "
                              f"{RESET_NAMES[lf.reset_mode]}"})
             else:
                 rows.append({"variable": f"{lf.name}.membrane",
@@ -232,7 +233,7 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                 f"chip.weight_headroom: layer '{layer.name}' has {bits.weight}-bit weights "
                 f"with {fw} fraction bits (range {weight.lo * weight.lsb:g} to "
                 f"{weight.hi * weight.lsb:g}{kept}; max |W| = {float(np.abs(w).max()):.4g}), "
-                f"so its threshold {network.neuron.threshold:g} is {threshold} weight LSB; use "
+                f"so its threshold {neuron.threshold:g} is {threshold} weight LSB; use "
                 "a smaller chip.weight_headroom (range = smallest power of two >= headroom x "
                 "max |W|, headroom >= 1) or a wider chip.bits.weight")
         first = i == 0
@@ -296,5 +297,5 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     fb_formats = tuple(Format(bits.weight, bits.weight - 1 - power_of_two_exponent(
         float(np.abs(b).max()) or 1.0)) for b in feedback)
     return ChipFormats(inp, binary_input, trace, error, surrogate,
-                       round(network.neuron.leak * 2 ** LAMBDA_FRAC), lr_mantissa, lr_shift, lut_entries, lut_r,
-                       tuple(layers), fb_formats)
+                       round(network.neuron.leak * 2 ** LAMBDA_FRAC), lr_mantissa, lr_shift,
+                       lut_entries, lut_r, tuple(layers), fb_formats)

@@ -145,7 +145,8 @@ def neuron_update(m, r, l):
     active = over = spikes = 0
     if m.spiking[l] == 0:
         for i in range(n):
-            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0) + bias_current(m, l, i)
+            cur = (shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+                   + bias_current(m, l, i))
             o = bound(cur, lo, hi, mode)
             if o != cur:
                 over += 1
@@ -157,7 +158,8 @@ def neuron_update(m, r, l):
     else:
         thr, lam, gt, reset = m.threshold[l], m.lam[l], m.firing_gt[l], m.reset_mode[l]
         for i in range(n):
-            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0) + bias_current(m, l, i)
+            cur = (shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+                   + bias_current(m, l, i))
             v = r.v[off + i]
             pending = reset == RESET_NEXT_STEP and r.s[off + i] != 0
             is_active = (cur != 0) | (v != 0) | pending
