@@ -17,7 +17,7 @@ from chipsim.chip.fixedpoint import Format
 from chipsim.chip.formats import derive_formats
 from chipsim.config import Config, size_problems, synapse_problems
 from chipsim.data import Dataset, load_dataset
-from chipsim.data.encoders import encode
+from chipsim.data.encoders import encode, encoded_range
 from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.float64 import Float64Model, single_threaded_blas
 from chipsim.mapping.architecture import architecture_of, layers_from_specs, neuron_as_dict
@@ -124,12 +124,11 @@ def make_model(config: Config, network: Network, data: Dataset):
 def make_chip(config: Config, network: Network, data: Dataset, feedback) -> Chip:
     """Quantize the network into the chip's formats and load it with the rule's memories."""
     learn, timesteps = config.learning, config.data.timesteps
-    x = data.x_train
-    binary = bool(np.isin(x, (0.0, 1.0)).all())
+    # the formats hold what reaches the chip: the encoder's output, not the raw data
+    input_min, input_max, binary = encoded_range(data.x_train, config.data.encoding)
     trained = imported_formats(config)
-    formats = derive_formats(config.chip, learn, network, input_max=float(x.max()),
-                             input_min=float(x.min()),
-                             binary_input=binary, timesteps=timesteps,
+    formats = derive_formats(config.chip, learn, network, input_max=input_max,
+                             input_min=input_min, binary_input=binary, timesteps=timesteps,
                              input_trace=config.network.input_trace,
                              feedback=feedback or (), trained_weights=trained)
     weights, quantization = quantize_weights(network, formats, trained)

@@ -71,3 +71,22 @@ def test_digits_example_reaches_97_percent(tmp_path):
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "r")]) == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["final"]["test_accuracy"] >= 0.97
+
+
+def test_rate_encoded_inputs_reach_the_chip_as_binary_spikes(tmp_path):
+    """Rate encoding emits spikes: the chip's input format is binary, whatever values the
+    encoder turned into spikes (not a graded payload of 1.0 in the data's format)."""
+    from chipsim.data.encoders import encoded_range
+
+    x = np.array([[0.2, 0.7], [1.0, 0.0]])
+    assert encoded_range(x, "rate") == (0.0, 1.0, True)
+    assert encoded_range(x, "latency") == (0.0, 1.0, True)
+    assert encoded_range(x, "direct") == (0.0, 1.0, False)
+    assert encoded_range(np.zeros((2, 3, 2)) + 0.5, "rate") == (0.5, 0.5, False)  # pre-encoded
+    for encoding, expected in (("rate", "binary spikes"), ("direct", "u8.")):
+        out = tmp_path / encoding
+        assert main(["run", EXAMPLE, "--out", str(out), "--set", "learning.epochs=1",
+                     "--set", f"data.encoding={encoding}", "--set", "output.plots=false"]) == 0
+        report = json.loads((out / "report.json").read_text())
+        row = next(r for r in report["chip"]["formats"] if r["variable"] == "input")
+        assert row["format"].startswith(expected), row

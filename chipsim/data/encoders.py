@@ -22,3 +22,12 @@ def encode(x: np.ndarray, timesteps: int, kind: str, rng: np.random.Generator) -
     if kind == "latency":
         return latency_encode(x, timesteps)
     raise ValueError(f"unknown encoding {kind!r}")
+
+
+def encoded_range(x: np.ndarray, kind: str) -> tuple[float, float, bool]:
+    """(min, max, binary) of what ``encode`` emits for data ``x``: rate and latency emit
+    spikes (0 or 1) whatever the values they encode; direct and pre-encoded data pass the
+    values through, binary when they hold only 0 and 1."""
+    if x.ndim == 2 and kind in ("rate", "latency"):
+        return 0.0, 1.0, True
+    return float(x.min()), float(x.max()), bool(np.isin(x, (0.0, 1.0)).all())
