@@ -307,10 +307,12 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
         checkpoint.restore_arrays(model.state(), arrays, out)
         echo(f"  resuming at epoch {position['epoch']}, batch {position['batch']} of {batches}")
     else:
+        # with nothing to train, the final evaluation is also epoch 0's (simulated once)
         position = {"epoch": 1, "batch": 0, "correct": 0, "since_checkpoint": 0,
                     "epochs": [{"epoch": 0, "train_accuracy": None,
-                                "test_accuracy": evaluate()[0], "seconds": 0.0}]}
-        if isinstance(model, Chip):  # activity right after quantization, before any learning
+                                "test_accuracy": evaluate()[0] if epochs_to_train else None,
+                                "seconds": 0.0}]}
+        if isinstance(model, Chip) and epochs_to_train:  # activity right after quantization
             position["initial_spike_rates"] = model.spike_rates(model.inference_counts)
     epochs = position["epochs"]
 
@@ -355,6 +357,10 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
 
     model.reset_inference_counts()
     final_test, recordings = evaluate(tuple(config.output.record))  # the pass counts describe
+    if not epochs_to_train:
+        epochs[0]["test_accuracy"] = final_test
+        if isinstance(model, Chip):
+            position["initial_spike_rates"] = model.spike_rates(model.inference_counts)
     report = {
         "chipsim_version": __version__,
         "name": name,

@@ -90,3 +90,19 @@ def test_rate_encoded_inputs_reach_the_chip_as_binary_spikes(tmp_path):
         report = json.loads((out / "report.json").read_text())
         row = next(r for r in report["chip"]["formats"] if r["variable"] == "input")
         assert row["format"].startswith(expected), row
+
+
+def test_rule_none_simulates_the_test_set_once(tmp_path, monkeypatch):
+    """Nothing to train: epoch 0's test accuracy is the final pass's, not a second pass."""
+    from chipsim.chip.chip import Chip
+
+    calls = []
+    infer = Chip.infer
+    monkeypatch.setattr(Chip, "infer", lambda self, x, record=(): calls.append(len(x))
+                        or infer(self, x, record))
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "learning.rule=none",
+                 "--set", "output.plots=false"]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert calls == [451]
+    assert report["epochs"][0]["test_accuracy"] == report["final"]["test_accuracy"]
+    assert report["chip"]["spike_rates_after_quantization"]["fc1"] > 0
