@@ -27,7 +27,6 @@ from chipsim.mapping.placement import (CoreSpec, Placement, Widths, place_networ
                                        synaptic_layers)
 from chipsim.mapping.quantize import quantize_biases, quantize_weights
 from chipsim.progress import progress
-from chipsim.report import plots
 from chipsim.report.chip_section import chip_section
 from chipsim.report.costs import cost_section, energy_tables, memory
 from chipsim.report.estimate import estimate_inference
@@ -406,6 +405,8 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
     if recordings:
         write_npz(out / "record.npz", recordings)
     if config.output.plots:
+        from chipsim.report import plots  # matplotlib costs 0.5 s to import: only when plotting
+
         plots.learning_curve(report, out / "learning_curve.png")
         if "costs" in report:
             plots.energy_breakdown(report["costs"], out / "energy_breakdown.png")
@@ -476,6 +477,8 @@ def map_model(config: Config, out_dir: str | Path, *, rate: float, input_rate: f
     write_json(out / "mapping.json", report)
     write_text(out / "mapping.md", mapping_markdown(report))
     if config.output.plots:
+        from chipsim.report import plots
+
         plots.memory_per_core({"memory": mem}, out / "memory_per_core.png")
     echo(mapping_markdown(report, brief=True))
     echo(f"-> {out}")
