@@ -12,7 +12,9 @@ import yaml
 
 from chipsim import __version__, checkpoint
 from chipsim.chip.arrays import build_memories
+from chipsim.chip import kernels
 from chipsim.chip.chip import Chip
+from chipsim.chip.kernel_cache import compile_notice
 from chipsim.chip.fixedpoint import Format
 from chipsim.chip.formats import derive_formats
 from chipsim.config import Config, size_problems, synapse_problems
@@ -288,6 +290,11 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
     echo(f"{name}: {run_label(config)}, {data.n_inputs}-"
          f"{'-'.join(str(l.n_out) for l in network.layers)}, T={timesteps}, "
          f"{len(data.y_train)} train / {len(data.y_test)} test samples of {data.name}")
+    if isinstance(model, Chip):
+        notice = compile_notice([kernels.infer_batch] + (
+            [model.rule.train_batch] if model.rule and epochs_to_train else []))
+        if notice:
+            echo(notice)
     if isinstance(model, Chip) and requantization_line(model.quantization):
         echo(requantization_line(model.quantization))
 

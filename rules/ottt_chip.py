@@ -96,7 +96,7 @@ def ottt_step(m, r, label, flags):
         else:
             pre = le.pool_pre(m, r, l, r.x_pre)
         if m.geom[l, G_CONV]:
-            le.update_kernel(m, r, l, pre, flags[VARIANT_O])
+            le.update_kernel(m, r, l, pre, flags[VARIANT_O] != 0)
         elif flags[VARIANT_O]:
             le.update_weights(m, r, l, pre)
         else:

@@ -1,5 +1,6 @@
 """`python -m chipsim run` end to end: learning, run directory, determinism, entry points."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -120,3 +121,28 @@ def test_test_set_chunking_changes_no_result(tmp_path, monkeypatch):
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "chunks"), *sets]) == 0
     for name in ("record.npz", "weights.npz"):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunks" / name).read_bytes()
+
+
+def test_a_cold_kernel_cache_is_announced(tmp_path):
+    """The first call of a cached kernel compiles it (the chip's take a minute or more on a
+    new environment): compile_notice says so while numba's cache lacks it, not afterwards."""
+    import subprocess
+    import sys
+
+    (tmp_path / "tiny_kernel.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import tiny_kernel\n"
+            "from chipsim.chip.kernel_cache import compile_notice\n"
+            "print(compile_notice([tiny_kernel.twice]))\n"
+            "tiny_kernel.twice(3)\n"
+            "print(compile_notice([tiny_kernel.twice]))\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": str(ROOT)}
+    first = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("compiling the chip's kernels (first run") and lines[1] == "None"
+    assert again.stdout.splitlines() == ["None", "None"]     # a new process, warm cache
