@@ -110,19 +110,16 @@ def inference_bench(repeat: int) -> list[tuple]:
     chip = make_model(cfg, network_from_config(cfg, data), data)
     m = chip.memories
     xq = chip.payloads(spikes)
-    threads = nb.get_num_threads()
-    counts = np.zeros((threads,) + chip.registers.counters.shape, np.int64)
-    neuron_counts = np.zeros((threads,) + chip.registers.neuron_counts.shape, np.int64)
     empty = np.zeros((0, 0, 0), np.uint8), np.zeros((0, 0, 0), np.int64)
+    counts = np.zeros_like(chip.registers.counters)
 
     def run_chip():
-        counts[:] = 0
-        neuron_counts[:] = 0
-        return kernels.infer_batch(m, xq, counts, neuron_counts, *empty)
+        preds, counts[:], _ = kernels.infer_batch(m, xq, *empty, nb.get_num_threads())
+        return preds
 
     preds_chip = run_chip()
-    events = int(counts[:, :, ev.SYNAPTIC_OPS].sum())
-    hidden_spikes = int(counts[:, 0, ev.SPIKES].sum())
+    events = int(counts[:, ev.SYNAPTIC_OPS].sum())
+    hidden_spikes = int(counts[0, ev.SPIKES].sum())
     w1 = m.weights[:784 * 1024].reshape(784, 1024).copy()
     w2 = m.weights[784 * 1024:].reshape(1024, 10).copy()
     spikes_u8 = spikes.astype(np.uint8)

@@ -291,7 +291,7 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
          f"{'-'.join(str(l.n_out) for l in network.layers)}, T={timesteps}, "
          f"{len(data.y_train)} train / {len(data.y_test)} test samples of {data.name}")
     if isinstance(model, Chip):
-        notice = compile_notice([kernels.infer_batch] + (
+        notice = compile_notice([kernels.infer_range] + (
             [model.rule.train_batch] if model.rule and epochs_to_train else []))
         if notice:
             echo(notice)

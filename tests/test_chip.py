@@ -373,3 +373,38 @@ def test_layers_silenced_by_quantization_are_reported(tmp_path, capsys):
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "ok"), "--set", "learning.epochs=0"]) == 0
     chip = json.loads((tmp_path / "ok" / "report.json").read_text())["chip"]
     assert chip["silent_layers_after_quantization"] == [] and chip["spike_rates_after_quantization"]["fc1"] > 0
+
+
+def test_inference_is_the_same_on_any_number_of_threads():
+    """Chunks run on threads with per-thread counts: predictions, records and every count are
+    equal for 1 and 2 threads (integer sums do not depend on the order)."""
+    import numba
+
+    from chipsim.config import validate_config
+    from chipsim.data import Dataset
+    from chipsim.runner import make_model, network_from_config
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((100, 40)) < 0.3).astype(float)
+    data = Dataset("t", x, np.arange(100) % 3, x, np.arange(100) % 3, 3)
+    cfg = validate_config({"data": {"source": "npz", "path": "unused.npz", "timesteps": 5},
+                           "network": {"layers": [{"name": "h", "units": 30},
+                                                  {"name": "o", "units": 3, "neuron": "readout"}],
+                                       "init": {"gain": 3.0}},
+                           "learning": {"rule": "none"}})
+    outcomes = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            chip = make_model(cfg, network_from_config(cfg, data), data)
+            x3 = np.broadcast_to(x[:, None], (100, 5, 40))
+            preds, rec = chip.infer(x3, ("spikes", "membrane"))
+            outcomes.append((preds, rec, chip.inference_counts.copy(),
+                             chip.inference_neuron_counts.copy()))
+    finally:
+        numba.set_num_threads(before)
+    (p1, r1, c1, n1), (p2, r2, c2, n2) = outcomes
+    assert np.array_equal(p1, p2) and np.array_equal(c1, c2) and np.array_equal(n1, n2)
+    assert all(np.array_equal(r1[k], r2[k]) for k in r1)
+    assert c1[0, 4] > 0   # spikes happened

@@ -93,12 +93,10 @@ class Chip:
                 self.inference_counts += r.counters
                 self.inference_neuron_counts += r.neuron_counts
         else:
-            chunks = max(1, min(numba.get_num_threads(), n))
-            counts = np.zeros((chunks,) + self.inference_counts.shape, np.int64)
-            neuron_counts = np.zeros((chunks,) + self.inference_neuron_counts.shape, np.int64)
-            preds = kernels.infer_batch(m, xq, counts, neuron_counts, spikes, membrane)
-            self.inference_counts += counts.sum(axis=0)
-            self.inference_neuron_counts += neuron_counts.sum(axis=0)
+            preds, counts, neuron_counts = kernels.infer_batch(m, xq, spikes, membrane,
+                                                               numba.get_num_threads())
+            self.inference_counts += counts
+            self.inference_neuron_counts += neuron_counts
         self._check_inference_overflow()
         kept = {}
         for i, name in enumerate(self.names):
