@@ -6,7 +6,7 @@ run in a new environment compiles everything; later runs load it in a fraction o
 """
 from __future__ import annotations
 
-COLD_START_ESTIMATE = "about 1.5 min on a 2-core machine"  # measured: the README's main job
+COLD_START_ESTIMATE = "about 1 min on a 2-core machine"  # measured: the README's main job
 
 
 def is_cached(dispatcher) -> bool:
