@@ -323,32 +323,16 @@ def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
 @nb.njit(cache=True)
 def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     """OTTT_A's end-of-batch write of a block of layer l's parameters: params -= round(m_lr
-    accum / 2^shift) where accum != 0, then accum = 0; a dense layer's block counts per
-    neuron (index k of a block of row_len[l] columns is neuron k % row_len)."""
-    mode, dense = m.overflow_mode[WEIGHT], m.geom[l, G_CONV] == 0
-    n, off = m.row_len[l], m.n_off[l]
-    ctr = r.rng_ctr[l]
-    updates = over = 0
-    for k in range(accum.shape[0]):
-        a = accum[k]
-        if a == 0:
-            continue
-        if dense:
-            r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
-        v = params[k] - shift_round(m.lr_mantissa * a, shift, m.rounding, m.rng_key[l], ctr)
-        vc = bound(v, lo, hi, mode)
-        params[k] = vc
-        if vc != v:
-            over += 1
-            if mode == ERROR:
-                note_overflow(r, WEIGHT, l, v)
-        ctr += 1
-        accum[k] = 0
-        updates += 1
-    r.rng_ctr[l] = ctr
+    accum / 2^shift) where accum != 0 (``write_changes``), then accum = 0; a dense layer's
+    block counts per neuron (index k of a block of row_len[l] columns is neuron k % row_len)."""
+    if m.geom[l, G_CONV] == 0:
+        n, off = m.row_len[l], m.n_off[l]
+        for k in range(accum.shape[0]):
+            if accum[k] != 0:
+                r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
+    write_changes(m, r, l, params, accum[:0], accum, shift, lo, hi, True)
     r.counters[l, ev.ACCUMULATOR_READS] += accum.shape[0]
-    r.counters[l, ev.WEIGHT_UPDATES] += updates
-    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    accum[:] = 0
 
 
 @nb.njit(cache=True)
