@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import traceback
@@ -87,6 +88,17 @@ def _stop_on_signals():
             signal.signal(s, h)
 
 
+def _echo(*parts) -> None:
+    """print, but a closed stdout (``chipsim run ... | head``) silences the rest of the run's
+    output instead of stopping the run: its files are still written."""
+    try:
+        print(*parts, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
@@ -100,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
             config = load_config(args.config, args.set)
             with _stop_on_signals() as requested:
-                run(config, Path(args.config).stem, args.resume or args.out,
+                run(config, Path(args.config).stem, args.resume or args.out, echo=_echo,
                     show_progress=args.progress, resume=args.resume is not None,
                     stop=lambda: requested[0])
         elif args.command == "map":
@@ -115,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             stem = model.parent.name if model.name == "weights.npz" else model.stem
             map_model(config, args.out or f"runs/map_{stem}",
                       rate=args.rate, input_rate=args.rate if args.input_rate is None
-                      else args.input_rate)
+                      else args.input_rate, echo=_echo)
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 

@@ -146,3 +146,22 @@ def test_a_cold_kernel_cache_is_announced(tmp_path):
     lines = first.stdout.splitlines()
     assert lines[0].startswith("compiling the chip's kernels (first run") and lines[1] == "None"
     assert again.stdout.splitlines() == ["None", "None"]     # a new process, warm cache
+
+
+def test_a_closed_stdout_does_not_stop_the_run(tmp_path):
+    """`chipsim run ... | head -1`: the reader goes away after the first line; the run still
+    finishes and writes its directory, with exit status 0 and no traceback."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "chipsim", "run", EXAMPLE, "--out",
+                             str(tmp_path / "r"), "--set", "learning.epochs=2",
+                             "--set", "output.plots=false"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 0, err
+    assert "Traceback" not in err
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["complete"]
