@@ -242,8 +242,7 @@ def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed:
     synaptic = [layer for layer in layers if layer.kind in SYNAPTIC]
     raw, gains = {}, {}  # a standardized run's raw weights and gains (``gain`` is the init's)
     if weights_file is not None:
-        weights, biases = load_weights(weights_file, synaptic, bias)
-        raw, gains = load_reparameterization(weights_file, synaptic)
+        weights, biases, raw, gains = load_weights(weights_file, synaptic, bias)
     else:
         weights, biases = {}, {}
         for i, layer in enumerate(synaptic):
@@ -255,7 +254,10 @@ def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed:
 
 
 def load_weights(path: str | Path, layers: list, bias: bool):
-    """Read an npz keyed by layer name (weights as ``param_shape``; biases ``<name>.bias``)."""
+    """Read an npz keyed by layer name (weights as ``param_shape``; biases ``<name>.bias``).
+
+    Returns (weights, biases, raw, gain), the last two as ``reparameterization`` reads them
+    (empty unless a run with weight standardization wrote the file)."""
     arrays = read_npz(path, "weights file")
     weights, biases, problems = {}, {}, []
     for layer in layers:
@@ -277,7 +279,8 @@ def load_weights(path: str | Path, layers: list, bias: bool):
     if problems:
         raise DataError(f"weights file '{path}': " + "; ".join(problems)
                         + f" (arrays present: {', '.join(sorted(arrays)) or 'none'})")
-    return weights, biases
+    return (weights, biases,
+            *reparameterization(arrays, layers, f"weights file '{path}'"))
 
 
 def reparameterization(arrays: dict, layers: list, where: str) -> tuple[dict, dict]:
@@ -304,12 +307,6 @@ def reparameterization(arrays: dict, layers: list, where: str) -> tuple[dict, di
     if problems:
         raise DataError(f"{where}: " + "; ".join(problems))
     return raw, gain
-
-
-def load_reparameterization(path: str | Path, layers: list) -> tuple[dict, dict]:
-    """(raw, gain) of a weights file written by a run with weight standardization (empty
-    when it has no '<layer>.raw' / '<layer>.gain' arrays)."""
-    return reparameterization(read_npz(path, "weights file"), layers, f"weights file '{path}'")
 
 
 def read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:

@@ -109,6 +109,18 @@ def test_snntorch_leaky_spikes_identical(reset, readout):
     assert 0.05 * T_STEPS * n_spiking < total < 0.95 * T_STEPS * n_spiking   # spikes happen
 
 
+SJ_SIZES = (16, 24, 12, 5)
+
+
+def _linear_chain(torch, rng, first, second):
+    """Linear -> ``first`` -> Linear -> ``second`` -> Linear (read-out) over SJ_SIZES, random
+    weights and biases, float64; returns (net, the three Linear layers)."""
+    fcs = [torch.nn.Linear(a, b) for a, b in zip(SJ_SIZES, SJ_SIZES[1:])]
+    for fc, s in zip(fcs, (1.0, 0.6, 0.5)):
+        _random_linear(fc, rng, s)
+    return torch.nn.Sequential(fcs[0], first, fcs[1], second, fcs[2]).double(), fcs
+
+
 # --- (b) SpikingJelly LIFNode / IFNode ---------------------------------------------------
 
 @pytest.mark.parametrize("decay_input, v_reset", [(True, None), (False, None), (True, 0.0),
@@ -121,14 +133,11 @@ def test_spikingjelly_lif_if_spikes_identical(decay_input, v_reset):
     from chipsim.mapping.from_torch import from_torch
 
     rng = np.random.default_rng(2)
-    sizes = (16, 24, 12, 5)
-    fcs = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
-    for fc, s in zip(fcs, (1.0, 0.6, 0.5)):
-        _random_linear(fc, rng, s)
+    sizes = SJ_SIZES
     lif = sj.LIFNode(tau=3.0, decay_input=decay_input, v_threshold=0.9, v_reset=v_reset,
                      step_mode="s")
     if_ = sj.IFNode(v_threshold=1.1, v_reset=v_reset, step_mode="s")
-    net = torch.nn.Sequential(fcs[0], lif, fcs[1], if_, fcs[2]).double()
+    net, fcs = _linear_chain(torch, rng, lif, if_)
 
     network = from_torch(net, sizes[0])
     n0, n1 = (network.neuron_of(layer) for layer in network.layers[:2])
@@ -634,13 +643,10 @@ def test_spikingjelly_mixed_neurons_with_biases_run_on_the_chip():
     from chipsim.mapping.from_torch import from_torch
 
     rng = np.random.default_rng(5)
-    sizes = (16, 24, 12, 5)
-    fcs = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
-    for fc, s in zip(fcs, (1.0, 0.6, 0.5)):
-        _random_linear(fc, rng, s)
+    sizes = SJ_SIZES
     lif = sj.LIFNode(tau=2.0, decay_input=True, v_threshold=0.5, v_reset=0.0, step_mode="s")
     if_ = sj.IFNode(v_threshold=1.0, v_reset=None, step_mode="s")
-    net = torch.nn.Sequential(fcs[0], lif, fcs[1], if_, fcs[2]).double()
+    net, _ = _linear_chain(torch, rng, lif, if_)
     network = from_torch(net, sizes[0])
     assert sorted(network.biases) == ["0", "2", "4"]
 

@@ -266,6 +266,35 @@ def _rounded_changes(m, r, l, products):
                           m.rng_key[l], _draws(r, l, len(products)))
 
 
+def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
+    """Twin of the engine's block write: nonzero changes into params (rounded, saturated)
+    or into accum (saturated), counted; stochastic draws in block order."""
+    mask = changes != 0
+    if immediate:
+        d = shift_round_np(m.lr_mantissa * changes[mask], int(shift), int(m.rounding),
+                           m.rng_key[l], _draws(r, l, int(mask.sum())))
+        params[mask], over = limit_np(m, r, params[mask] - d, int(lo), int(hi), WEIGHT, l)
+        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+    else:
+        accum[mask], over = limit_np(m, r, accum[mask] + changes[mask], int(m.acc_lo[l]),
+                                     int(m.acc_hi[l]), ACCUMULATOR, l)
+        r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
+        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+
+
+def write_accumulated(m, r, l, params, accum, shift, lo, hi):
+    """Twin of the end-of-batch write of a block: params -= round(m_lr accum), accum = 0;
+    a dense layer's block counts per neuron (column k % row_len)."""
+    if not m.geom[l, G_CONV]:
+        n = int(m.row_len[l])
+        neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
+            (accum != 0).reshape(-1, n).sum(axis=0))
+    write_changes(m, r, l, params, None, accum, shift, lo, hi, True)
+    r.counters[l, ev.ACCUMULATOR_READS] += len(accum)
+    accum[:] = 0
+
+
 def update_kernel(m, r, l, pre, immediate):
     """Conv twin: the kernel's change summed over positions, then per kernel weight."""
     conv, delta = conv_of(m, l), neurons(m, l, r.e)
@@ -273,20 +302,9 @@ def update_kernel(m, r, l, pre, immediate):
     macs = int(ops.weight_grad(conv, (delta != 0)[None].astype(np.int64),
                                (np.asarray(pre) != 0)[None].astype(np.int64)).sum())
     flat = grad.transpose(1, 2, 3, 0).ravel()  # memory order: (c, ky, kx, o)
-    mask = flat != 0
     base, size = int(m.w_off[l]), len(flat)
-    if immediate:
-        w = m.weights[base:base + size]
-        dw = _rounded_changes(m, r, l, flat[mask])
-        w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
-        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
-        r.counters[l, ev.OVERFLOW_WEIGHT] += over
-    else:
-        acc = m.accum[base:base + size]
-        acc[mask], over = limit_np(m, r, acc[mask] + flat[mask], int(m.acc_lo[l]),
-                                   int(m.acc_hi[l]), ACCUMULATOR, l)
-        r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
-        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
+    write_changes(m, r, l, m.weights[base:base + size], m.accum[base:base + size], flat,
+                  m.update_shift[l], m.w_lo[l], m.w_hi[l], immediate)
     r.counters[l, ev.GRADIENT_MACS] += macs
 
 
@@ -316,55 +334,21 @@ def update_bias(m, r, l, immediate):
     if not m.has_bias[l]:
         return
     g = m.geom[l]
-    channels, plane = int(m.row_len[l]), int(g[G_HO] * g[G_WO])
+    channels, plane, base = int(m.row_len[l]), int(g[G_HO] * g[G_WO]), int(m.b_off[l])
     sums = neurons(m, l, r.e).reshape(channels, plane).sum(axis=1)
-    mask = sums != 0
-    base = int(m.b_off[l])
     column = ev.N_WEIGHT_UPDATES if immediate else ev.N_ACCUMULATOR_UPDATES
     if plane == 1:
-        neurons(m, l, r.neuron_counts)[:, column] += mask
-    if immediate:
-        b = m.bias[base:base + channels]
-        db = shift_round_np(m.lr_mantissa * sums[mask], int(m.bias_update_shift[l]),
-                            int(m.rounding), m.rng_key[l], _draws(r, l, int(mask.sum())))
-        b[mask], over = limit_np(m, r, b[mask] - db, int(m.b_lo[l]), int(m.b_hi[l]), WEIGHT, l)
-        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
-        r.counters[l, ev.OVERFLOW_WEIGHT] += over
-    else:
-        acc = m.bias_accum[base:base + channels]
-        acc[mask], over = limit_np(m, r, acc[mask] + sums[mask], int(m.acc_lo[l]),
-                                   int(m.acc_hi[l]), ACCUMULATOR, l)
-        r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
-        r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
-
-
-def apply_bias_accumulators(m, r, l):
-    base, channels = int(m.b_off[l]), int(m.row_len[l])
-    b, acc = m.bias[base:base + channels], m.bias_accum[base:base + channels]
-    mask = acc != 0
-    if not m.geom[l, G_CONV]:
-        neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += mask
-    db = shift_round_np(m.lr_mantissa * acc[mask], int(m.bias_update_shift[l]), int(m.rounding),
-                        m.rng_key[l], _draws(r, l, int(mask.sum())))
-    b[mask], over = limit_np(m, r, b[mask] - db, int(m.b_lo[l]), int(m.b_hi[l]), WEIGHT, l)
-    acc[:] = 0
-    r.counters[l, ev.ACCUMULATOR_READS] += channels
-    r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
-    r.counters[l, ev.OVERFLOW_WEIGHT] += over
+        neurons(m, l, r.neuron_counts)[:, column] += sums != 0
+    write_changes(m, r, l, m.bias[base:base + channels], m.bias_accum[base:base + channels],
+                  sums, m.bias_update_shift[l], m.b_lo[l], m.b_hi[l], immediate)
 
 
 def apply_accumulators(m, r):
     for l in range(len(m.n_in)):
-        w, acc = rows(m, l).ravel(), rows(m, l, m.accum).ravel()  # views of the flat memories
-        mask = acc != 0
-        if not m.geom[l, G_CONV]:
-            neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
-                mask.reshape(int(m.n_in[l]), int(m.n_out[l])).sum(axis=0))
-        dw = _rounded_changes(m, r, l, acc[mask])
-        w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
-        acc[:] = 0
-        r.counters[l, ev.ACCUMULATOR_READS] += len(acc)
-        r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
-        r.counters[l, ev.OVERFLOW_WEIGHT] += over
+        base, size = int(m.w_off[l]), int(m.n_in[l] * m.row_len[l])
+        write_accumulated(m, r, l, m.weights[base:base + size], m.accum[base:base + size],
+                          m.update_shift[l], m.w_lo[l], m.w_hi[l])
         if m.has_bias[l]:
-            apply_bias_accumulators(m, r, l)
+            b, n = int(m.b_off[l]), int(m.row_len[l])
+            write_accumulated(m, r, l, m.bias[b:b + n], m.bias_accum[b:b + n],
+                              m.bias_update_shift[l], m.b_lo[l], m.b_hi[l])
