@@ -76,8 +76,12 @@ class LayerFormat:
     firing_gt: bool = False  # fire on u > threshold (else u >= threshold)
     reset_mode: int = 0     # RESET_SUBTRACT, RESET_ZERO or RESET_NEXT_STEP
     bias: Format | None = None   # the neurons' bias, when the layer has one
-    bias_shift: int = 0     # bias -> membrane LSB: bias.frac - membrane.frac (< 0: left shift)
     bias_update_shift: int = 0   # bias change (LSB) = round((m * delta) >> bias_update_shift)
+
+    @property
+    def bias_shift(self) -> int:
+        """bias LSB -> membrane LSB: bias.frac - membrane.frac (< 0: a left shift)."""
+        return self.bias.frac - self.membrane.frac if self.bias is not None else 0
 
 
 @dataclass(frozen=True)
@@ -247,7 +251,7 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                 "choose a learning rate closer to the weights' resolution")
         surrogate_shift = fv + lut_r + 1 - bits.surrogate
         acc = Format(bits.accumulator, error.frac + pre.frac)
-        bias, bias_shift, bias_update_shift = None, 0, 0
+        bias, bias_update_shift = None, 0
         if layer.name in network.biases:
             b = network.biases[layer.name]
             b_top = chip.weight_headroom * float(np.abs(b).max()) if b.size else 0.0
@@ -256,7 +260,6 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
             if trained_bias is not None:  # as the weights: keep what the chip trained
                 b_exp = trained_bias.bits - 1 - trained_bias.frac
             bias = Format(bits.bias, bits.bias - 1 - b_exp)
-            bias_shift = bias.frac - fv
             bias_update_shift = lr_shift + error.frac - bias.frac
             if not 0 <= bias_update_shift <= MAX_PRODUCT_BITS:
                 problems.append(
@@ -266,7 +269,7 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
         layers.append(LayerFormat(layer.name, layer.spiking, weight, membrane, threshold,
                                   delivery_shift, pool_shift, pre, update_shift,
                                   surrogate_shift, acc, round(neuron.leak * 2 ** LAMBDA_FRAC),
-                                  neuron.firing == ">", reset_mode(neuron), bias, bias_shift,
+                                  neuron.firing == ">", reset_mode(neuron), bias,
                                   bias_update_shift))
         fan_in_bits = max(1, layer.n_in).bit_length()
         payload_bits = 1 if not first or binary_input else inp.bits
