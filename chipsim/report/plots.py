@@ -14,10 +14,14 @@ def learning_curve(report: dict, path) -> None:
     x = [e["epoch"] for e in epochs]
     ax.plot(x, [100 * e["test_accuracy"] for e in epochs], "o-", label="test")
     trained = [e for e in epochs if e["train_accuracy"] is not None]
-    ax.plot([e["epoch"] for e in trained], [100 * e["train_accuracy"] for e in trained], "s--",
-            label="train (during learning)")
+    if trained:  # an inference-only run has no training curve
+        ax.plot([e["epoch"] for e in trained], [100 * e["train_accuracy"] for e in trained],
+                "s--", label="train (during learning)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
+    if len(epochs) == 1:  # one evaluation: a full scale, not a zoom on a single point
+        ax.set_ylim(0, 100)
+        ax.set_xticks([0])
     ax.set_title(f"{report['name']}: {report['run']['label']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
