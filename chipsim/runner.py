@@ -41,11 +41,19 @@ from chipsim.rules.sgd import SGD
 from chipsim.rules.weight_standardization import Standardization
 from chipsim.seeding import stream
 
-# Test samples are encoded and simulated a chunk at a time: about 2 MiB of encoded (float64)
-# input per chunk, so the peak memory does not grow with T (the chunking changes no result:
-# the encoder's generator draws the same stream however it is cut).
-EVAL_CHUNK_BYTES = 2 << 20
+# Test samples are encoded and simulated a chunk at a time: about 8 MiB of encoded input per
+# chunk (float64 from an encoder; pre-encoded data in its own type), so the peak memory does
+# not grow with T, and enough samples for the inference threads to share (the chunking changes
+# no result: the encoder's generator draws the same stream however it is cut).
+EVAL_CHUNK_BYTES = 8 << 20
 EVAL_CHUNK_MAX = 2048
+
+
+def eval_chunk(data: Dataset, timesteps: int) -> int:
+    """Test samples per evaluation chunk (see EVAL_CHUNK_BYTES)."""
+    value_bytes = data.x_test.itemsize if data.pre_encoded else 8
+    return min(EVAL_CHUNK_MAX, max(1, EVAL_CHUNK_BYTES // (value_bytes * timesteps
+                                                            * data.n_inputs)))
 
 
 def network_from_config(config: Config, data: Dataset) -> Network:
@@ -301,7 +309,7 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
     def evaluate(record=()):
         rng = stream(config.seed, "encode-test")
         preds, kept = [], {}
-        chunk = min(EVAL_CHUNK_MAX, max(1, EVAL_CHUNK_BYTES // (8 * timesteps * data.n_inputs)))
+        chunk = eval_chunk(data, timesteps)
         for start in range(0, len(data.y_test), chunk):
             x = encode(data.x_test[start:start + chunk], timesteps, encoding, rng)
             p, k = model.infer(x, record)
@@ -310,6 +318,10 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
                 kept.setdefault(key, []).append(value)
         acc = float(np.mean(np.concatenate(preds) == data.y_test))
         return acc, {k: np.concatenate(v) for k, v in kept.items()}
+
+    def encoder_stream(epoch, batch):  # only rate coding draws; a generator costs 20 us
+        draws = encoding == "rate" and not data.pre_encoded
+        return stream(config.seed, "encode", epoch, batch) if draws else None
 
     n_train = len(data.y_train)
     batches = -(-n_train // learn.batch_size)
@@ -342,7 +354,7 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
                 b = position["batch"]
                 idx = order[b * learn.batch_size:(b + 1) * learn.batch_size]
                 x = encode(data.x_train[idx], timesteps, encoding,
-                           stream(config.seed, "encode", epoch, b))
+                           encoder_stream(epoch, b))
                 position["correct"] += int(np.sum(model.train_batch(x, data.y_train[idx])
                                                   == data.y_train[idx]))
                 position["batch"] = b + 1

@@ -56,13 +56,13 @@ def output_error(m, r, label):
             k = z >> sh
         else:
             k = (z << -sh) if z < entries else entries
-        r.dendrite[c] = m.exp_lut[k] if k < entries else 0  # scratch: the exp values
-        total += r.dendrite[c]
+        r.scratch[c] = m.exp_lut[k] if k < entries else 0  # scratch: the exp values
+        total += r.scratch[c]
     o_lim = np.int64(1) << (fo + O_LIMIT_EXTRA)
     mode = m.overflow_mode[ERROR_VALUE]
     over = 0
     for c in range(classes):
-        p = (r.dendrite[c] << fe) // total
+        p = (r.scratch[c] << fe) // total
         y = (np.int64(1) << fe) if c == label else 0
         o = clamp(r.u[ro + c], -o_lim, o_lim)
         o_e = o << (fe - fo) if fe >= fo else shift_round(o, fo - fe, NEAREST, np.uint64(0), 0)
@@ -72,7 +72,7 @@ def output_error(m, r, label):
         if e != e0:
             over += 1
             if mode == ERROR:
-                note_overflow(r, ERROR_VALUE, layers - 1, e0)
+                note_overflow(r, np.int64(ERROR_VALUE), layers - 1, e0)
         r.e[ro + c] = e
     r.counters[layers - 1, ev.MODULATOR_OPS] += classes
     r.counters[layers - 1, ev.OVERFLOW_ERROR] += over
@@ -117,8 +117,8 @@ def ottt_train_batch(m, r, x, labels, flags, preds):
         r.clock[0] = b
         for t in range(x.shape[1]):
             r.clock[1] = t
-            r.x_pre[:] = x[b, t]
-            kn.forward_step(m, r, True)
+            kn.load_input(r, x[b, t])
+            kn.forward_step(m, r, np.bool_(True))
             kn.add_readout(m, r, total)
             ottt_step(m, r, labels[b], flags)
         preds[b] = np.argmax(total)
@@ -136,7 +136,7 @@ def output_error_ref(m, r, label):
     z = o.max() - o
     k = z >> sh if sh >= 0 else np.where(z < entries, np.minimum(z, entries) << -sh, entries)
     ex = np.where(k < entries, m.exp_lut[np.clip(k, 0, entries - 1)], 0)
-    r.dendrite[:len(ex)] = ex  # the kernel keeps the exp values in the dendrite scratch too
+    r.scratch[:len(ex)] = ex  # the kernel keeps the exp values in the scratch too
     p = (ex << fe) // ex.sum()
     y = np.where(np.arange(len(o)) == label, 1 << fe, 0)
     o_lim = 1 << (fo + O_LIMIT_EXTRA)

@@ -175,7 +175,7 @@ def assert_same_state(a: Chip, b: Chip):
         if isinstance(x, np.ndarray):
             assert np.array_equal(x, y), f"memory {field} differs"
     for field in Registers._fields:
-        if field in ("pooled", "kgrad"):  # scratch, not state
+        if field in ("pooled", "kgrad", "active"):  # scratch, not state
             continue
         x, y = getattr(a.registers, field), getattr(b.registers, field)
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
@@ -210,6 +210,65 @@ def test_numba_chip_equals_numpy_twin_bit_for_bit(case):
         assert np.array_equal(p1, p2)
         assert r1.keys() == r2.keys() and all(np.array_equal(r1[k], r2[k]) for k in r1)
     assert_same_state(chip, twin)
+
+
+@pytest.mark.parametrize("weight_bits, input_bits, binary, storage", [
+    (6, 8, True, (np.int8, np.int32, np.uint8)),     # 8-bit class, binary spikes
+    (12, 8, False, (np.int16, np.int32, np.uint8)),  # 16-bit class, graded 8-bit payloads
+    (24, 12, False, (np.int32, np.int64, np.uint16)),  # wide: the dendrite sum needs 64 bits
+])
+def test_every_storage_width_equals_the_numpy_twins(weight_bits, input_bits, binary, storage):
+    """Synapse memory, dendrite accumulators and input payloads are stored in the narrowest
+    machine type of their format; OTTT_A and O and inference agree with the twins bit for bit
+    in each (the twins compute in int64 whatever the storage)."""
+    rng = np.random.default_rng(weight_bits)
+    layers = (Dense("h", 12, 9), Dense("o", 9, 4, spiking=False))
+    net = Network(12, layers, Neuron(), {"h": rng.normal(0.3, 0.8, (9, 12)),
+                                         "o": rng.normal(0.0, 0.8, (4, 9))}, {})
+    chip_cfg = ChipConfig(bits=BitsConfig(weight=weight_bits, input=input_bits, membrane=40,
+                                          accumulator=40), rounding="stochastic")
+    x = rng.random((3, 4, 5, 12))
+    if binary:
+        x = (x < 0.4).astype(float)
+    labels = rng.integers(0, 4, (3, 4))
+    for variant in ("A", "O"):
+        learning = LearningConfig(variant=variant, batch_size=4 if variant == "A" else 1)
+        formats = derive_formats(chip_cfg, learning, net, input_max=1.0, binary_input=binary,
+                                 timesteps=5, input_trace=False)
+        memories = build_memories(formats, quantize_weights(net, formats)[0],
+                                  rounding="stochastic", alpha=4.0, mse_weight=0.3, seed=1,
+                                  accumulators=variant == "A")
+        chip = Chip(["h", "o"], formats, memories, ottt_chip.ottt_chip_rule(variant, "backprop",
+                                                                             False))
+        payloads = chip.payloads(x[0])
+        assert (memories.weights.dtype, chip.registers.dendrite.dtype,
+                payloads.dtype) == storage
+        twin = twin_of(chip)
+        for batch_x, batch_y in zip(x, labels):
+            for b in range(0, len(batch_y), learning.batch_size):
+                rows = slice(b, b + learning.batch_size)
+                assert np.array_equal(chip.train_batch(batch_x[rows], batch_y[rows]),
+                                      twin.train_batch(batch_x[rows], batch_y[rows]))
+            assert_same_state(chip, twin)
+        assert np.array_equal(chip.infer(x[0])[0], twin.infer(x[0])[0])
+        assert_same_state(chip, twin)
+
+
+def test_payloads_of_direct_coding_convert_each_sample_once():
+    """Direct coding repeats a sample at every step (a broadcast view): its payloads are the
+    same as those of the materialized input, in the input format's narrow type."""
+    rng = np.random.default_rng(0)
+    net = Network(5, (Dense("o", 5, 3, spiking=False),), Neuron(), {"o": rng.normal(0, 1, (3, 5))},
+                  {})
+    formats = derive_formats(ChipConfig(), LearningConfig(), net, input_max=1.0,
+                             binary_input=False, timesteps=4, input_trace=False)
+    chip = Chip(["o"], formats, build_memories(formats, quantize_weights(net, formats)[0],
+                                               rounding="nearest", alpha=4.0, mse_weight=0.3,
+                                               seed=0, accumulators=False))
+    x = rng.random((6, 5))
+    direct = np.broadcast_to(x[:, None, :], (6, 4, 5))
+    assert np.array_equal(chip.payloads(direct), chip.payloads(np.ascontiguousarray(direct)))
+    assert chip.payloads(direct).dtype == np.uint8
 
 
 def random_registers(chip: Chip, rng) -> Registers:

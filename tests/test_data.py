@@ -46,3 +46,27 @@ def test_npz_static_and_pre_encoded(tmp_path):
              x_test=rng.random((4, 6, 3)) < 0.5, y_test=np.arange(4) % 2)
     ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / "p.npz")), seed=0)
     assert ds.pre_encoded and ds.x_train.shape == (8, 6, 3) and ds.x_test.shape == (4, 6, 3)
+
+
+def test_digits_read_from_the_csv_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits
+
+    from chipsim.data.digits import digits_arrays
+
+    pixels, labels = digits_arrays()
+    bunch = load_digits()
+    assert np.array_equal(pixels, bunch.data) and np.array_equal(labels, bunch.target)
+
+
+def test_a_spike_file_keeps_its_narrow_type(tmp_path):
+    """uint8 (and bool) spikes stay 1 byte per value in memory: no float64 copy of the file."""
+    rng = np.random.default_rng(0)
+    spikes = (rng.random((8, 5, 3)) < 0.3).astype(np.uint8)
+    np.savez(tmp_path / "u.npz", x=spikes, y=np.arange(8) % 2)
+    np.savez(tmp_path / "b.npz", x=spikes.astype(bool), y=np.arange(8) % 2)
+    for name in ("u.npz", "b.npz"):
+        ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / name), timesteps=5), 0)
+        assert ds.x_train.dtype == np.uint8 and ds.x_test.dtype == np.uint8
+    np.savez(tmp_path / "f.npz", x=rng.random((8, 3)).astype(np.float32), y=np.arange(8) % 2)
+    ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / "f.npz")), 0)
+    assert ds.x_train.dtype == np.float64

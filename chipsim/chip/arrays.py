@@ -78,11 +78,12 @@ class Memories(NamedTuple):
     b_lo: np.ndarray
     b_hi: np.ndarray
     # memories
-    weights: np.ndarray          # synapse memory, int64
+    weights: np.ndarray          # synapse memory: int8 / int16 / int32 by the widest weight
     accum: np.ndarray            # OTTT_A accumulators (same layout) or empty
     feedback: np.ndarray         # broadcast feedback matrices or empty
     bias: np.ndarray             # neuron memory's biases (see above), int64
     bias_accum: np.ndarray       # OTTT_A accumulators of the biases (same layout) or empty
+    dendrite_like: np.ndarray    # empty, of the dendrite accumulators' type (see dendrite_dtype)
     sg_lut: np.ndarray
     exp_lut: np.ndarray
     # constants
@@ -113,10 +114,12 @@ class Registers(NamedTuple):
     a_in: np.ndarray             # input trace (input_trace: true)
     x_pre: np.ndarray            # input payload of this step
     dendrite: np.ndarray         # dendrite accumulators of the layer being updated
+    scratch: np.ndarray          # int64 scratch of the learning engine (errors, exp values)
+    active: np.ndarray           # scratch: indices of the nonzero presynaptic values
     pooled: np.ndarray           # scratch: a pooled presynaptic map or its backward error
     kgrad: np.ndarray            # scratch: a conv kernel's gradient summed over positions
     counters: np.ndarray         # (L, events) int64
-    neuron_counts: np.ndarray    # (neurons, counters.NEURON_EVENTS) int64
+    neuron_counts: np.ndarray    # (counters.NEURON_EVENTS, neurons) int64: a row per event
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
     first_overflow: np.ndarray   # (6,): recorded, kind, layer, sample, step, value (policy error)
     clock: np.ndarray            # (2,): sample within the batch, time step
@@ -134,10 +137,33 @@ def new_registers(m):
     return Registers(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
                      np.zeros(n, np.int64), np.zeros(n, np.int64),
                      np.zeros(m.n_pre[0], np.int64), np.zeros(m.n_pre[0], np.int64),
-                     np.zeros(m.n_out.max(), np.int64), np.zeros(m.n_map.max(), np.int64),
+                     np.zeros(m.n_out.max(), m.dendrite_like.dtype),
+                     np.zeros(m.n_out.max(), np.int64), np.zeros(m.n_pre.max(), np.int64),
+                     np.zeros(m.n_map.max(), np.int64),
                      np.zeros(kernel, np.int64), np.zeros((layers, ev.N_EVENTS), np.int64),
-                     np.zeros((n, len(ev.NEURON_EVENTS)), np.int64), np.zeros(layers, np.int64),
+                     np.zeros((len(ev.NEURON_EVENTS), n), np.int64), np.zeros(layers, np.int64),
                      np.zeros(6, np.int64), np.zeros(2, np.int64))
+
+
+def storage_dtype(bits: int, signed: bool = True) -> type:
+    """The narrowest machine integer type that holds ``bits``-bit values (how the memories
+    are stored: a 16-bit weight takes 2 bytes, as in the chip's SRAM)."""
+    types = (np.int8, np.int16, np.int32, np.int64) if signed else (
+        np.uint8, np.uint16, np.uint32, np.uint64)
+    return next(t for t in types if np.iinfo(t).bits >= bits)
+
+
+def dendrite_dtype(formats: ChipFormats, n_pre, geom) -> type:
+    """int32 when no layer's dendrite sum can leave 32 bits (every presynaptic value at its
+    largest magnitude on every row that reaches a neuron), else int64: the narrower sum
+    vectorizes twice as wide and is exact either way."""
+    largest = 0
+    for l, lf in enumerate(formats.layers):
+        payload = 1 if l > 0 else max(abs(formats.input.lo), abs(formats.input.hi))
+        taps = int(geom[l, G_KH] * geom[l, G_KW])
+        weight = max(abs(lf.weight.lo), abs(lf.weight.hi))
+        largest = max(largest, int(n_pre[l]) * taps * weight * payload)
+    return np.int32 if largest < 2 ** 31 else np.int64
 
 
 def layer_geometry(layer, prefix, n_pre: int) -> list[int]:
@@ -200,7 +226,8 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         fb_off[i], fb_frac[i] = pos, formats.feedback[i].frac
         fb_flat.append(b.ravel())
         pos += b.size
-    synapse_memory = np.concatenate([memory_rows(w) for w in weights]).astype(np.int64)
+    synapse_memory = np.concatenate([memory_rows(w) for w in weights]).astype(
+        storage_dtype(max(lf.weight.bits for lf in formats.layers)))
     biases = list(biases) + [None] * (len(weights) - len(biases))
     has_bias = np.array([b is not None for b in biases], np.int64)
     b_len = np.where(has_bias == 1, row_len, 0)
@@ -238,10 +265,11 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([(lf.bias or no_bias).lo for lf in layers], np.int64),
         np.array([(lf.bias or no_bias).hi for lf in layers], np.int64),
         synapse_memory,
-        np.zeros_like(synapse_memory) if accumulators else np.zeros(0, np.int64),
+        np.zeros(synapse_memory.shape, np.int64) if accumulators else np.zeros(0, np.int64),
         np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),
         bias_memory,
         np.zeros_like(bias_memory) if accumulators else np.zeros(0, np.int64),
+        np.zeros(0, dendrite_dtype(formats, n_pre, geom)),
         surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
                         formats.surrogate.frac, formats.surrogate.hi),
         exp_table(formats.lut_entries),

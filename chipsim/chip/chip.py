@@ -11,7 +11,7 @@ import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip import kernels, reference
-from chipsim.chip.arrays import Memories, new_registers
+from chipsim.chip.arrays import Memories, new_registers, storage_dtype
 from chipsim.chip.formats import ChipFormats
 from chipsim.chip.overflow import ERROR, VARIABLES
 from chipsim.errors import SimulationError
@@ -29,10 +29,14 @@ class Chip:
 
     # ------------------------------------------------------------------ input
     def payloads(self, x: np.ndarray) -> np.ndarray:
-        """Real inputs (..., n_in) as integer payloads: binary spikes or graded values."""
+        """Real inputs (..., n_in) as integer payloads in the input format's storage type:
+        binary spikes (uint8) or graded values (uint8 / uint16 for up to 16 bits)."""
+        fmt, x = self.formats.input, np.asarray(x)
+        if x.ndim == 3 and x.strides[1] == 0:  # direct coding: one conversion for all steps
+            return np.broadcast_to(self.payloads(x[:, 0])[:, None], x.shape)
         if self.formats.binary_input:
-            return (np.asarray(x) != 0).astype(np.int64)
-        return self.formats.input.quantize(x)[0]
+            return (np.asarray(x) != 0).view(np.uint8)
+        return fmt.quantize(x)[0].astype(storage_dtype(fmt.bits, fmt.signed))
 
     # ------------------------------------------------------------------ learning
     def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -41,7 +45,7 @@ class Chip:
         return self.train_payloads(np.ascontiguousarray(self.payloads(x)), labels)
 
     def train_payloads(self, xq: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """``train_batch`` on inputs already converted by ``payloads`` (int64, C order)."""
+        """``train_batch`` on inputs already converted by ``payloads`` (C order)."""
         rule = self.rule
         preds = np.empty(len(labels), np.int64)
         run = rule.train_batch_ref if self.reference else rule.train_batch

@@ -39,7 +39,7 @@ N_EVENTS = len(EVENTS)
  OVERFLOW_ACCUMULATOR) = range(N_EVENTS)
 
 
-# Per-neuron counts (columns of Registers.neuron_counts): what the cost model needs to split a
+# Per-neuron counts (rows of Registers.neuron_counts): what the cost model needs to split a
 # layer's events over the cores holding slices of its neurons.
 NEURON_EVENTS = ("spikes", "active_neuron_updates", "weight_updates", "accumulator_updates")
 N_SPIKES, N_ACTIVE, N_WEIGHT_UPDATES, N_ACCUMULATOR_UPDATES = range(len(NEURON_EVENTS))

@@ -26,7 +26,7 @@ from chipsim.chip import counters as ev
 from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH,
                                  G_SW, G_W, G_WO, new_registers)
 from chipsim.chip.fixedpoint import NEAREST, shift_round
-from chipsim.chip.overflow import ERROR, MEMBRANE, TRACE, bound, note_overflow
+from chipsim.chip.overflow import ERROR, MEMBRANE, SATURATE, TRACE, bound, note_overflow
 from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
 
 
@@ -51,32 +51,44 @@ def pooled_index(m, l, j):
     return (c * hp + py) * wp + px
 
 
+@nb.njit(cache=True, inline="always")
+def list_active(r, pre, n):
+    """Indices of the nonzero values among pre[:n] into r.active (branch free); returns how
+    many: the spike list the next core's rows are read by."""
+    k = 0
+    for j in range(n):
+        r.active[k] = j
+        k += pre[j] != 0
+    return k
+
+
 @nb.njit(cache=True)
 def deliver(m, r, l, pre):
     """Phase 1, spike delivery: every input with a nonzero payload reads its synapse row(s).
 
-    Dense: one row per input (pooling in front maps the input to its pooled row). Conv: one
-    kernel row per (input, tap) whose output lies on the map; d[o, oy, ox] += W[c, ky, kx, o].
+    Dense: one row per input (pooling in front maps the input to its pooled row), added
+    whole into the dendrite accumulators. Conv: one kernel row per (input, tap) whose output
+    lies on the map; d[o, oy, ox] += W[c, ky, kx, o].
     """
     if m.geom[l, G_CONV]:
         deliver_conv(m, r, l, pre)
         return
-    # Rows are taken as slices: indexing the flat memory with computed offsets keeps LLVM from
-    # vectorizing the row loop (it cannot prove the index non-negative), a 4x slowdown.
     n, base = m.n_out[l], m.w_off[l]
     d = r.dendrite[:n]
     d[:] = 0
     rows = 0
-    for j in range(m.n_pre[l]):
-        p = pre[j]
-        if p == 0:
-            continue
+    for q in range(list_active(r, pre, m.n_pre[l])):
+        j = r.active[q]
         f = pooled_index(m, l, j)
         if f < 0:
             continue
+        # a row as a slice: indexing the flat memory with computed offsets keeps LLVM from
+        # vectorizing the row loop (it cannot prove the index non-negative), a 4x slowdown
         row = m.weights[base + f * n:base + (f + 1) * n]
+        p = pre[j]
         if p == 1:  # a binary spike adds its weights: no multiplier used
-            d += row
+            for i in range(n):
+                d[i] += row[i]
         else:       # a graded spike multiplies its payload in
             for i in range(n):
                 d[i] += row[i] * p
@@ -96,10 +108,9 @@ def deliver_conv(m, r, l, pre):
     d = r.dendrite[:m.n_out[l]]
     d[:] = 0
     rows = 0
-    for j in range(m.n_pre[l]):
+    for q in range(list_active(r, pre, m.n_pre[l])):
+        j = r.active[q]
         v = pre[j]
-        if v == 0:
-            continue
         c, rest = j // (h * w), j % (h * w)
         py, px = (rest // w) // p, (rest % w) // p
         if py >= hp or px >= wp:
@@ -140,56 +151,66 @@ def neuron_update(m, r, l):
 
     Charge u = leak(v) + current (+ bias); with the reset at the next step, last step's
     spike subtracts the threshold after the leak (snnTorch). Fire on u >= threshold (or
-    u > threshold); reset: subtract, zero, or (next step) keep u."""
+    u > threshold); reset: subtract, zero, or (next step) keep u. The per-neuron loop has no
+    data-dependent branch (fire and reset are arithmetic on the spike bit): a spike is a
+    coin flip the branch predictor would lose."""
     n, off, shift = m.n_out[l], m.n_off[l], m.delivery_shift[l]
     lo, hi = m.v_lo[l], m.v_hi[l]
     nc = r.neuron_counts
     mode = m.overflow_mode[MEMBRANE]
     active = over = spikes = 0
+    bias_on = m.has_bias[l]
     if m.spiking[l] == 0:
         for i in range(n):
-            cur = (shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
-                   + bias_current(m, l, i))
+            cur = shift_round(np.int64(r.dendrite[i]), shift, NEAREST, np.uint64(0), 0)
+            if bias_on:
+                cur += bias_current(m, l, i)
             o = bound(cur, lo, hi, mode)
             if o != cur:
                 over += 1
                 if mode == ERROR:
-                    note_overflow(r, MEMBRANE, l, cur)
+                    note_overflow(r, np.int64(MEMBRANE), l, cur)
             active += cur != 0
-            nc[off + i, ev.N_ACTIVE] += cur != 0
+            nc[ev.N_ACTIVE, off + i] += cur != 0
             r.u[off + i] = o
     else:
         thr, lam = m.threshold[l], m.lam[l]
         fire_at = thr + m.firing_gt[l]           # integers: u > thr is u >= thr + 1
         reset = m.reset_mode[l]
         sub = thr if reset == RESET_SUBTRACT else 0
-        zero, next_step, bias_on = reset == RESET_ZERO, reset == RESET_NEXT_STEP, m.has_bias[l]
-        for i in range(n):
-            cur = shift_round(r.dendrite[i], shift, NEAREST, np.uint64(0), 0)
+        zero = 1 if reset == RESET_ZERO else 0
+        next_step = reset == RESET_NEXT_STEP
+        # three passes, so that the two over every neuron have no call and no data-dependent
+        # branch (LLVM vectorizes them; one loop with the policy's branch runs 1.6x slower)
+        u_reg, s_reg, v_reg = r.u[off:off + n], r.s[off:off + n], r.v[off:off + n]
+        n_act, n_spk = nc[ev.N_ACTIVE, off:off + n], nc[ev.N_SPIKES, off:off + n]
+        d = r.dendrite
+        for i in range(n):  # charge: u before the policy
+            cur = shift_round(np.int64(d[i]), shift, NEAREST, np.uint64(0), 0)
             if bias_on:
                 cur += bias_current(m, l, i)
-            v = r.v[off + i]
-            pending = next_step and r.s[off + i] != 0
+            v = v_reg[i]
+            pending = next_step & (s_reg[i] != 0)
             is_active = (cur != 0) | (v != 0) | pending
             active += is_active
-            nc[off + i, ev.N_ACTIVE] += is_active
-            u = leak(v, lam) + cur
-            if pending:
-                u -= thr
-            uc = bound(u, lo, hi, mode)
-            if uc != u:
-                over += 1
-                if mode == ERROR:
-                    note_overflow(r, MEMBRANE, l, u)
-            r.u[off + i] = uc
-            if uc >= fire_at:
-                r.s[off + i] = 1
-                spikes += 1
-                nc[off + i, ev.N_SPIKES] += 1
-                r.v[off + i] = 0 if zero else uc - sub   # next step: u stays (sub = 0)
-            else:
-                r.s[off + i] = 0
-                r.v[off + i] = uc
+            n_act[i] += is_active
+            u = leak(v, lam) + cur - thr * pending
+            over += (u < lo) | (u > hi)
+            u_reg[i] = u
+        if over and mode != SATURATE:  # wrap or error: rare, off the fast path
+            for i in range(n):
+                u = u_reg[i]
+                u_reg[i] = bound(u, lo, hi, mode)
+                if mode == ERROR and u_reg[i] != u:
+                    note_overflow(r, np.int64(MEMBRANE), l, u)
+        for i in range(n):  # saturate (a no-op after the other policies), fire, reset
+            uc = min(max(u_reg[i], lo), hi)
+            fired = np.int64(uc >= fire_at)
+            u_reg[i] = uc
+            s_reg[i] = fired
+            spikes += fired
+            n_spk[i] += fired
+            v_reg[i] = (uc - sub * fired) * (1 - zero * fired)  # next step: u stays (sub = 0)
     r.counters[l, ev.NEURON_UPDATES] += n
     r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
     r.counters[l, ev.SPIKES] += spikes
@@ -207,7 +228,7 @@ def trace_update(m, r, l):
         if ac != a:
             over += 1
             if mode == ERROR:
-                note_overflow(r, TRACE, l, a)
+                note_overflow(r, np.int64(TRACE), l, a)
         r.a[off + i] = ac
     core = l + 1 if l + 1 < m.n_in.shape[0] else l
     r.counters[core, ev.TRACE_UPDATES] += n
@@ -227,7 +248,7 @@ def input_trace_update(m, r):
         if ac != a:
             over += 1
             if mode == ERROR:
-                note_overflow(r, TRACE, 0, a)
+                note_overflow(r, np.int64(TRACE), np.int64(0), a)
         r.a_in[j] = ac
     r.counters[0, ev.TRACE_UPDATES] += m.n_pre[0]
     r.counters[0, ev.OVERFLOW_TRACE] += over
@@ -244,20 +265,38 @@ def reset_state(r):
     r.a_in[:] = 0
 
 
+# Flags and constants passed between kernels are wrapped (np.bool_(True), np.int64(0)): numba
+# compiles a literal argument as a type of its own, one more copy of the callee per value.
 @nb.njit(cache=True)
 def forward_step(m, r, train):
-    """One time step through every layer on the payload in r.x_pre: delivery and neuron
-    update, plus the trace registers when learning (inference needs no traces)."""
+    """One time step through every layer on the input payload in r.x_pre: delivery and
+    neuron update, plus the trace registers when learning (inference needs no traces)."""
     if train and m.input_trace:
         input_trace_update(m, r)
     for l in range(m.n_in.shape[0]):
-        if l == 0:
-            deliver(m, r, 0, r.x_pre)
-        else:
-            deliver(m, r, l, r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]])
+        pre = r.x_pre if l == 0 else r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]]
+        deliver(m, r, l, pre)
         neuron_update(m, r, l)
         if train and m.spiking[l] and l + 1 < m.n_in.shape[0]:  # an output layer feeds no trace
             trace_update(m, r, l)
+
+
+# Element loops instead of whole-array assignments in the kernels below: an array assignment
+# compiles numba's shape check and its error message (string formatting), about 8 s of the
+# first run's compile for nothing (the shapes are right by construction).
+@nb.njit(cache=True, inline="always")
+def load_input(r, x_t):
+    """The input register takes this step's payloads (x stays in its narrow type)."""
+    for j in range(x_t.shape[0]):
+        r.x_pre[j] = x_t[j]
+
+
+@nb.njit(cache=True, inline="always")
+def add_into(total, counts):
+    """total += counts for (rows, columns) count arrays."""
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            total[i, j] += counts[i, j]
 
 
 @nb.njit(cache=True)
@@ -281,13 +320,15 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
     reset_state(r)
     for t in range(x.shape[0]):
         r.clock[1] = t
-        r.x_pre[:] = x[t]
-        forward_step(m, r, False)
+        load_input(r, x[t])
+        forward_step(m, r, np.bool_(False))
         add_readout(m, r, total)
         if rec_spikes.shape[0] > 0:
-            rec_spikes[t, :] = r.s
+            for i in range(r.s.shape[0]):
+                rec_spikes[t, i] = r.s[i]
         if rec_membrane.shape[0] > 0:
-            rec_membrane[t, :] = r.u
+            for i in range(r.u.shape[0]):
+                rec_membrane[t, i] = r.u[i]
     return np.argmax(total)
 
 
@@ -296,18 +337,18 @@ def infer_range(m, x, start, stop, counters_out, neuron_counts_out, rec_spikes, 
                 preds):
     """Frozen-weight inference of samples [start, stop) of x (N, T, n_in), each with its own
     registers; predictions into ``preds``, counts added to counters_out (L, events) and
-    neuron_counts_out (neurons, 4). Releases the GIL: threads run ranges side by side.
+    neuron_counts_out (4, neurons). Releases the GIL: threads run ranges side by side.
     rec_spikes / rec_membrane: (N, T, neurons) or shape (0, 0, 0)."""
     for k in range(start, stop):
         r = new_registers(m)
         rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
         rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
         preds[k] = infer_sample(m, r, x[k], rs, rm)
-        counters_out += r.counters
-        neuron_counts_out += r.neuron_counts
+        add_into(counters_out, r.counters)
+        add_into(neuron_counts_out, r.neuron_counts)
 
 
-INFER_CHUNK = 16  # samples a thread takes at a time: many more chunks than threads balance load
+INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threads balance load
 
 
 def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):

@@ -31,7 +31,8 @@ from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.arrays import (G_C, G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW,
                                  G_SH, G_SW, G_W, G_WO)
 from chipsim.chip.kernels import pooled_index
-from chipsim.chip.overflow import ACCUMULATOR, ERROR, ERROR_VALUE, WEIGHT, bound, note_overflow
+from chipsim.chip.overflow import (ACCUMULATOR, ERROR, ERROR_VALUE, SATURATE, WEIGHT, bound,
+                                   note_overflow)
 
 
 @nb.njit(cache=True, inline="always")
@@ -65,19 +66,19 @@ def modulated(m, l, u, e):
 
 @nb.njit(cache=True)
 def errors_to_deltas(m, r, p, any_error):
-    """Layer p's errors (before saturation, in r.dendrite) become deltas: saturate, multiply
+    """Layer p's errors (before saturation, in r.scratch) become deltas: saturate, multiply
     by the surrogate, saturate again. Returns (overflows, nonzero errors)."""
     mode, off = m.overflow_mode[ERROR_VALUE], m.n_off[p]
     over = nonzero = 0
     for j in range(m.n_out[p]):
         e = 0
         if any_error:
-            e0 = r.dendrite[j]
+            e0 = r.scratch[j]
             e = bound(e0, m.e_lo, m.e_hi, mode)
             if e != e0:
                 over += 1
                 if mode == ERROR:
-                    note_overflow(r, ERROR_VALUE, p, e0)
+                    note_overflow(r, np.int64(ERROR_VALUE), p, e0)
             nonzero += e != 0
         d = modulated(m, p, r.u[off + j], e)
         dc = bound(d, m.e_lo, m.e_hi, mode)
@@ -85,7 +86,7 @@ def errors_to_deltas(m, r, p, any_error):
         if dc != d:
             over += 1
             if mode == ERROR:
-                note_overflow(r, ERROR_VALUE, p, d)
+                note_overflow(r, np.int64(ERROR_VALUE), p, d)
     return over, nonzero
 
 
@@ -105,7 +106,7 @@ def backward_error(m, r, l):
     back[:] = 0
     if nonzero:
         if m.geom[l, G_CONV]:
-            reads = conv_taps(m, r, l, back, back, False)
+            reads = conv_taps(m, r, l, back, back, np.bool_(False))
         else:
             base, delta = m.w_off[l], r.e[eoff:eoff + n]
             for f in range(m.n_in[l]):
@@ -120,7 +121,7 @@ def backward_error(m, r, l):
     shift = m.weight_frac[l] + m.pool_shift[l]
     for j in range(m.n_out[p]):
         f = pooled_index(m, l, j)
-        r.dendrite[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
+        r.scratch[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
     over, messages = errors_to_deltas(m, r, p, nonzero > 0)
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += m.n_out[p]
@@ -196,7 +197,7 @@ def broadcast_error(m, r, p):
         acc = 0
         for c in range(classes):
             acc += m.feedback[base + c * n + j] * r.e[ro + c]
-        r.dendrite[j] = shift_round(acc, m.fb_frac[p], NEAREST, np.uint64(0), 0)
+        r.scratch[j] = shift_round(acc, m.fb_frac[p], NEAREST, np.uint64(0), 0)
     over, _ = errors_to_deltas(m, r, p, received > 0)
     if received:
         r.counters[p, ev.ERROR_READS] += classes * n
@@ -213,7 +214,7 @@ def count_per_neuron(r, off, delta, pre, column):
         active_pre += pre[j] != 0
     for i in range(delta.shape[0]):
         if delta[i] != 0:
-            r.neuron_counts[off + i, column] += active_pre
+            r.neuron_counts[column, off + i] += active_pre
 
 
 @nb.njit(cache=True, inline="always")
@@ -246,7 +247,7 @@ def update_weights(m, r, l, pre):
             if wc != w:
                 over += 1
                 if mode == ERROR:
-                    note_overflow(r, WEIGHT, l, w)
+                    note_overflow(r, np.int64(WEIGHT), l, w)
             ctr += 1
             updates += 1
     r.rng_ctr[l] = ctr
@@ -256,29 +257,40 @@ def update_weights(m, r, l, pre):
 
 @nb.njit(cache=True)
 def accumulate(m, r, l, pre):
-    """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs only)."""
+    """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs count).
+
+    A whole row is read for every nonzero pre_j and only the entries with a nonzero delta
+    change: a select, not a branch per pair (LLVM vectorizes it under the default policy)."""
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     lo, hi, mode = m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
     delta = r.e[eoff:eoff + n]
     count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
+    nonzero_delta = 0
+    for i in range(n):
+        nonzero_delta += delta[i] != 0
     updates = over = 0
     for j in range(m.n_in[l]):
         pj = pre[j]
-        if pj == 0:
+        if pj == 0 or nonzero_delta == 0:
             continue
         row = m.accum[base + j * n:base + (j + 1) * n]
-        for i in range(n):
-            d = delta[i]
-            if d == 0:
-                continue
-            a = row[i] + d * pj
-            ac = bound(a, lo, hi, mode)
-            row[i] = ac
-            if ac != a:
-                over += 1
-                if mode == ERROR:
-                    note_overflow(r, ACCUMULATOR, l, a)
-            updates += 1
+        updates += nonzero_delta
+        if mode == SATURATE:
+            for i in range(n):
+                d, old = delta[i], row[i]
+                a = old + d * pj
+                ac = min(max(a, lo), hi)
+                over += (ac != a) & (d != 0)
+                row[i] = ac if d != 0 else old
+        else:
+            for i in range(n):
+                if delta[i] != 0:
+                    a = row[i] + delta[i] * pj
+                    ac = bound(a, lo, hi, mode)
+                    over += ac != a
+                    row[i] = ac
+                    if mode == ERROR and ac != a:
+                        note_overflow(r, np.int64(ACCUMULATOR), l, a)
     r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
 
@@ -329,8 +341,8 @@ def write_accumulated(m, r, l, params, accum, shift, lo, hi):
         n, off = m.row_len[l], m.n_off[l]
         for k in range(accum.shape[0]):
             if accum[k] != 0:
-                r.neuron_counts[off + k % n, ev.N_WEIGHT_UPDATES] += 1
-    write_changes(m, r, l, params, accum[:0], accum, shift, lo, hi, True)
+                r.neuron_counts[ev.N_WEIGHT_UPDATES, off + k % n] += 1
+    write_changes(m, r, l, params, accum[:0], accum, shift, lo, hi, np.bool_(True))
     r.counters[l, ev.ACCUMULATOR_READS] += accum.shape[0]
     accum[:] = 0
 
@@ -340,7 +352,7 @@ def update_kernel(m, r, l, pre, immediate):
     """Conv: apply (immediate, OTTT_O) or accumulate (OTTT_A) the kernel's summed change."""
     base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
     r.kgrad[:size] = 0
-    r.counters[l, ev.GRADIENT_MACS] += conv_taps(m, r, l, pre, r.kgrad, True)
+    r.counters[l, ev.GRADIENT_MACS] += conv_taps(m, r, l, pre, r.kgrad, np.bool_(True))
     accum = m.accum[base:base + size] if not immediate else m.accum[:0]
     write_changes(m, r, l, m.weights[base:base + size], accum, r.kgrad[:size],
                   m.update_shift[l], m.w_lo[l], m.w_hi[l], immediate)
@@ -360,8 +372,8 @@ def update_bias(m, r, l, immediate):
         for k in range(plane):
             sums[c] += r.e[eoff + c * plane + k]
         if plane == 1 and sums[c] != 0:
-            r.neuron_counts[eoff + c, ev.N_WEIGHT_UPDATES if immediate
-                            else ev.N_ACCUMULATOR_UPDATES] += 1
+            r.neuron_counts[ev.N_WEIGHT_UPDATES if immediate else ev.N_ACCUMULATOR_UPDATES,
+                            eoff + c] += 1
     accum = m.bias_accum[base:base + channels] if not immediate else m.bias_accum[:0]
     write_changes(m, r, l, m.bias[base:base + channels], accum, sums, m.bias_update_shift[l],
                   m.b_lo[l], m.b_hi[l], immediate)

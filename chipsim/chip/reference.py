@@ -31,13 +31,19 @@ def layer_weights(m, l) -> np.ndarray:
     """Layer l's weights in layer layout: dense (out, in), conv (out, in, kh, kw)."""
     g = m.geom[l]
     if g[G_CONV]:
-        return rows(m, l).reshape(g[G_C], g[G_KH], g[G_KW], g[G_CO]).transpose(3, 0, 1, 2).copy()
-    return rows(m, l).T.copy()
+        kernel = rows(m, l).reshape(g[G_C], g[G_KH], g[G_KW], g[G_CO]).transpose(3, 0, 1, 2)
+        return kernel.astype(np.int64)
+    return rows(m, l).T.astype(np.int64)
 
 
 def neurons(m, l, register):
     off, n = int(m.n_off[l]), int(m.n_out[l])
     return register[off:off + n]
+
+
+def neuron_counts(m, r, l, column):
+    """Layer l's per-neuron counts of one event (a view)."""
+    return neurons(m, l, r.neuron_counts[column])
 
 
 def pooled_index(m, l) -> np.ndarray:
@@ -85,7 +91,8 @@ def deliver(m, r, l, pre):
     else:
         f = pooled_index(m, l)
         active = np.flatnonzero((np.asarray(pre) != 0) & (f >= 0))
-        d = (rows(m, l)[f[active]] * pre[active, None]).sum(axis=0, dtype=np.int64)
+        d = (rows(m, l)[f[active]].astype(np.int64)
+             * np.asarray(pre, np.int64)[active, None]).sum(axis=0)
         rows_read, width = len(active), n
     r.dendrite[:n] = d
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows_read
@@ -108,19 +115,19 @@ def neuron_update(m, r, l):
     n = int(m.n_out[l])
     cur = shift_round_np(r.dendrite[:n], int(m.delivery_shift[l]), NEAREST) + bias_current(m, l)
     lo, hi = int(m.v_lo[l]), int(m.v_hi[l])
-    nc = neurons(m, l, r.neuron_counts)
+    nc = r.neuron_counts[:, int(m.n_off[l]):int(m.n_off[l] + m.n_out[l])]  # (events, n)
     if not m.spiking[l]:
         o, over = limit_np(m, r, cur, lo, hi, MEMBRANE, l)
         neurons(m, l, r.u)[:] = o
         active = np.count_nonzero(cur)
-        nc[:, ev.N_ACTIVE] += cur != 0
+        nc[ev.N_ACTIVE] += cur != 0
     else:
         v, thr, mode = neurons(m, l, r.v), int(m.threshold[l]), int(m.reset_mode[l])
         s_prev = neurons(m, l, r.s)
         pending = (s_prev != 0) if mode == RESET_NEXT_STEP else np.zeros(n, bool)
         is_active = (cur != 0) | (v != 0) | pending
         active = np.count_nonzero(is_active)
-        nc[:, ev.N_ACTIVE] += is_active
+        nc[ev.N_ACTIVE] += is_active
         u, over = limit_np(m, r, leak(v, m.lam[l]) + cur - thr * pending, lo, hi, MEMBRANE, l)
         s = ((u > thr) if m.firing_gt[l] else (u >= thr)).astype(np.int64)
         neurons(m, l, r.u)[:] = u
@@ -128,7 +135,7 @@ def neuron_update(m, r, l):
         after = {RESET_SUBTRACT: u - thr, RESET_ZERO: 0, RESET_NEXT_STEP: u}[mode]
         v[:] = np.where(s == 1, after, u)
         r.counters[l, ev.SPIKES] += int(s.sum())
-        nc[:, ev.N_SPIKES] += s
+        nc[ev.N_SPIKES] += s
     r.counters[l, ev.NEURON_UPDATES] += n
     r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
     r.counters[l, ev.OVERFLOW_MEMBRANE] += over
@@ -227,7 +234,7 @@ def backward_error(m, r, l):
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += np.count_nonzero(delta)
     else:
         e0 = e = np.zeros(int(m.n_out[p]), np.int64)
-    r.dendrite[:len(e0)] = e0  # the kernel keeps the unsaturated errors there
+    r.scratch[:len(e0)] = e0  # the kernel keeps the unsaturated errors there
     over += modulate(m, r, p, e)
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += int(m.n_out[p])
@@ -241,7 +248,7 @@ def broadcast_error(m, r, p):
     feedback = m.feedback[int(m.fb_off[p]):int(m.fb_off[p]) + classes * n].reshape(classes, n)
     over, received = 0, np.count_nonzero(e_out)
     e0 = shift_round_np(e_out @ feedback, int(m.fb_frac[p]), NEAREST)
-    r.dendrite[:n] = e0  # the kernel keeps the unsaturated errors there
+    r.scratch[:n] = e0  # the kernel keeps the unsaturated errors there
     if received:
         e, over = limit_np(m, r, e0, m.e_lo, m.e_hi, ERROR_VALUE, p)
         r.counters[p, ev.ERROR_READS] += classes * n
@@ -288,7 +295,7 @@ def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     a dense layer's block counts per neuron (column k % row_len)."""
     if not m.geom[l, G_CONV]:
         n = int(m.row_len[l])
-        neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += (
+        neuron_counts(m, r, l, ev.N_WEIGHT_UPDATES)[:] += (
             (accum != 0).reshape(-1, n).sum(axis=0))
     write_changes(m, r, l, params, None, accum, shift, lo, hi, True)
     r.counters[l, ev.ACCUMULATOR_READS] += len(accum)
@@ -312,7 +319,7 @@ def update_weights(m, r, l, pre):
     w = rows(m, l)
     delta = neurons(m, l, r.e)
     mask = np.outer(pre != 0, delta != 0)
-    neurons(m, l, r.neuron_counts)[:, ev.N_WEIGHT_UPDATES] += mask.sum(axis=0)
+    neuron_counts(m, r, l, ev.N_WEIGHT_UPDATES)[:] += mask.sum(axis=0)
     dw = _rounded_changes(m, r, l, np.outer(pre, delta)[mask])
     w[mask], over = limit_np(m, r, w[mask] - dw, int(m.w_lo[l]), int(m.w_hi[l]), WEIGHT, l)
     r.counters[l, ev.WEIGHT_UPDATES] += int(mask.sum())
@@ -323,7 +330,7 @@ def accumulate(m, r, l, pre):
     acc = rows(m, l, m.accum)
     delta = neurons(m, l, r.e)
     mask = np.outer(pre != 0, delta != 0)
-    neurons(m, l, r.neuron_counts)[:, ev.N_ACCUMULATOR_UPDATES] += mask.sum(axis=0)
+    neuron_counts(m, r, l, ev.N_ACCUMULATOR_UPDATES)[:] += mask.sum(axis=0)
     acc[mask], over = limit_np(m, r, acc[mask] + np.outer(pre, delta)[mask],
                                int(m.acc_lo[l]), int(m.acc_hi[l]), ACCUMULATOR, l)
     r.counters[l, ev.ACCUMULATOR_UPDATES] += int(mask.sum())
@@ -338,7 +345,7 @@ def update_bias(m, r, l, immediate):
     sums = neurons(m, l, r.e).reshape(channels, plane).sum(axis=1)
     column = ev.N_WEIGHT_UPDATES if immediate else ev.N_ACCUMULATOR_UPDATES
     if plane == 1:
-        neurons(m, l, r.neuron_counts)[:, column] += sums != 0
+        neuron_counts(m, r, l, column)[:] += sums != 0
     write_changes(m, r, l, m.bias[base:base + channels], m.bias_accum[base:base + channels],
                   sums, m.bias_update_shift[l], m.b_lo[l], m.b_hi[l], immediate)
 

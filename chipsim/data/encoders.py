@@ -30,4 +30,7 @@ def encoded_range(x: np.ndarray, kind: str) -> tuple[float, float, bool]:
     values through, binary when they hold only 0 and 1."""
     if x.ndim == 2 and kind in ("rate", "latency"):
         return 0.0, 1.0, True
-    return float(x.min()), float(x.max()), bool(np.isin(x, (0.0, 1.0)).all())
+    lo, hi = float(x.min()), float(x.max())
+    if np.issubdtype(x.dtype, np.integer):  # no (N, T, in) temporaries for a spike file
+        return lo, hi, lo >= 0 and hi <= 1
+    return lo, hi, bool(np.isin(x, (0.0, 1.0)).all())

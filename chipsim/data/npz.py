@@ -9,6 +9,7 @@ from chipsim.seeding import stream
 
 def load_npz(path: str, test_fraction: float, timesteps: int, seed: int) -> Dataset:
     """x: (N, in) static or (N, T, in) pre-encoded (T must equal data.timesteps); y: (N,) int.
+    Integer and boolean x keep their type (uint8 spikes stay 1 byte each); real x is float64.
 
     Without x_test/y_test a stratified seeded ``test_fraction`` is split off.
     """
@@ -57,4 +58,10 @@ def _checked(arrays, xk, yk, where, timesteps):
     if y.min() < 0:
         raise DataError(f"{where}: '{yk}' holds negative labels (min {y.min()}); labels are "
                         "class indices 0..C-1")
-    return x.astype(np.float64), y.astype(np.int64)
+    # spikes and other integers stay in their narrow type (an (N, T, in) uint8 spike file as
+    # float64 would take 8x its size); real values become float64, exactly
+    if x.dtype == np.bool_:
+        x = x.view(np.uint8)
+    elif not np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float64)
+    return x, y.astype(np.int64)

@@ -101,7 +101,7 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     held = {c.core: core_neurons(c, shapes[c.layer]) for c in placement.cores}
 
     def per_neuron(layer, index, column):
-        return int(neuron_counts[n_off[layer] + index, column].sum())
+        return int(neuron_counts[column, n_off[layer] + index].sum())
 
     def sent(src, dst):
         window = core_window(dst, shapes[src.layer])
