@@ -5,17 +5,39 @@ resident set size and the peak of numpy/Python allocations during learning
 (``chipsim.memory_probe``). OTTT keeps registers only, so both stay flat in T; BPTT keeps
 every step of the batch for its backward pass and grows linearly.
 
+Then the same through the CLI, as a user runs it: the peak RSS of the whole
+``python -m chipsim run examples/digits_ottt.yaml`` process (1 epoch, chip OTTT_A and O) at
+each T, after one untimed run that fills numba's cache (compiling takes more memory than
+anything the run does).
+
 Run: python bench/training_memory.py [--steps 4 8 16 32 64]
 """
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chipsim.memory_probe import measure  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# a parent that runs the CLI and prints the peak RSS (KiB) of its only child
+PEAK_OF_CHILD = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+                 "stdout=subprocess.DEVNULL); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def cli_peak_rss_kib(steps: int, variant: str, batch: int) -> int:
+    run = [sys.executable, "-m", "chipsim", "run", "examples/digits_ottt.yaml", "--out",
+           f"/tmp/chipsim-memory-T{steps}-{variant}", "--set", "learning.epochs=1",
+           "--set", f"data.timesteps={steps}", "--set", f"learning.variant={variant}",
+           "--set", f"learning.batch_size={batch}", "--set", "output.plots=false"]
+    out = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *run], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.split()[-1])
 
 NET = {"layers": [{"name": "fc1", "units": 128}, {"name": "out", "units": 10, "neuron": "readout"}]}
 MODELS = [("chip OTTT_A", "fixed", "ottt", "A", 16), ("chip OTTT_O", "fixed", "ottt", "O", 1),
@@ -44,6 +66,15 @@ def main():
             cells = [f"{per_t[t][key] / scale:,.1f}" for t in args.steps]
             ratio = per_t[last][key] / per_t[first][key]
             print(f"| {label}, {unit} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+    print("\nThrough the CLI (digits, 1 epoch), peak RSS of the process in MiB:\n")
+    print("| run (batch) | " + " | ".join(f"T={t}" for t in args.steps)
+          + f" | T={last} / T={first} |")
+    print("|---|" + "---:|" * (len(args.steps) + 1))
+    for variant, batch in (("A", 8), ("O", 1)):
+        cli_peak_rss_kib(first, variant, batch)  # fills numba's cache
+        peaks = [cli_peak_rss_kib(t, variant, batch) for t in args.steps]
+        print(f"| chip OTTT_{variant} ({batch}) | " + " | ".join(f"{p / 1024:,.1f}" for p in peaks)
+              + f" | {peaks[-1] / peaks[0]:.3f} |")
 
 
 if __name__ == "__main__":

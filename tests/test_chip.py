@@ -323,9 +323,14 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     calls += [("input_trace_update", kernels.input_trace_update, ref.input_trace_update, ()),
               ("output_error", ottt_chip.output_error, ottt_chip.output_error_ref,
                (int(labels[0, 0]),))]
-    if len(m.accum):
-        m.accum[:] = rng.integers(-50, 50, m.accum.shape)
-        m.bias_accum[:] = rng.integers(-50, 50, m.bias_accum.shape)
+    if len(m.accum):  # any state the chip can reach: each layer's accumulators in its range
+        for l in range(layers):
+            lo, hi = max(-50, int(m.acc_lo[l])), min(50, int(m.acc_hi[l]))
+            rows = slice(int(m.w_off[l]), int(m.w_off[l] + m.n_in[l] * m.row_len[l]))
+            m.accum[rows] = rng.integers(lo, hi + 1, m.accum[rows].shape)
+            if m.has_bias[l]:
+                b = slice(int(m.b_off[l]), int(m.b_off[l] + m.row_len[l]))
+                m.bias_accum[b] = rng.integers(lo, hi + 1, m.bias_accum[b].shape)
         calls.append(("apply_accumulators", le.apply_accumulators, ref.apply_accumulators, ()))
     for name, fast, slow, args in calls:
         regs = random_registers(chip, rng)

@@ -259,8 +259,9 @@ def update_weights(m, r, l, pre):
 def accumulate(m, r, l, pre):
     """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs count).
 
-    A whole row is read for every nonzero pre_j and only the entries with a nonzero delta
-    change: a select, not a branch per pair (LLVM vectorizes it under the default policy)."""
+    A whole row is added for every nonzero pre_j: a zero delta adds zero to an accumulator
+    that every write keeps in range, so the loop needs no per-pair branch (LLVM vectorizes it
+    under the default policy, saturate) and changes exactly the nonzero pairs."""
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     lo, hi, mode = m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
     delta = r.e[eoff:eoff + n]
@@ -277,20 +278,18 @@ def accumulate(m, r, l, pre):
         updates += nonzero_delta
         if mode == SATURATE:
             for i in range(n):
-                d, old = delta[i], row[i]
-                a = old + d * pj
+                a = row[i] + delta[i] * pj
                 ac = min(max(a, lo), hi)
-                over += (ac != a) & (d != 0)
-                row[i] = ac if d != 0 else old
+                over += ac != a
+                row[i] = ac
         else:
             for i in range(n):
-                if delta[i] != 0:
-                    a = row[i] + delta[i] * pj
-                    ac = bound(a, lo, hi, mode)
-                    over += ac != a
-                    row[i] = ac
-                    if mode == ERROR and ac != a:
-                        note_overflow(r, np.int64(ACCUMULATOR), l, a)
+                a = row[i] + delta[i] * pj
+                ac = bound(a, lo, hi, mode)
+                over += ac != a
+                row[i] = ac
+                if mode == ERROR and ac != a:
+                    note_overflow(r, np.int64(ACCUMULATOR), l, a)
     r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
 
