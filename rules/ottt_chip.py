@@ -78,7 +78,7 @@ def output_error(m, r, label):
     r.counters[layers - 1, ev.OVERFLOW_ERROR] += over
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def ottt_step(m, r, label, flags):
     """One learning step of OTTT on chip (flags: [variant O, broadcast])."""
     layers = m.n_in.shape[0]

@@ -64,7 +64,7 @@ def modulated(m, l, u, e):
 # few hundred nanoseconds per call even when its branch is never taken.
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def errors_to_deltas(m, r, p, any_error):
     """Layer p's errors (before saturation, in r.scratch) become deltas: saturate, multiply
     by the surrogate, saturate again. Returns (overflows, nonzero errors)."""
@@ -168,7 +168,7 @@ def conv_taps(m, r, l, pre, out, gradient):
     return work
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def pool_pre(m, r, l, pre):
     """The presynaptic values as layer l's rows see them: sums over each pooling window
     (the area's division is in the update shift); without pooling, ``pre`` itself."""
@@ -331,7 +331,7 @@ def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
     return updates
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     """OTTT_A's end-of-batch write of a block of layer l's parameters: params -= round(m_lr
     accum / 2^shift) where accum != 0 (``write_changes``), then accum = 0; a dense layer's
