@@ -17,7 +17,7 @@
    plain-numpy float32 OTTT_A doing the same work (batched matmuls, weights frozen for the
    batch, one update at its end).
 
-Run: python bench/chip_speed.py [--small 16] [--large 1040] [--repeat 3]. Writes the tables to
+Run: python bench/chip_speed.py [--small 16] [--large 2064] [--repeat 3]. Writes the tables to
 bench/results/chip_speed.md (and .json); the README quotes them.
 """
 from __future__ import annotations
@@ -193,7 +193,11 @@ def cli_run(config: Path, data: Path, out: Path, threads: int) -> tuple[float, d
 
 
 def inference_bench(n_small: int, n_large: int, repeat: int) -> tuple[list, str]:
-    folder = Path(tempfile.mkdtemp(prefix="chipsim-bench-"))
+    with tempfile.TemporaryDirectory(prefix="chipsim-bench-") as tmp:
+        return _inference_bench(Path(tmp), n_small, n_large, repeat)
+
+
+def _inference_bench(folder: Path, n_small: int, n_large: int, repeat: int) -> tuple[list, str]:
     paths = write_data(folder, n_small, n_large)
     raw = {"data": {"source": "npz", "path": str(paths[n_large]), "timesteps": STEPS},
            "network": NETWORK, "learning": {"rule": "none"},
@@ -285,7 +289,7 @@ def training_bench(repeat: int, samples: int = 512) -> tuple[list, str]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=16)
-    parser.add_argument("--large", type=int, default=1040)
+    parser.add_argument("--large", type=int, default=2064)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "chip_speed"))
     args = parser.parse_args()

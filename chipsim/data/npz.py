@@ -44,7 +44,7 @@ def _checked(arrays, xk, yk, where, timesteps):
     if x.ndim not in (2, 3) or not numeric:
         raise DataError(f"{where}: '{xk}' has shape {x.shape} and dtype {x.dtype}; expected "
                         "numbers shaped (N, in) or (N, T, in)")
-    if not np.all(np.isfinite(x)):
+    if np.issubdtype(x.dtype, np.inexact) and not np.all(np.isfinite(x)):  # ints are finite
         raise DataError(f"{where}: '{xk}' holds NaN or inf values")
     if x.ndim == 3 and x.shape[1] != timesteps:
         raise DataError(f"{where}: '{xk}' is pre-encoded with T = {x.shape[1]} steps "
