@@ -35,7 +35,7 @@ class Chip:
         if x.ndim == 3 and x.strides[1] == 0:  # direct coding: one conversion for all steps
             return np.broadcast_to(self.payloads(x[:, 0])[:, None], x.shape)
         if self.formats.binary_input:
-            return (np.asarray(x) != 0).view(np.uint8)
+            return (x != 0).view(np.uint8)
         return fmt.quantize(x)[0].astype(storage_dtype(fmt.bits, fmt.signed))
 
     # ------------------------------------------------------------------ learning

@@ -151,9 +151,9 @@ def neuron_update(m, r, l):
 
     Charge u = leak(v) + current (+ bias); with the reset at the next step, last step's
     spike subtracts the threshold after the leak (snnTorch). Fire on u >= threshold (or
-    u > threshold); reset: subtract, zero, or (next step) keep u. The per-neuron loop has no
-    data-dependent branch (fire and reset are arithmetic on the spike bit): a spike is a
-    coin flip the branch predictor would lose."""
+    u > threshold); reset: subtract, zero, or (next step) keep u. The passes over the neurons
+    have no data-dependent branch (fire and reset are arithmetic on the spike bit): a spike
+    is a coin flip the branch predictor would lose."""
     n, off, shift = m.n_out[l], m.n_off[l], m.delivery_shift[l]
     lo, hi = m.v_lo[l], m.v_hi[l]
     nc = r.neuron_counts
