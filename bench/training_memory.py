@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,8 +32,13 @@ PEAK_OF_CHILD = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:],
 
 
 def cli_peak_rss_kib(steps: int, variant: str, batch: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="chipsim-memory-") as out:
+        return _cli_peak_rss_kib(steps, variant, batch, out)
+
+
+def _cli_peak_rss_kib(steps: int, variant: str, batch: int, out: str) -> int:
     run = [sys.executable, "-m", "chipsim", "run", "examples/digits_ottt.yaml", "--out",
-           f"/tmp/chipsim-memory-T{steps}-{variant}", "--set", "learning.epochs=1",
+           out, "--set", "learning.epochs=1",
            "--set", f"data.timesteps={steps}", "--set", f"learning.variant={variant}",
            "--set", f"learning.batch_size={batch}", "--set", "output.plots=false"]
     out = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *run], cwd=ROOT, check=True,

@@ -211,7 +211,8 @@ def layer_neuron(network: Network, layer):
 
 
 def place_on_chip(config: Config, network: Network, rule) -> Placement:
-    """Split and place the layers on the mesh; DoesNotFitError (exit 3) when they do not fit."""
+    """Split and place the layers on the mesh with the memories ``rule`` needs (None:
+    inference only); DoesNotFitError (exit 3) when they do not fit."""
     chip, bits = config.chip, config.chip.bits
     needs = rule.needs if rule is not None else frozenset()
     return place_network(network.layers,
@@ -467,13 +468,7 @@ def map_model(config: Config, out_dir: str | Path, *, rate: float, input_rate: f
     nir = config.network.nir
     network = load_model(config.network.model, nir.convention, nir.dt)
     mapped = synaptic_layers(network.layers)
-    placement = place_network(
-        network.layers, Widths(bits.weight, bits.membrane, bits.trace, bits.error,
-                               bits.accumulator, bits.bias),
-        CoreSpec(chip.core.neurons, chip.core.axons, chip.core.synapse_memory_kib * 8192,
-                 chip.core.word_bits),
-        tuple(chip.mesh), classes=network.n_outputs, conv_weights=chip.conv_weights,
-        split_fan_in=chip.split_fan_in, biased=frozenset(network.biases))
+    placement = place_on_chip(config, network, None)  # inference: no learning memories
     timesteps = config.data.timesteps
     inference = estimate_inference(placement, mapped, input_rate=input_rate, rate=rate,
                                    timesteps=timesteps, chip_cfg=chip)

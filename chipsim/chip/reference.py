@@ -115,19 +115,18 @@ def neuron_update(m, r, l):
     n = int(m.n_out[l])
     cur = shift_round_np(r.dendrite[:n], int(m.delivery_shift[l]), NEAREST) + bias_current(m, l)
     lo, hi = int(m.v_lo[l]), int(m.v_hi[l])
-    nc = r.neuron_counts[:, int(m.n_off[l]):int(m.n_off[l] + m.n_out[l])]  # (events, n)
     if not m.spiking[l]:
         o, over = limit_np(m, r, cur, lo, hi, MEMBRANE, l)
         neurons(m, l, r.u)[:] = o
         active = np.count_nonzero(cur)
-        nc[ev.N_ACTIVE] += cur != 0
+        neuron_counts(m, r, l, ev.N_ACTIVE)[:] += cur != 0
     else:
         v, thr, mode = neurons(m, l, r.v), int(m.threshold[l]), int(m.reset_mode[l])
         s_prev = neurons(m, l, r.s)
         pending = (s_prev != 0) if mode == RESET_NEXT_STEP else np.zeros(n, bool)
         is_active = (cur != 0) | (v != 0) | pending
         active = np.count_nonzero(is_active)
-        nc[ev.N_ACTIVE] += is_active
+        neuron_counts(m, r, l, ev.N_ACTIVE)[:] += is_active
         u, over = limit_np(m, r, leak(v, m.lam[l]) + cur - thr * pending, lo, hi, MEMBRANE, l)
         s = ((u > thr) if m.firing_gt[l] else (u >= thr)).astype(np.int64)
         neurons(m, l, r.u)[:] = u
@@ -135,7 +134,7 @@ def neuron_update(m, r, l):
         after = {RESET_SUBTRACT: u - thr, RESET_ZERO: 0, RESET_NEXT_STEP: u}[mode]
         v[:] = np.where(s == 1, after, u)
         r.counters[l, ev.SPIKES] += int(s.sum())
-        nc[ev.N_SPIKES] += s
+        neuron_counts(m, r, l, ev.N_SPIKES)[:] += s
     r.counters[l, ev.NEURON_UPDATES] += n
     r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
     r.counters[l, ev.OVERFLOW_MEMBRANE] += over
