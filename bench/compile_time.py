@@ -36,7 +36,8 @@ class Listener(event.Listener):
         start, callees = stack.pop()
         total = time.perf_counter() - start
         f = ev.data["dispatcher"].py_func
-        own[f.__module__.rsplit(".", 1)[-1] + "." + f.__qualname__] += total - callees
+        module = (f.__module__ or "generated").rsplit(".", 1)[-1]
+        own[module + "." + f.__qualname__] += total - callees
         if stack:
             stack[-1][1] += total
 
@@ -67,6 +68,8 @@ def main():
         cli = ["run", args.config, "--out", out]
         cold, events = run(cli, cache, listen=True)
         warm = min(run(cli, cache, listen=False)[0] for _ in range(2))
+    if events["status"] != 0:
+        raise SystemExit(f"the main job exited with status {events['status']}")
     own = events["own_seconds"]
     print(f"{args.config}: cold {cold:.1f} s wall (empty numba cache), of which compiling "
           f"{sum(own.values()):.1f} s in {len(own)} kernels and numba internals; "

@@ -12,7 +12,6 @@ import yaml
 
 from chipsim import __version__, checkpoint
 from chipsim.chip.arrays import build_memories
-from chipsim.chip import kernels
 from chipsim.chip.chip import Chip
 from chipsim.chip.kernel_cache import compile_notice
 from chipsim.chip.fixedpoint import Format
@@ -300,8 +299,7 @@ def _run(config, name, out_dir, echo, show_progress, resume, stop) -> dict:
          f"{'-'.join(str(l.n_out) for l in network.layers)}, T={timesteps}, "
          f"{len(data.y_train)} train / {len(data.y_test)} test samples of {data.name}")
     if isinstance(model, Chip):
-        notice = compile_notice([kernels.infer_range] + (
-            [model.rule.train_batch] if model.rule and epochs_to_train else []))
+        notice = compile_notice(model.kernels(training=epochs_to_train > 0))
         if notice:
             echo(notice)
     if isinstance(model, Chip) and requantization_line(model.quantization):

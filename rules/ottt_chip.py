@@ -17,6 +17,7 @@ constants, round to nearest, saturate to the error width.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numba as nb
@@ -79,52 +80,58 @@ def output_error(m, r, label):
 
 
 @nb.njit(cache=True, inline="always")
-def ottt_step(m, r, label, flags):
-    """One learning step of OTTT on chip (flags: [variant O, broadcast])."""
+def ottt_step(m, r, label, variant_o, broadcast, conv):
+    """One learning step of OTTT on chip (conv: the network has a conv layer)."""
     layers = m.n_in.shape[0]
     output_error(m, r, label)
     for l in range(layers - 1, -1, -1):
         if l > 0:
-            if flags[BROADCAST]:
+            if broadcast:
                 le.broadcast_error(m, r, l - 1)
             else:
-                le.backward_error(m, r, l)  # reads W_l before this step changes it
+                le.backward_error(m, r, l, conv)  # reads W_l before this step changes it
         if l > 0:
             pre = le.pool_pre(m, r, l, r.a[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]])
         elif m.input_trace:
             pre = le.pool_pre(m, r, l, r.a_in)
         else:
             pre = le.pool_pre(m, r, l, r.x_pre)
-        if m.geom[l, G_CONV]:
-            le.update_kernel(m, r, l, pre, flags[VARIANT_O] != 0)
-        elif flags[VARIANT_O]:
+        if conv and m.geom[l, G_CONV]:
+            le.update_kernel(m, r, l, pre, np.bool_(variant_o))
+        elif variant_o:
             le.update_weights(m, r, l, pre)
         else:
             le.accumulate(m, r, l, pre)
-        le.update_bias(m, r, l, flags[VARIANT_O] != 0)
+        le.update_bias(m, r, l, np.bool_(variant_o))
 
 
-@nb.njit(cache=True)
-def ottt_train_batch(m, r, x, labels, flags, preds):
-    """Learn a batch x (B, T, n_in) sample after sample; predictions into ``preds``.
+@lru_cache(maxsize=None)
+def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
+    """OTTT's training kernel for one variant, error path and kind of network (the branches
+    the others need are not compiled):
 
-    Variant A writes the accumulated changes once the batch is done.
-    """
-    total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
-    for b in range(x.shape[0]):
-        kn.reset_state(r)
-        total[:] = 0
-        r.clock[0] = b
-        for t in range(x.shape[1]):
-            r.clock[1] = t
-            kn.load_input(r, x[b, t])
-            kn.forward_step(m, r, np.bool_(True))
-            kn.add_readout(m, r, total)
-            ottt_step(m, r, labels[b], flags)
-        preds[b] = np.argmax(total)
-    if not flags[VARIANT_O]:
+    train_batch(m, r, x, labels, preds): learn a batch x (B, T, n_in) sample after sample;
+    predictions into ``preds``. Variant A writes the accumulated changes once the batch is
+    done."""
+    @nb.njit(cache=True)
+    def train_batch(m, r, x, labels, preds):
+        total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
+        for b in range(x.shape[0]):
+            kn.reset_state(r)
+            total[:] = 0
+            r.clock[0] = b
+            for t in range(x.shape[1]):
+                r.clock[1] = t
+                kn.load_input(r, x[b, t])
+                kn.forward_step(m, r, np.bool_(True), conv)
+                kn.add_readout(m, r, total)
+                ottt_step(m, r, labels[b], variant_o, broadcast, conv)
+            preds[b] = np.argmax(total)
+        if variant_o:  # (a bare constant: numba drops the branch it rules out)
+            return
         r.clock[0], r.clock[1] = x.shape[0], 0  # the batch's end
         le.apply_accumulators(m, r)
+    return train_batch
 
 
 # ----------------------------------------------------------------------------- numpy twins
@@ -190,17 +197,19 @@ class ChipRule:
     """A learning rule as the learning engine receives it.
 
     ``needs``: registers and memories the rule requires ('traces', 'error_registers',
-    'accumulators', 'feedback', 'input_trace'). ``train_batch(m, r, x, labels, flags, preds)``
-    runs the engine's forward step and the rule's learning step for every time step of every
-    sample of a batch, then any end-of-batch write; ``train_batch_ref`` is its numpy twin.
-    (The composition lives in the rule module so numba can cache it: a kernel that takes
-    another kernel as an argument is recompiled in every process.)
+    'accumulators', 'feedback', 'input_trace'). ``train_kernel(conv)`` is the numba kernel
+    ``train_batch(m, r, x, labels, preds)`` for a network with (conv True) or without conv
+    layers: it runs the engine's forward step and the rule's learning step for every time
+    step of every sample of a batch, then any end-of-batch write.
+    ``train_batch_ref(m, r, x, labels, flags, preds)`` is its numpy twin. (The composition
+    lives in the rule module so numba can cache it: a kernel that takes another kernel as an
+    argument is recompiled in every process.)
     """
 
     name: str
     needs: frozenset
     flags: np.ndarray
-    train_batch: Callable
+    train_kernel: Callable
     train_batch_ref: Callable
     error_unit: str = ""
 
@@ -214,5 +223,6 @@ def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
     if input_trace:
         needs.add("input_trace")
     flags = np.array([variant == "O", error == "broadcast"], np.int64)
-    return ChipRule(f"OTTT_{variant} ({error})", frozenset(needs), flags, ottt_train_batch,
+    return ChipRule(f"OTTT_{variant} ({error})", frozenset(needs), flags,
+                    lambda conv: ottt_train_kernel(variant == "O", error == "broadcast", conv),
                     ottt_train_batch_ref, ERROR_UNIT)

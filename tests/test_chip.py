@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from chipsim.chip import kernels, learning_engine as le, reference as ref
-from chipsim.chip.arrays import Memories, Registers, build_memories, new_registers
+from chipsim.chip.arrays import Memories, Registers, build_memories, kernel_view, new_registers
 from chipsim.chip.chip import Chip
 from chipsim.chip.fixedpoint import (FLOOR, NEAREST, STOCHASTIC, Format, random_bits,
                                      random_bits_np, shift_round, shift_round_np)
@@ -271,6 +271,10 @@ def test_payloads_of_direct_coding_convert_each_sample_once():
     assert chip.payloads(direct).dtype == np.uint8
 
 
+def backward_error_any_layer(m, r, l):
+    le.backward_error(m, r, l, np.bool_(True))  # conv True: the kernel that reads either kind
+
+
 def random_registers(chip: Chip, rng) -> Registers:
     r = new_registers(chip.memories)
     hi = int(chip.memories.threshold.max()) * 2 + 2
@@ -296,11 +300,13 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     calls = []
     for l in range(layers):
         pre_len, map_len = int(m.n_pre[l]), int(m.n_map[l])
-        calls += [("deliver", kernels.deliver, ref.deliver, (l, rng.integers(0, 4, pre_len))),
+        deliver = kernels.deliver_conv if m.geom[l, 0] else kernels.deliver
+        calls += [("deliver", deliver, ref.deliver, (l, rng.integers(0, 4, pre_len))),
                   ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,))]
         pre = rng.integers(0, 9, pre_len)
         regs = random_registers(chip, rng)
-        assert np.array_equal(le.pool_pre(m, regs, l, pre), ref.pool_pre(m, regs, l, pre))
+        assert np.array_equal(le.pool_pre(*kernel_view(m, regs), l, pre),
+                              ref.pool_pre(m, regs, l, pre))
         if m.geom[l, 0]:  # conv
             calls += [(f"update_kernel {mode}", le.update_kernel, ref.update_kernel,
                        (l, rng.integers(0, 9, map_len), mode))
@@ -317,7 +323,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
         if m.spiking[l]:
             calls.append(("trace_update", kernels.trace_update, ref.trace_update, (l,)))
         if l > 0:
-            calls.append(("backward_error", le.backward_error, ref.backward_error, (l,)))
+            calls.append(("backward_error", backward_error_any_layer, ref.backward_error, (l,)))
             if len(m.feedback):
                 calls.append(("broadcast_error", le.broadcast_error, ref.broadcast_error, (l - 1,)))
     calls += [("input_trace_update", kernels.input_trace_update, ref.input_trace_update, ()),
@@ -338,7 +344,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
         twin.registers = Registers(*[v.copy() for v in regs])
         chip.registers = regs
         try:
-            fast(chip.memories, chip.registers, *args)
+            fast(*chip.kernel_args(), *args)
             slow(twin.memories, twin.registers, *args)
             assert_same_state(chip, twin)
         except (AssertionError, IndexError) as exc:

@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.experimental import structref
 
 from chipsim.chip import counters as ev
 from chipsim.chip.fixedpoint import ROUNDING, Format
@@ -125,9 +127,72 @@ class Registers(NamedTuple):
     clock: np.ndarray            # (2,): sample within the batch, time step
 
 
+# ----------------------------------------------------------------------------- kernel views
+# The kernels take Memories and Registers as structs: one pointer to the same arrays. As
+# NamedTuples (~60 arrays, each 7 machine words) every kernel compiled hundreds of arguments,
+# their reference counts and a Python unboxing wrapper: about 0.8 s of compiling per kernel,
+# most of a first run's minute. A struct's array fields cost a load each time they are read,
+# so kernels read them into locals before their loops.
+@structref.register
+class MemoriesStruct(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+@structref.register
+class RegistersStruct(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class MemoriesRef(structref.StructRefProxy):
+    """``Memories`` as the kernels take them (the same arrays, not copies)."""
+
+
+class RegistersRef(structref.StructRefProxy):
+    """``Registers`` as the kernels take them (the same arrays, not copies)."""
+
+
+structref.define_proxy(MemoriesRef, MemoriesStruct, list(Memories._fields))
+structref.define_proxy(RegistersRef, RegistersStruct, list(Registers._fields))
+
+
 @nb.njit(cache=True)
+def _memories_ref(m):
+    return MemoriesRef(*m)
+
+
+@nb.njit(cache=True)
+def _registers_ref(r):
+    return RegistersRef(*r)
+
+
+def has_conv(m: Memories) -> bool:
+    """Whether any layer is convolutional (the kernels are specialized on it)."""
+    return bool(m.geom[:, G_CONV].any())
+
+
+def kernel_view(m: Memories, r: Registers | None = None):
+    """(memories, registers) as the kernels take them: structs over the same arrays, so what
+    a kernel writes is seen through the NamedTuples. ``r`` None: registers None."""
+    return _memories_ref(m), (None if r is None else _registers_ref(r))
+
+
+@nb.njit(cache=True)
+def blank_registers(r):
+    """Zeroed registers shaped like ``r`` (a kernel's own registers for one sample)."""
+    return RegistersRef(np.zeros_like(r.v), np.zeros_like(r.u), np.zeros_like(r.s),
+                        np.zeros_like(r.a), np.zeros_like(r.e), np.zeros_like(r.a_in),
+                        np.zeros_like(r.x_pre), np.zeros_like(r.dendrite),
+                        np.zeros_like(r.scratch), np.zeros_like(r.active),
+                        np.zeros_like(r.pooled), np.zeros_like(r.kgrad),
+                        np.zeros_like(r.counters), np.zeros_like(r.neuron_counts),
+                        np.zeros_like(r.rng_ctr), np.zeros_like(r.first_overflow),
+                        np.zeros_like(r.clock))
+
+
 def new_registers(m):
-    """Zeroed registers for the chip ``m`` (callable from Python and from kernels)."""
+    """Zeroed registers for the chip ``m``."""
     n = m.n_off[-1] + m.n_out[-1]
     layers = m.n_in.shape[0]
     kernel = 1

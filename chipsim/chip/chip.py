@@ -11,7 +11,7 @@ import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip import kernels, reference
-from chipsim.chip.arrays import Memories, new_registers, storage_dtype
+from chipsim.chip.arrays import Memories, has_conv, kernel_view, new_registers, storage_dtype
 from chipsim.chip.formats import ChipFormats
 from chipsim.chip.overflow import ERROR, VARIABLES
 from chipsim.errors import SimulationError
@@ -26,6 +26,22 @@ class Chip:
         self.inference_counts = np.zeros_like(self.registers.counters)
         self.inference_neuron_counts = np.zeros_like(self.registers.neuron_counts)
         self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
+        self._view = None  # (memories, registers, their kernel_view)
+
+    def kernel_args(self):
+        """(memories, registers) as the kernels take them, over the chip's own arrays (made
+        again when ``memories`` or ``registers`` is replaced)."""
+        if self._view is None or self._view[0] is not self.memories or \
+                self._view[1] is not self.registers:
+            self._view = (self.memories, self.registers,
+                          kernel_view(self.memories, self.registers))
+        return self._view[2]
+
+    def kernels(self, training: bool) -> list:
+        """The numba kernels a run calls: inference, and the rule's training kernel."""
+        conv = has_conv(self.memories)
+        return [kernels.infer_kernel(conv)] + (
+            [self.rule.train_kernel(conv)] if training and self.rule else [])
 
     # ------------------------------------------------------------------ input
     def payloads(self, x: np.ndarray) -> np.ndarray:
@@ -48,8 +64,12 @@ class Chip:
         """``train_batch`` on inputs already converted by ``payloads`` (C order)."""
         rule = self.rule
         preds = np.empty(len(labels), np.int64)
-        run = rule.train_batch_ref if self.reference else rule.train_batch
-        run(self.memories, self.registers, xq, np.asarray(labels, np.int64), rule.flags, preds)
+        if self.reference:
+            rule.train_batch_ref(self.memories, self.registers, xq, np.asarray(labels, np.int64),
+                                 rule.flags, preds)
+        else:
+            rule.train_kernel(has_conv(self.memories))(
+                *self.kernel_args(), xq, np.asarray(labels, np.int64), preds)
         self._check_overflow(len(labels))
         return preds
 

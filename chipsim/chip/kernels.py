@@ -1,7 +1,7 @@
 """Numba kernels of the chip's forward phases and the per-sample driver.
 
 Each kernel handles one layer (one core) for one time step and takes plain arrays grouped in
-``Memories`` (m) and ``Registers`` (r). Their numpy twins are in ``chip.reference``; the tests
+``Memories`` (m) and ``Registers`` (r), as structs (``arrays.kernel_view``). Their numpy twins are in ``chip.reference``; the tests
 compare the two bit for bit. Counting is per active row or per layer, never per synapse, so
 counters cost nothing in the inner loops.
 
@@ -18,13 +18,15 @@ Forward arithmetic (all integers; see ``chip.formats`` for units):
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH,
-                                 G_SW, G_W, G_WO, new_registers)
+                                 G_SW, G_W, G_WO, blank_registers, has_conv, kernel_view,
+                                 new_registers)
 from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.overflow import ERROR, MEMBRANE, SATURATE, TRACE, bound, note_overflow
 from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
@@ -37,9 +39,9 @@ def leak(x, lam):
 
 
 @nb.njit(cache=True, inline="always")
-def pooled_index(m, l, j):
-    """Index in the layer's pooled map of presynaptic neuron j (-1: outside the pooled area)."""
-    g = m.geom[l]
+def pooled_index(g, j):
+    """Index in a layer's pooled map of presynaptic neuron j (-1: outside the pooled area);
+    g: the layer's geom row."""
     h, w, p = g[G_H], g[G_W], g[G_POOL]
     if p == 1:
         return j
@@ -55,36 +57,30 @@ def pooled_index(m, l, j):
 def list_active(r, pre, n):
     """Indices of the nonzero values among pre[:n] into r.active (branch free); returns how
     many: the spike list the next core's rows are read by."""
-    k = 0
+    active, k = r.active, 0
     for j in range(n):
-        r.active[k] = j
+        active[k] = j
         k += pre[j] != 0
     return k
 
 
 @nb.njit(cache=True)
 def deliver(m, r, l, pre):
-    """Phase 1, spike delivery: every input with a nonzero payload reads its synapse row(s).
-
-    Dense: one row per input (pooling in front maps the input to its pooled row), added
-    whole into the dendrite accumulators. Conv: one kernel row per (input, tap) whose output
-    lies on the map; d[o, oy, ox] += W[c, ky, kx, o].
-    """
-    if m.geom[l, G_CONV]:
-        deliver_conv(m, r, l, pre)
-        return
-    n, base = m.n_out[l], m.w_off[l]
+    """Phase 1, spike delivery into a dense layer: every input with a nonzero payload reads
+    its synapse row (pooling in front maps the input to its pooled row), added whole into
+    the dendrite accumulators."""
+    n, base, weights, active, g = m.n_out[l], m.w_off[l], m.weights, r.active, m.geom[l]
     d = r.dendrite[:n]
     d[:] = 0
     rows = 0
     for q in range(list_active(r, pre, m.n_pre[l])):
-        j = r.active[q]
-        f = pooled_index(m, l, j)
+        j = active[q]
+        f = pooled_index(g, j)
         if f < 0:
             continue
         # a row as a slice: indexing the flat memory with computed offsets keeps LLVM from
         # vectorizing the row loop (it cannot prove the index non-negative), a 4x slowdown
-        row = m.weights[base + f * n:base + (f + 1) * n]
+        row = weights[base + f * n:base + (f + 1) * n]
         p = pre[j]
         if p == 1:  # a binary spike adds its weights: no multiplier used
             for i in range(n):
@@ -99,17 +95,19 @@ def deliver(m, r, l, pre):
 
 @nb.njit(cache=True)
 def deliver_conv(m, r, l, pre):
+    """Phase 1 into a conv layer: every input with a nonzero payload reads one kernel row per
+    tap whose output lies on the map; d[o, oy, ox] += W[c, ky, kx, o] x payload."""
     g = m.geom[l]
     h, w, p = g[G_H], g[G_W], g[G_POOL]
     co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
     kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
     hp, wp = h // p, w // p
-    base, plane = m.w_off[l], ho * wo
+    base, plane, weights, active = m.w_off[l], ho * wo, m.weights, r.active
     d = r.dendrite[:m.n_out[l]]
     d[:] = 0
     rows = 0
     for q in range(list_active(r, pre, m.n_pre[l])):
-        j = r.active[q]
+        j = active[q]
         v = pre[j]
         c, rest = j // (h * w), j % (h * w)
         py, px = (rest // w) // p, (rest % w) // p
@@ -125,7 +123,7 @@ def deliver_conv(m, r, l, pre):
                     continue
                 at = (num_y // sh) * wo + num_x // sw
                 k = base + ((c * kh + ky) * kw + kx) * co
-                row = m.weights[k:k + co]
+                row = weights[k:k + co]
                 for o in range(co):
                     d[o * plane + at] += row[o] * v
                 rows += 1
@@ -134,14 +132,9 @@ def deliver_conv(m, r, l, pre):
 
 
 @nb.njit(cache=True, inline="always")
-def bias_current(m, l, i):
-    """Neuron i's bias in membrane LSB (0 without one): the stored bias shifted to the
-    membrane's fraction, rounded to nearest."""
-    if m.has_bias[l] == 0:
-        return np.int64(0)
-    g = m.geom[l]
-    b = m.bias[m.b_off[l] + i // (g[G_HO] * g[G_WO])]
-    sh = m.bias_shift[l]
+def bias_current(b, sh):
+    """A stored bias b in membrane LSB: shifted by sh (the membrane's fraction less the
+    bias's), rounded to nearest."""
     return shift_round(b, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else b << -sh
 
 
@@ -159,12 +152,14 @@ def neuron_update(m, r, l):
     nc = r.neuron_counts
     mode = m.overflow_mode[MEMBRANE]
     active = over = spikes = 0
-    bias_on = m.has_bias[l]
+    bias_on, bias, bias_sh = m.has_bias[l], m.bias[m.b_off[l]:], m.bias_shift[l]
+    plane = m.geom[l, G_HO] * m.geom[l, G_WO]  # neurons per bias (dense: 1)
+    d, u_reg = r.dendrite, r.u[off:off + n]
     if m.spiking[l] == 0:
         for i in range(n):
-            cur = shift_round(np.int64(r.dendrite[i]), shift, NEAREST, np.uint64(0), 0)
+            cur = shift_round(np.int64(d[i]), shift, NEAREST, np.uint64(0), 0)
             if bias_on:
-                cur += bias_current(m, l, i)
+                cur += bias_current(bias[i // plane], bias_sh)
             o = bound(cur, lo, hi, mode)
             if o != cur:
                 over += 1
@@ -172,7 +167,7 @@ def neuron_update(m, r, l):
                     note_overflow(r, np.int64(MEMBRANE), l, cur)
             active += cur != 0
             nc[ev.N_ACTIVE, off + i] += cur != 0
-            r.u[off + i] = o
+            u_reg[i] = o
     else:
         thr, lam = m.threshold[l], m.lam[l]
         fire_at = thr + m.firing_gt[l]           # integers: u > thr is u >= thr + 1
@@ -182,13 +177,12 @@ def neuron_update(m, r, l):
         next_step = reset == RESET_NEXT_STEP
         # three passes, so that the two over every neuron have no call and no data-dependent
         # branch (LLVM vectorizes them; one loop with the policy's branch runs 1.6x slower)
-        u_reg, s_reg, v_reg = r.u[off:off + n], r.s[off:off + n], r.v[off:off + n]
+        s_reg, v_reg = r.s[off:off + n], r.v[off:off + n]
         n_act, n_spk = nc[ev.N_ACTIVE, off:off + n], nc[ev.N_SPIKES, off:off + n]
-        d = r.dendrite
         for i in range(n):  # charge: u before the policy
             cur = shift_round(np.int64(d[i]), shift, NEAREST, np.uint64(0), 0)
             if bias_on:
-                cur += bias_current(m, l, i)
+                cur += bias_current(bias[i // plane], bias_sh)
             v = v_reg[i]
             pending = next_step & (s_reg[i] != 0)
             is_active = (cur != 0) | (v != 0) | pending
@@ -221,15 +215,16 @@ def neuron_update(m, r, l):
 def trace_update(m, r, l):
     """Phase 3: the presynaptic traces of layer l's spikes, held by the next core's axons."""
     n, off, mode, lam = m.n_out[l], m.n_off[l], m.overflow_mode[TRACE], m.lam[l]
+    one, hi, trace, spikes = m.trace_one, m.trace_hi, r.a[off:off + n], r.s[off:off + n]
     over = 0
     for i in range(n):
-        a = leak(r.a[off + i], lam) + r.s[off + i] * m.trace_one
-        ac = bound(a, 0, m.trace_hi, mode)
+        a = leak(trace[i], lam) + spikes[i] * one
+        ac = bound(a, 0, hi, mode)
         if ac != a:
             over += 1
             if mode == ERROR:
                 note_overflow(r, np.int64(TRACE), l, a)
-        r.a[off + i] = ac
+        trace[i] = ac
     core = l + 1 if l + 1 < m.n_in.shape[0] else l
     r.counters[core, ev.TRACE_UPDATES] += n
     r.counters[core, ev.OVERFLOW_TRACE] += over
@@ -238,18 +233,19 @@ def trace_update(m, r, l):
 @nb.njit(cache=True, inline="always")
 def input_trace_update(m, r):
     """Phase 3 for the input axons of layer 1 (input_trace: true): a = leak(a) + x."""
-    sh, mode = m.in_to_trace_shift, m.overflow_mode[TRACE]
+    sh, mode, lam, hi = m.in_to_trace_shift, m.overflow_mode[TRACE], m.lam_in, m.trace_hi
+    x_pre, trace = r.x_pre, r.a_in
     over = 0
     for j in range(m.n_pre[0]):
-        x = r.x_pre[j]
+        x = x_pre[j]
         add = shift_round(x, sh, NEAREST, np.uint64(0), 0) if sh >= 0 else x << -sh
-        a = leak(r.a_in[j], m.lam_in) + add
-        ac = bound(a, 0, m.trace_hi, mode)
+        a = leak(trace[j], lam) + add
+        ac = bound(a, 0, hi, mode)
         if ac != a:
             over += 1
             if mode == ERROR:
                 note_overflow(r, np.int64(TRACE), np.int64(0), a)
-        r.a_in[j] = ac
+        trace[j] = ac
     r.counters[0, ev.TRACE_UPDATES] += m.n_pre[0]
     r.counters[0, ev.OVERFLOW_TRACE] += over
 
@@ -268,18 +264,23 @@ def reset_state(r):
 # Flags and constants passed between kernels are wrapped (np.bool_(True), np.int64(0)): numba
 # compiles a literal argument as a type of its own, one more copy of the callee per value.
 # Small kernels with one or two callers are inlined (inline="always"): numba compiles every
-# other kernel as a library of its own, with its own copy of the machine code of all it
-# calls, and each call passes the ~60 arrays of Memories and Registers; inlining these cut the
-# first run's compiling from 69 s to 57 s (inlining the large ones made it slower: 190 s).
+# other kernel as a library of its own, with its own copy of the machine code of all it calls.
+# The entry points (``infer_kernel``, a rule's ``train_kernel``) are made per kind of network:
+# ``conv`` is a constant there, and numba drops the branches it rules out before it compiles
+# anything they call (a dense network never compiles the conv kernels).
 @nb.njit(cache=True, inline="always")
-def forward_step(m, r, train):
+def forward_step(m, r, train, conv):
     """One time step through every layer on the input payload in r.x_pre: delivery and
-    neuron update, plus the trace registers when learning (inference needs no traces)."""
+    neuron update, plus the trace registers when learning (inference needs no traces).
+    conv: the network has a conv layer."""
     if train and m.input_trace:
         input_trace_update(m, r)
     for l in range(m.n_in.shape[0]):
         pre = r.x_pre if l == 0 else r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]]
-        deliver(m, r, l, pre)
+        if conv and m.geom[l, G_CONV]:
+            deliver_conv(m, r, l, pre)
+        else:
+            deliver(m, r, l, pre)
         neuron_update(m, r, l)
         if train and m.spiking[l] and l + 1 < m.n_in.shape[0]:  # an output layer feeds no trace
             trace_update(m, r, l)
@@ -291,8 +292,9 @@ def forward_step(m, r, train):
 @nb.njit(cache=True, inline="always")
 def load_input(r, x_t):
     """The input register takes this step's payloads (x stays in its narrow type)."""
+    x_pre = r.x_pre
     for j in range(x_t.shape[0]):
-        r.x_pre[j] = x_t[j]
+        x_pre[j] = x_t[j]
 
 
 @nb.njit(cache=True, inline="always")
@@ -308,14 +310,14 @@ def add_readout(m, r, total):
     """total += this step's output: o[t] (summed membrane), or the output layer's spikes when
     the class is the largest spike count. The prediction is argmax of the sum (ties: the
     lowest class, as numpy's and torch's argmax)."""
-    layers = m.n_in.shape[0]
-    ro = m.n_off[layers - 1]
+    ro = m.n_off[m.n_in.shape[0] - 1]
+    out = r.s[ro:] if m.predict_spikes else r.u[ro:]
     for c in range(total.shape[0]):
-        total[c] += r.s[ro + c] if m.predict_spikes else r.u[ro + c]
+        total[c] += out[c]
 
 
 @nb.njit(cache=True, inline="always")
-def infer_sample(m, r, x, rec_spikes, rec_membrane):
+def infer_sample(m, r, x, rec_spikes, rec_membrane, conv):
     """One sample x (T, n_in) with frozen weights; returns the predicted class.
 
     rec_spikes / rec_membrane: (T, neurons) arrays to fill, or shape (0, 0).
@@ -325,31 +327,40 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
     for t in range(x.shape[0]):
         r.clock[1] = t
         load_input(r, x[t])
-        forward_step(m, r, np.bool_(False))
+        forward_step(m, r, np.bool_(False), conv)
         add_readout(m, r, total)
         if rec_spikes.shape[0] > 0:
-            for i in range(r.s.shape[0]):
-                rec_spikes[t, i] = r.s[i]
+            s = r.s
+            for i in range(s.shape[0]):
+                rec_spikes[t, i] = s[i]
         if rec_membrane.shape[0] > 0:
-            for i in range(r.u.shape[0]):
-                rec_membrane[t, i] = r.u[i]
+            u = r.u
+            for i in range(u.shape[0]):
+                rec_membrane[t, i] = u[i]
     return np.argmax(total)
 
 
-@nb.njit(cache=True, nogil=True)
-def infer_range(m, x, start, stop, counters_out, neuron_counts_out, rec_spikes, rec_membrane,
-                preds):
-    """Frozen-weight inference of samples [start, stop) of x (N, T, n_in), each with its own
-    registers; predictions into ``preds``, counts added to counters_out (L, events) and
-    neuron_counts_out (4, neurons). Releases the GIL: threads run ranges side by side.
-    rec_spikes / rec_membrane: (N, T, neurons) or shape (0, 0, 0)."""
-    for k in range(start, stop):
-        r = new_registers(m)
-        rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
-        rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
-        preds[k] = infer_sample(m, r, x[k], rs, rm)
-        add_into(counters_out, r.counters)
-        add_into(neuron_counts_out, r.neuron_counts)
+@lru_cache(maxsize=None)
+def infer_kernel(conv: bool):
+    """The inference kernel for a network with (conv True) or without conv layers:
+
+    infer_range(m, blank, x, start, stop, counters_out, neuron_counts_out, rec_spikes,
+    rec_membrane, preds): frozen-weight inference of samples [start, stop) of x (N, T, n_in),
+    each with its own registers (zeroed, shaped like ``blank``); predictions into ``preds``,
+    counts added to counters_out (L, events) and neuron_counts_out (4, neurons). Releases
+    the GIL: threads run ranges side by side. rec_spikes / rec_membrane: (N, T, neurons) or
+    shape (0, 0, 0)."""
+    @nb.njit(cache=True, nogil=True)
+    def infer_range(m, blank, x, start, stop, counters_out, neuron_counts_out, rec_spikes,
+                    rec_membrane, preds):
+        for k in range(start, stop):
+            r = blank_registers(blank)
+            rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
+            rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
+            preds[k] = infer_sample(m, r, x[k], rs, rm, conv)
+            add_into(counters_out, r.counters)
+            add_into(neuron_counts_out, r.neuron_counts)
+    return infer_range
 
 
 INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threads balance load
@@ -366,6 +377,8 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
     n = x.shape[0]
     preds = np.zeros(n, np.int64)
     r = new_registers(m)
+    mk, blank = kernel_view(m, r)
+    infer_range = infer_kernel(has_conv(m))
     owned = threading.local()
     totals = []
 
@@ -373,8 +386,8 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
         if not hasattr(owned, "counts"):
             owned.counts = (np.zeros_like(r.counters), np.zeros_like(r.neuron_counts))
             totals.append(owned.counts)
-        infer_range(m, x, start, min(start + INFER_CHUNK, n), *owned.counts, rec_spikes,
-                    rec_membrane, preds)
+        infer_range(mk, blank, x, start, min(start + INFER_CHUNK, n), *owned.counts,
+                    rec_spikes, rec_membrane, preds)
 
     starts = range(0, n, INFER_CHUNK)
     if threads <= 1 or len(starts) == 1:

@@ -36,11 +36,11 @@ from chipsim.chip.overflow import (ACCUMULATOR, ERROR, ERROR_VALUE, SATURATE, WE
 
 
 @nb.njit(cache=True, inline="always")
-def surrogate(m, l, u):
-    """sigma'(u - threshold) from the lookup table; 0 outside the table's range."""
-    z = u - m.threshold[l]
-    sh = m.surrogate_shift[l]
-    entries = m.sg_lut.shape[0]
+def surrogate(lut, threshold, sh, u):
+    """sigma'(u - threshold) from the lookup table (its index: (u - threshold) >> sh); 0
+    outside the table's range."""
+    z = u - threshold
+    entries = lut.shape[0]
     half = entries // 2
     if sh >= 0:
         k = (z >> sh) + half
@@ -50,13 +50,7 @@ def surrogate(m, l, u):
         k = (z << -sh) + half
     if k < 0 or k >= entries:
         return 0
-    return m.sg_lut[k]
-
-
-@nb.njit(cache=True, inline="always")
-def modulated(m, l, u, e):
-    """delta = e x sigma'(u - threshold), before saturation."""
-    return shift_round(e * surrogate(m, l, u), m.surrogate_frac, NEAREST, np.uint64(0), 0)
+    return lut[k]
 
 
 # The kernels below bring values into range with ``bound`` and call ``note_overflow`` in
@@ -68,21 +62,24 @@ def modulated(m, l, u, e):
 def errors_to_deltas(m, r, p, any_error):
     """Layer p's errors (before saturation, in r.scratch) become deltas: saturate, multiply
     by the surrogate, saturate again. Returns (overflows, nonzero errors)."""
-    mode, off = m.overflow_mode[ERROR_VALUE], m.n_off[p]
+    mode, off, n, lo, hi = m.overflow_mode[ERROR_VALUE], m.n_off[p], m.n_out[p], m.e_lo, m.e_hi
+    errors, u, deltas = r.scratch, r.u[off:off + n], r.e[off:off + n]
+    lut, threshold, sh, frac = m.sg_lut, m.threshold[p], m.surrogate_shift[p], m.surrogate_frac
     over = nonzero = 0
-    for j in range(m.n_out[p]):
+    for j in range(n):
         e = 0
         if any_error:
-            e0 = r.scratch[j]
-            e = bound(e0, m.e_lo, m.e_hi, mode)
+            e0 = errors[j]
+            e = bound(e0, lo, hi, mode)
             if e != e0:
                 over += 1
                 if mode == ERROR:
                     note_overflow(r, np.int64(ERROR_VALUE), p, e0)
             nonzero += e != 0
-        d = modulated(m, p, r.u[off + j], e)
-        dc = bound(d, m.e_lo, m.e_hi, mode)
-        r.e[off + j] = dc
+        # delta = e x sigma'(u - threshold), before saturation
+        d = shift_round(e * surrogate(lut, threshold, sh, u[j]), frac, NEAREST, np.uint64(0), 0)
+        dc = bound(d, lo, hi, mode)
+        deltas[j] = dc
         if dc != d:
             over += 1
             if mode == ERROR:
@@ -90,38 +87,41 @@ def errors_to_deltas(m, r, p, any_error):
     return over, nonzero
 
 
-@nb.njit(cache=True)
-def backward_error(m, r, l):
+@nb.njit(cache=True, inline="always")
+def backward_error(m, r, l, conv):
     """delta of layer l-1 from layer l's delta through a transposed read of W_l.
 
     The read gives one value per row of the pooled map (dense: row f . delta; conv: the
     transposed convolution); every neuron of layer l-1 then takes its pooled row's value,
-    divided by the pooling area (folded into the shift), and its surrogate."""
+    divided by the pooling area (folded into the shift), and its surrogate. conv: the
+    network has a conv layer (a constant of the caller: inlined, a dense network compiles
+    no conv read)."""
     p = l - 1
     n, eoff = m.n_out[l], m.n_off[l]
+    delta = r.e[eoff:eoff + n]
     nonzero = 0
     for i in range(n):
-        nonzero += r.e[eoff + i] != 0
+        nonzero += delta[i] != 0
     back = r.pooled[:m.n_map[l]]
     back[:] = 0
     if nonzero:
-        if m.geom[l, G_CONV]:
+        if conv and m.geom[l, G_CONV]:
             reads = conv_taps(m, r, l, back, back, np.bool_(False))
         else:
-            base, delta = m.w_off[l], r.e[eoff:eoff + n]
+            base, weights = m.w_off[l], m.weights
             for f in range(m.n_in[l]):
                 acc = 0
-                row = m.weights[base + f * n:base + (f + 1) * n]
+                row = weights[base + f * n:base + (f + 1) * n]
                 for i in range(n):
                     acc += row[i] * delta[i]
                 back[f] = acc
             reads = m.n_in[l] * n
         r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
-    shift = m.weight_frac[l] + m.pool_shift[l]
+    shift, g, errors = m.weight_frac[l] + m.pool_shift[l], m.geom[l], r.scratch
     for j in range(m.n_out[p]):
-        f = pooled_index(m, l, j)
-        r.scratch[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
+        f = pooled_index(g, j)
+        errors[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
     over, messages = errors_to_deltas(m, r, p, nonzero > 0)
     r.counters[p, ev.ERROR_MESSAGES] += messages
     r.counters[p, ev.MODULATOR_OPS] += m.n_out[p]
@@ -140,11 +140,12 @@ def conv_taps(m, r, l, pre, out, gradient):
     co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
     kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
     channels, base, eoff = g[G_C], m.w_off[l], m.n_off[l]
+    weights, deltas = m.weights, r.e
     work = 0
     for o in range(co):
         for oy in range(ho):
             for ox in range(wo):
-                d = r.e[eoff + (o * ho + oy) * wo + ox]
+                d = deltas[eoff + (o * ho + oy) * wo + ox]
                 if d == 0:
                     continue
                 for ky in range(kh):
@@ -163,7 +164,7 @@ def conv_taps(m, r, l, pre, out, gradient):
                                     out[tap] += d * pre[at]
                                     work += 1
                             else:
-                                out[at] += m.weights[base + tap] * d
+                                out[at] += weights[base + tap] * d
                                 work += 1
     return work
 
@@ -174,11 +175,11 @@ def pool_pre(m, r, l, pre):
     (the area's division is in the update shift); without pooling, ``pre`` itself."""
     if m.geom[l, G_POOL] == 1:
         return pre
-    pooled = r.pooled[:m.n_map[l]]
+    pooled, g = r.pooled[:m.n_map[l]], m.geom[l]
     pooled[:] = 0
     for j in range(m.n_pre[l]):
         if pre[j] != 0:
-            f = pooled_index(m, l, j)
+            f = pooled_index(g, j)
             if f >= 0:
                 pooled[f] += pre[j]
     return pooled
@@ -189,15 +190,15 @@ def broadcast_error(m, r, p):
     """delta of hidden layer p from the broadcast output error through feedback B_p."""
     layers = m.n_in.shape[0]
     ro, classes, n = m.n_off[layers - 1], m.n_out[layers - 1], m.n_out[p]
-    base = m.fb_off[p]
+    base, feedback, e_out, errors, frac = m.fb_off[p], m.feedback, r.e[ro:], r.scratch, m.fb_frac[p]
     received = 0
     for c in range(classes):
-        received += r.e[ro + c] != 0
+        received += e_out[c] != 0
     for j in range(n):
         acc = 0
         for c in range(classes):
-            acc += m.feedback[base + c * n + j] * r.e[ro + c]
-        r.scratch[j] = shift_round(acc, m.fb_frac[p], NEAREST, np.uint64(0), 0)
+            acc += feedback[base + c * n + j] * e_out[c]
+        errors[j] = shift_round(acc, frac, NEAREST, np.uint64(0), 0)
     over, _ = errors_to_deltas(m, r, p, received > 0)
     if received:
         r.counters[p, ev.ERROR_READS] += classes * n
@@ -212,16 +213,10 @@ def count_per_neuron(r, off, delta, pre, column):
     active_pre = 0
     for j in range(pre.shape[0]):
         active_pre += pre[j] != 0
+    counts = r.neuron_counts[column, off:off + delta.shape[0]]
     for i in range(delta.shape[0]):
         if delta[i] != 0:
-            r.neuron_counts[column, off + i] += active_pre
-
-
-@nb.njit(cache=True, inline="always")
-def next_weight(m, l, k, g, ctr):
-    """Weight k of the synapse memory minus round(m_lr g / 2^shift), before saturation."""
-    return m.weights[k] - shift_round(m.lr_mantissa * g, m.update_shift[l], m.rounding,
-                                      m.rng_key[l], ctr)
+            counts[i] += active_pre
 
 
 @nb.njit(cache=True)
@@ -230,7 +225,8 @@ def update_weights(m, r, l, pre):
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     lo, hi, mode = m.w_lo[l], m.w_hi[l], m.overflow_mode[WEIGHT]
     ctr = r.rng_ctr[l]
-    delta = r.e[eoff:eoff + n]
+    delta, weights = r.e[eoff:eoff + n], m.weights
+    lr, shift, rounding, key = m.lr_mantissa, m.update_shift[l], m.rounding, m.rng_key[l]
     count_per_neuron(r, eoff, delta, pre, ev.N_WEIGHT_UPDATES)
     updates = over = 0
     for j in range(m.n_in[l]):
@@ -241,9 +237,10 @@ def update_weights(m, r, l, pre):
             d = delta[i]
             if d == 0:
                 continue
-            w = next_weight(m, l, base + j * n + i, d * pj, ctr)
+            # the weight minus round(m_lr delta pre / 2^shift), before saturation
+            w = weights[base + j * n + i] - shift_round(lr * d * pj, shift, rounding, key, ctr)
             wc = bound(w, lo, hi, mode)
-            m.weights[base + j * n + i] = wc
+            weights[base + j * n + i] = wc
             if wc != w:
                 over += 1
                 if mode == ERROR:
@@ -264,7 +261,7 @@ def accumulate(m, r, l, pre):
     under the default policy, saturate) and changes exactly the nonzero pairs."""
     n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
     lo, hi, mode = m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
-    delta = r.e[eoff:eoff + n]
+    delta, accum = r.e[eoff:eoff + n], m.accum
     count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
     nonzero_delta = 0
     for i in range(n):
@@ -274,7 +271,7 @@ def accumulate(m, r, l, pre):
         pj = pre[j]
         if pj == 0 or nonzero_delta == 0:
             continue
-        row = m.accum[base + j * n:base + (j + 1) * n]
+        row = accum[base + j * n:base + (j + 1) * n]
         updates += nonzero_delta
         if mode == SATURATE:
             for i in range(n):
@@ -301,6 +298,7 @@ def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
     accum[k] = sat_acc(accum[k] + g_k) (OTTT_A). Counted as weight (accumulator) updates;
     stochastic draws in block order. Returns the number of updates."""
     mode = m.overflow_mode[WEIGHT] if immediate else m.overflow_mode[ACCUMULATOR]
+    lr, rounding, key, acc_lo, acc_hi = m.lr_mantissa, m.rounding, m.rng_key[l], m.acc_lo[l], m.acc_hi[l]
     ctr = r.rng_ctr[l]
     updates = over = 0
     for k in range(changes.shape[0]):
@@ -308,13 +306,13 @@ def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
         if g == 0:
             continue
         if immediate:
-            v = params[k] - shift_round(m.lr_mantissa * g, shift, m.rounding, m.rng_key[l], ctr)
+            v = params[k] - shift_round(lr * g, shift, rounding, key, ctr)
             vc = bound(v, lo, hi, mode)
             params[k] = vc
             ctr += 1
         else:
             v = accum[k] + g
-            vc = bound(v, m.acc_lo[l], m.acc_hi[l], mode)
+            vc = bound(v, acc_lo, acc_hi, mode)
             accum[k] = vc
         if vc != v:
             over += 1
@@ -338,9 +336,10 @@ def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     block counts per neuron (index k of a block of row_len[l] columns is neuron k % row_len)."""
     if m.geom[l, G_CONV] == 0:
         n, off = m.row_len[l], m.n_off[l]
+        counts = r.neuron_counts[ev.N_WEIGHT_UPDATES, off:off + n]
         for k in range(accum.shape[0]):
             if accum[k] != 0:
-                r.neuron_counts[ev.N_WEIGHT_UPDATES, off + k % n] += 1
+                counts[k % n] += 1
     write_changes(m, r, l, params, accum[:0], accum, shift, lo, hi, np.bool_(True))
     r.counters[l, ev.ACCUMULATOR_READS] += accum.shape[0]
     accum[:] = 0
@@ -366,10 +365,10 @@ def update_bias(m, r, l, immediate):
         return
     g = m.geom[l]
     plane, base, eoff, channels = g[G_HO] * g[G_WO], m.b_off[l], m.n_off[l], m.row_len[l]
-    sums = np.zeros(channels, np.int64)
+    sums, deltas = np.zeros(channels, np.int64), r.e[eoff:]
     for c in range(channels):
         for k in range(plane):
-            sums[c] += r.e[eoff + c * plane + k]
+            sums[c] += deltas[c * plane + k]
         if plane == 1 and sums[c] != 0:
             r.neuron_counts[ev.N_WEIGHT_UPDATES if immediate else ev.N_ACCUMULATOR_UPDATES,
                             eoff + c] += 1
