@@ -81,7 +81,7 @@ class Memories(NamedTuple):
     b_hi: np.ndarray
     # memories
     weights: np.ndarray          # synapse memory: int8 / int16 / int32 by the widest weight
-    accum: np.ndarray            # OTTT_A accumulators (same layout) or empty
+    accum: np.ndarray            # OTTT_A accumulators (same layout) or empty: int32 / int64
     feedback: np.ndarray         # broadcast feedback matrices or empty
     bias: np.ndarray             # neuron memory's biases (see above), int64
     bias_accum: np.ndarray       # OTTT_A accumulators of the biases (same layout) or empty
@@ -299,6 +299,9 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
     b_off = np.concatenate([[0], np.cumsum(b_len)[:-1]]).astype(np.int64)
     bias_memory = np.concatenate([np.zeros(0, np.int64)] + [np.asarray(b, np.int64).ravel()
                                                             for b in biases if b is not None])
+    # accumulators: int32 up to 32 bits (24 by default: half the traffic of int64), never
+    # narrower (an int8 or int16 type would only multiply the kernels' specializations)
+    acc_type = storage_dtype(max(32, max(lf.accumulator.bits for lf in formats.layers)))
     no_bias = Format(2, 0)
     readout = layers[-1]
     classes = int(n_out[-1])
@@ -330,10 +333,10 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([(lf.bias or no_bias).lo for lf in layers], np.int64),
         np.array([(lf.bias or no_bias).hi for lf in layers], np.int64),
         synapse_memory,
-        np.zeros(synapse_memory.shape, np.int64) if accumulators else np.zeros(0, np.int64),
+        np.zeros(synapse_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
         np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),
         bias_memory,
-        np.zeros_like(bias_memory) if accumulators else np.zeros(0, np.int64),
+        np.zeros(bias_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
         np.zeros(0, dendrite_dtype(formats, n_pre, geom)),
         surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
                         formats.surrogate.frac, formats.surrogate.hi),

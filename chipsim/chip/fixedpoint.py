@@ -67,7 +67,7 @@ class Format:
 
 
 # ----------------------------------------------------------------------------- numba scalars
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def mix64(z):
     """splitmix64 finalizer of a uint64: a well-mixed 64-bit hash."""
     z = z + _GAMMA
@@ -76,13 +76,13 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def random_bits(key, counter, n):
     """n (1..62) uniform random bits for draw number ``counter`` of the generator ``key``."""
     return np.int64(mix64(key ^ (np.uint64(counter) * _GAMMA)) >> np.uint64(64 - n))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def shift_round(x, n, mode, key, counter):
     """x / 2**n rounded per ``mode``; n <= 0 is exact (a left shift). ``counter`` is used only
     by stochastic rounding, which the caller then advances by one."""
@@ -95,7 +95,7 @@ def shift_round(x, n, mode, key, counter):
     return (x + random_bits(key, counter, n)) >> n
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def clamp(x, lo, hi):
     """Saturate x to [lo, hi]; the caller counts an overflow when the result differs from x."""
     if x < lo:

@@ -32,13 +32,13 @@ from chipsim.chip.overflow import ERROR, MEMBRANE, SATURATE, TRACE, bound, note_
 from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def leak(x, lam):
     """x lambda, lambda an unsigned LAMBDA_FRAC-bit fraction; round half up."""
     return shift_round(x * lam, LAMBDA_FRAC, NEAREST, np.uint64(0), 0)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def pooled_index(g, j):
     """Index in a layer's pooled map of presynaptic neuron j (-1: outside the pooled area);
     g: the layer's geom row."""
@@ -131,7 +131,7 @@ def deliver_conv(m, r, l, pre):
     r.counters[l, ev.SYNAPTIC_OPS] += rows * co
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def bias_current(b, sh):
     """A stored bias b in membrane LSB: shifted by sh (the membrane's fraction less the
     bias's), rounded to nearest."""
@@ -377,7 +377,6 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
     n = x.shape[0]
     preds = np.zeros(n, np.int64)
     r = new_registers(m)
-    mk, blank = kernel_view(m, r)
     infer_range = infer_kernel(has_conv(m))
     owned = threading.local()
     totals = []
@@ -385,8 +384,12 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
     def chunk(start):
         if not hasattr(owned, "counts"):
             owned.counts = (np.zeros_like(r.counters), np.zeros_like(r.neuron_counts))
+            # a view per thread: every kernel's read of an array field counts a reference
+            # on the array's numba handle, one handle per view; shared, the threads fought
+            # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
+            owned.view = kernel_view(m, r)
             totals.append(owned.counts)
-        infer_range(mk, blank, x, start, min(start + INFER_CHUNK, n), *owned.counts,
+        infer_range(*owned.view, x, start, min(start + INFER_CHUNK, n), *owned.counts,
                     rec_spikes, rec_membrane, preds)
 
     starts = range(0, n, INFER_CHUNK)

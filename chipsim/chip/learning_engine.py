@@ -35,7 +35,7 @@ from chipsim.chip.overflow import (ACCUMULATOR, ERROR, ERROR_VALUE, SATURATE, WE
                                    note_overflow)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def surrogate(lut, threshold, sh, u):
     """sigma'(u - threshold) from the lookup table (its index: (u - threshold) >> sh); 0
     outside the table's range."""
@@ -273,7 +273,13 @@ def accumulate(m, r, l, pre):
             continue
         row = accum[base + j * n:base + (j + 1) * n]
         updates += nonzero_delta
-        if mode == SATURATE:
+        if mode == SATURATE and pj == 1:  # a binary spike: no multiply
+            for i in range(n):
+                a = row[i] + delta[i]
+                ac = min(max(a, lo), hi)
+                over += ac != a
+                row[i] = ac
+        elif mode == SATURATE:
             for i in range(n):
                 a = row[i] + delta[i] * pj
                 ac = min(max(a, lo), hi)
@@ -337,9 +343,10 @@ def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     if m.geom[l, G_CONV] == 0:
         n, off = m.row_len[l], m.n_off[l]
         counts = r.neuron_counts[ev.N_WEIGHT_UPDATES, off:off + n]
-        for k in range(accum.shape[0]):
-            if accum[k] != 0:
-                counts[k % n] += 1
+        for j in range(accum.shape[0] // n):  # rows of n neurons: no division per word
+            row = accum[j * n:(j + 1) * n]
+            for i in range(n):
+                counts[i] += row[i] != 0
     write_changes(m, r, l, params, accum[:0], accum, shift, lo, hi, np.bool_(True))
     r.counters[l, ev.ACCUMULATOR_READS] += accum.shape[0]
     accum[:] = 0

@@ -29,7 +29,7 @@ def note_overflow(r, kind, layer, x):
         f[5] = x
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def bound(x, lo, hi, mode):
     """x brought into [lo, hi] per the policy ``mode``: wrapped, or saturated ('saturate' and
     'error'). The caller counts x != result and, under 'error', calls note_overflow."""

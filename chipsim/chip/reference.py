@@ -275,6 +275,7 @@ def _rounded_changes(m, r, l, products):
 def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
     """Twin of the engine's block write: nonzero changes into params (rounded, saturated)
     or into accum (saturated), counted; stochastic draws in block order."""
+    changes = np.asarray(changes, np.int64)  # accumulators may be stored narrower
     mask = changes != 0
     if immediate:
         d = shift_round_np(m.lr_mantissa * changes[mask], int(shift), int(m.rounding),
