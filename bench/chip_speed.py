@@ -52,13 +52,15 @@ NETWORK = {"layers": [{"name": "hid", "units": HIDDEN},
            "init": {"gain": 3.0}}
 
 
-def best_of(fn, repeat):
-    """Smallest wall time of ``repeat`` calls after one untimed call (compiling, caches)."""
-    fn()
+def best_of(fn, repeat, setup=None):
+    """Smallest wall time of ``repeat`` calls after one untimed call (compiling, caches);
+    ``setup()``, untimed, makes the argument of each call."""
+    fn(*([setup()] if setup else []))
     times = []
     for _ in range(repeat):
+        args = [setup()] if setup else []
         t0 = time.perf_counter()
-        fn()
+        fn(*args)
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -271,12 +273,11 @@ def training_bench(repeat: int, samples: int = 512) -> tuple[list, str]:
             "chip": {"arithmetic": "fixed"}})
         network = network_from_config(cfg, data)
 
-        def epoch():
-            chip = make_model(cfg, network, data)
+        def epoch(chip):  # a new chip each time (untimed): every epoch learns the same
             for start in range(0, samples, batch):
                 chip.train_batch(x[start:start + batch], y[start:start + batch])
         rows.append((f"chip OTTT_{variant}, batch {batch} (8-bit weights, every counter)",
-                     samples / best_of(epoch, repeat)))
+                     samples / best_of(epoch, repeat, lambda: make_model(cfg, network, data))))
     w1 = rng.normal(0, 0.05, (N_IN, 512)).astype(np.float32)
     w2 = rng.normal(0, 0.05, (512, CLASSES)).astype(np.float32)
     with single_threaded_blas():  # 1 thread, as the chip

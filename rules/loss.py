@@ -4,7 +4,9 @@ L[t] = ((1 - m) CE(o[t], y) + m MSE(o[t], onehot(y))) / T, CE averaged over the 
 MSE over batch x classes; m = learning.loss.mse_weight (0.05 in the paper for CIFAR).
 """
 import numpy as np
-from scipy.special import log_softmax, softmax
+
+# scipy.special is imported where it is used: it takes 0.3 s, and a run on the chip never
+# calls these float64 functions.
 
 
 def onehot(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -15,6 +17,8 @@ def onehot(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 def step_loss(o: np.ndarray, labels: np.ndarray, mse_weight: float, timesteps: int) -> float:
     """L[t] for read-out o[t] (B, C)."""
+    from scipy.special import log_softmax
+
     b, c = o.shape
     ce = -log_softmax(o, axis=1)[np.arange(b), labels].mean()
     mse = ((o - onehot(labels, c)) ** 2).mean()
@@ -24,6 +28,8 @@ def step_loss(o: np.ndarray, labels: np.ndarray, mse_weight: float, timesteps: i
 def step_loss_grad(o: np.ndarray, labels: np.ndarray, mse_weight: float,
                    timesteps: int) -> np.ndarray:
     """dL[t]/do[t] = ((1-m)(softmax(o) - onehot)/B + m 2 (o - onehot)/(B C)) / T, shape (B, C)."""
+    from scipy.special import softmax
+
     b, c = o.shape
     y = onehot(labels, c)
     return ((1.0 - mse_weight) * (softmax(o, axis=1) - y) / b
