@@ -15,7 +15,8 @@
 2. On-chip training, 784-512-10, T = 4, Bernoulli(0.1) inputs, 1 thread: the chip's OTTT_A
    (batch 64) and OTTT_O (batch 1), every counter counted, in samples per second, against a
    plain-numpy float32 OTTT_A doing the same work (batched matmuls, weights frozen for the
-   batch, one update at its end).
+   batch, one update at its end). Building the chip is not timed, as the numpy version's
+   weight set-up is not.
 
 Run: python bench/chip_speed.py [--small 16] [--large 2064] [--repeat 3]. Writes the tables to
 bench/results/chip_speed.md (and .json); the README quotes them.

@@ -6,7 +6,8 @@ run in a new environment compiles everything; later runs load it in a fraction o
 """
 from __future__ import annotations
 
-COLD_START_ESTIMATE = "about 1 min on a 2-core machine"  # measured: the README's main job
+# measured on the README's main job: bench/compile_time.py, 18-22 s of compiling on 2 cores
+COLD_START_ESTIMATE = "about 20 s on a 2-core machine"
 
 
 def is_cached(dispatcher) -> bool:

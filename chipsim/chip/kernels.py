@@ -265,6 +265,8 @@ def reset_state(r):
 # compiles a literal argument as a type of its own, one more copy of the callee per value.
 # Small kernels with one or two callers are inlined (inline="always"): numba compiles every
 # other kernel as a library of its own, with its own copy of the machine code of all it calls.
+# Scalar helpers (shift_round, bound, leak, ...) are not: numba's inlining runs its front end
+# again at every call site (about 10 s of the first run), while LLVM inlines them anyway.
 # The entry points (``infer_kernel``, a rule's ``train_kernel``) are made per kind of network:
 # ``conv`` is a constant there, and numba drops the branches it rules out before it compiles
 # anything they call (a dense network never compiles the conv kernels).
