@@ -1,9 +1,9 @@
 """Numba kernels of the chip's forward phases and the per-sample driver.
 
 Each kernel handles one layer (one core) for one time step and takes plain arrays grouped in
-``Memories`` (m) and ``Registers`` (r), as structs (``arrays.kernel_view``). Their numpy twins are in ``chip.reference``; the tests
-compare the two bit for bit. Counting is per active row or per layer, never per synapse, so
-counters cost nothing in the inner loops.
+``Memories`` (m) and ``Registers`` (r), passed as structs (``arrays.kernel_view``). Their
+numpy twins are in ``chip.reference``; the tests compare the two bit for bit. Counting is per
+active row or per layer, never per synapse, so counters cost nothing in the inner loops.
 
 Forward arithmetic (all integers; see ``chip.formats`` for units):
   delivery   d_i = sum over axons j with payload p_j != 0 of W[j, i] p_j   (event driven)

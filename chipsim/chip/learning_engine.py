@@ -304,7 +304,8 @@ def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
     accum[k] = sat_acc(accum[k] + g_k) (OTTT_A). Counted as weight (accumulator) updates;
     stochastic draws in block order. Returns the number of updates."""
     mode = m.overflow_mode[WEIGHT] if immediate else m.overflow_mode[ACCUMULATOR]
-    lr, rounding, key, acc_lo, acc_hi = m.lr_mantissa, m.rounding, m.rng_key[l], m.acc_lo[l], m.acc_hi[l]
+    lr, rounding, key = m.lr_mantissa, m.rounding, m.rng_key[l]
+    acc_lo, acc_hi = m.acc_lo[l], m.acc_hi[l]
     ctr = r.rng_ctr[l]
     updates = over = 0
     for k in range(changes.shape[0]):
