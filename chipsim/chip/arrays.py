@@ -172,23 +172,10 @@ def has_conv(m: Memories) -> bool:
     return bool(m.geom[:, G_CONV].any())
 
 
-def kernel_view(m: Memories, r: Registers | None = None):
+def kernel_view(m: Memories, r: Registers):
     """(memories, registers) as the kernels take them: structs over the same arrays, so what
-    a kernel writes is seen through the NamedTuples. ``r`` None: registers None."""
-    return _memories_ref(m), (None if r is None else _registers_ref(r))
-
-
-@nb.njit(cache=True)
-def blank_registers(r):
-    """Zeroed registers shaped like ``r`` (a kernel's own registers for one sample)."""
-    return RegistersRef(np.zeros_like(r.v), np.zeros_like(r.u), np.zeros_like(r.s),
-                        np.zeros_like(r.a), np.zeros_like(r.e), np.zeros_like(r.a_in),
-                        np.zeros_like(r.x_pre), np.zeros_like(r.dendrite),
-                        np.zeros_like(r.scratch), np.zeros_like(r.active),
-                        np.zeros_like(r.pooled), np.zeros_like(r.kgrad),
-                        np.zeros_like(r.counters), np.zeros_like(r.neuron_counts),
-                        np.zeros_like(r.rng_ctr), np.zeros_like(r.first_overflow),
-                        np.zeros_like(r.clock))
+    a kernel writes is seen through the NamedTuples."""
+    return _memories_ref(m), _registers_ref(r)
 
 
 def new_registers(m):

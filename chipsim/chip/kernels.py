@@ -25,7 +25,7 @@ import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH,
-                                 G_SW, G_W, G_WO, blank_registers, has_conv, kernel_view,
+                                 G_SW, G_W, G_WO, has_conv, kernel_view,
                                  new_registers)
 from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.overflow import ERROR, MEMBRANE, SATURATE, TRACE, bound, note_overflow
@@ -300,14 +300,6 @@ def load_input(r, x_t):
 
 
 @nb.njit(cache=True, inline="always")
-def add_into(total, counts):
-    """total += counts for (rows, columns) count arrays."""
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            total[i, j] += counts[i, j]
-
-
-@nb.njit(cache=True, inline="always")
 def add_readout(m, r, total):
     """total += this step's output: o[t] (summed membrane), or the output layer's spikes when
     the class is the largest spike count. The prediction is argmax of the sum (ties: the
@@ -346,22 +338,17 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane, conv):
 def infer_kernel(conv: bool):
     """The inference kernel for a network with (conv True) or without conv layers:
 
-    infer_range(m, blank, x, start, stop, counters_out, neuron_counts_out, rec_spikes,
-    rec_membrane, preds): frozen-weight inference of samples [start, stop) of x (N, T, n_in),
-    each with its own registers (zeroed, shaped like ``blank``); predictions into ``preds``,
-    counts added to counters_out (L, events) and neuron_counts_out (4, neurons). Releases
-    the GIL: threads run ranges side by side. rec_spikes / rec_membrane: (N, T, neurons) or
-    shape (0, 0, 0)."""
+    infer_range(m, r, x, start, stop, rec_spikes, rec_membrane, preds): frozen-weight
+    inference of samples [start, stop) of x (N, T, n_in) on registers r (cleared before each
+    sample; the counts add up in r); predictions into ``preds``. Releases the GIL: threads
+    run ranges side by side, each on registers of its own. rec_spikes / rec_membrane:
+    (N, T, neurons) or shape (0, 0, 0)."""
     @nb.njit(cache=True, nogil=True)
-    def infer_range(m, blank, x, start, stop, counters_out, neuron_counts_out, rec_spikes,
-                    rec_membrane, preds):
+    def infer_range(m, r, x, start, stop, rec_spikes, rec_membrane, preds):
         for k in range(start, stop):
-            r = blank_registers(blank)
             rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
             rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
             preds[k] = infer_sample(m, r, x[k], rs, rm, conv)
-            add_into(counters_out, r.counters)
-            add_into(neuron_counts_out, r.neuron_counts)
     return infer_range
 
 
@@ -371,28 +358,28 @@ INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threa
 def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
     """Frozen-weight inference of N samples on ``threads`` threads, chunk by chunk.
 
-    Returns (predictions (N,), counters (L, events), neuron counts (neurons, 4)). Each thread
-    sums its own counts; integer sums do not depend on which thread ran which chunk, so the
-    result is the same for any thread count. (Plain threads around a nogil kernel instead of
-    numba's parallel loop: the same speed, and it compiles in about half the time.)
+    Returns (predictions (N,), counters (L, events), neuron counts (4, neurons)). Each thread
+    counts in registers of its own; integer sums do not depend on which thread ran which
+    chunk, so the result is the same for any thread count. (Plain threads around a nogil
+    kernel instead of numba's parallel loop: the same speed, and it compiles in about half
+    the time.)
     """
     n = x.shape[0]
     preds = np.zeros(n, np.int64)
-    r = new_registers(m)
     infer_range = infer_kernel(has_conv(m))
     owned = threading.local()
-    totals = []
+    registers = []
 
     def chunk(start):
-        if not hasattr(owned, "counts"):
-            owned.counts = (np.zeros_like(r.counters), np.zeros_like(r.neuron_counts))
+        if not hasattr(owned, "view"):
+            r = new_registers(m)
+            registers.append(r)
             # a view per thread: every kernel's read of an array field counts a reference
             # on the array's numba handle, one handle per view; shared, the threads fought
             # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
             owned.view = kernel_view(m, r)
-            totals.append(owned.counts)
-        infer_range(*owned.view, x, start, min(start + INFER_CHUNK, n), *owned.counts,
-                    rec_spikes, rec_membrane, preds)
+        infer_range(*owned.view, x, start, min(start + INFER_CHUNK, n), rec_spikes,
+                    rec_membrane, preds)
 
     starts = range(0, n, INFER_CHUNK)
     if threads <= 1 or len(starts) == 1:
@@ -401,6 +388,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(chunk, starts))
-    counters = sum((c for c, _ in totals), np.zeros_like(r.counters))
-    neuron_counts = sum((nc for _, nc in totals), np.zeros_like(r.neuron_counts))
-    return preds, counters, neuron_counts
+    if not registers:  # no samples
+        registers.append(new_registers(m))
+    return (preds, sum(r.counters for r in registers),
+            sum(r.neuron_counts for r in registers))
