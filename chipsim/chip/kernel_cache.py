@@ -6,8 +6,8 @@ run in a new environment compiles everything; later runs load it in a fraction o
 """
 from __future__ import annotations
 
-# measured on the README's main job: bench/compile_time.py, 18-22 s of compiling on 2 cores
-COLD_START_ESTIMATE = "about 20 s on a 2-core machine"
+# measured on the README's main job: bench/compile_time.py, 16-28 s of compiling on 2 cores
+COLD_START_ESTIMATE = "20-30 s on a 2-core machine"
 
 
 def is_cached(dispatcher) -> bool:
