@@ -1,7 +1,5 @@
-import hashlib
 import json
 import os
-import tempfile
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +10,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def _numba_cache_dir() -> str:
-    """numba's on-disk cache does not notice edits to an inlined helper in another file, so
-    tests use a cache folder keyed by the source of the whole package (reused when unchanged)."""
-    digest = hashlib.sha1()
-    for path in sorted(p for d in ("chipsim", "rules", "mapping") for p in (ROOT / d).rglob("*.py")):
-        digest.update(path.read_bytes())
-    return str(Path(tempfile.gettempdir()) / f"chipsim-numba-{digest.hexdigest()[:12]}")
-
-
-os.environ.setdefault("NUMBA_CACHE_DIR", _numba_cache_dir())
 
 
 @pytest.fixture(scope="session")

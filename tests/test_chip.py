@@ -175,7 +175,9 @@ def assert_same_state(a: Chip, b: Chip):
         if isinstance(x, np.ndarray):
             assert np.array_equal(x, y), f"memory {field} differs"
     for field in Registers._fields:
-        if field in ("pooled", "kgrad", "active"):  # scratch, not state
+        # scratch, not state (the accumulation log's contents: its counts in log_at must
+        # be back to 0, as the twin's, once a batch is done)
+        if field in ("pooled", "kgrad", "active", "log_pre", "log_delta"):
             continue
         x, y = getattr(a.registers, field), getattr(b.registers, field)
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
@@ -275,6 +277,11 @@ def backward_error_any_layer(m, r, l):
     le.backward_error(m, r, l, np.bool_(True))  # conv True: the kernel that reads either kind
 
 
+def accumulate_now(m, r, l, pre):
+    le.accumulate(m, r, l, pre)
+    le.flush_accumulation(m, r, l)  # the logged adds, made now
+
+
 def random_registers(chip: Chip, rng) -> Registers:
     r = new_registers(chip.memories)
     hi = int(chip.memories.threshold.max()) * 2 + 2
@@ -315,7 +322,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
             calls.append(("update_weights", le.update_weights, ref.update_weights,
                           (l, rng.integers(0, 9, map_len))))
             if len(m.accum):
-                calls.append(("accumulate", le.accumulate, ref.accumulate,
+                calls.append(("accumulate", accumulate_now, ref.accumulate,
                               (l, rng.integers(0, 9, map_len))))
         if m.has_bias[l]:
             calls += [(f"update_bias {mode}", le.update_bias, ref.update_bias, (l, mode))
@@ -349,6 +356,36 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
             assert_same_state(chip, twin)
         except (AssertionError, IndexError) as exc:
             raise AssertionError(f"{name}: {exc}") from None
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.filter_too_much])
+@given(random_chips(), st.integers(0, 2**31), st.integers(1, 4), st.integers(1, 7))
+def test_logged_accumulation_equals_adding_step_by_step(case, seed, depth, steps):
+    """OTTT_A's accumulation log (adds made later, a synapse row at a time, plain adds where
+    no order can overflow) leaves the accumulators and counts of adding every step at once,
+    saturation and wrapping included, whatever the log depth (flushes mid-way or not)."""
+    chip, _, _ = case
+    m = chip.memories
+    assume(len(m.accum) and not m.geom[:, 0].any())
+    rng = np.random.default_rng(seed)
+    for l in range(len(m.n_in)):
+        lo, hi = int(m.acc_lo[l]), int(m.acc_hi[l])
+        rows = slice(int(m.w_off[l]), int(m.w_off[l] + m.n_in[l] * m.row_len[l]))
+        m.accum[rows] = rng.integers(lo, hi + 1, m.accum[rows].shape) // rng.integers(1, 4)
+    chip.registers = random_registers(chip, rng)
+    chip.registers.log_at[:, 3] = np.minimum(chip.registers.log_at[:, 3], depth)
+    twin = twin_of(chip)
+    for _ in range(steps):
+        e = rng.integers(m.e_lo, m.e_hi + 1, chip.registers.e.shape) * (rng.random() < 0.8)
+        chip.registers.e[:], twin.registers.e[:] = e, e
+        for l in range(len(m.n_in)):
+            pre = rng.integers(0, 9, int(m.n_map[l])) * (rng.random(int(m.n_map[l])) < 0.5)
+            le.accumulate(*chip.kernel_args(), l, pre)
+            ref.accumulate(twin.memories, twin.registers, l, pre)
+    for l in range(len(m.n_in)):
+        le.flush_accumulation(*chip.kernel_args(), l)
+    assert_same_state(chip, twin)
 
 
 # ----------------------------------------------------------------------------- convergence

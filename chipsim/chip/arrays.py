@@ -125,6 +125,11 @@ class Registers(NamedTuple):
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
     first_overflow: np.ndarray   # (6,): recorded, kind, layer, sample, step, value (policy error)
     clock: np.ndarray            # (2,): sample within the batch, time step
+    # OTTT_A's accumulation log (learning registers only; see learning_engine.log_accumulation)
+    log_pre: np.ndarray          # int64: per dense layer, a row per logged step of its pre
+    log_delta: np.ndarray        # per dense layer, a row per logged step of its deltas (in the
+                                 # error width's storage type: int8 by default)
+    log_at: np.ndarray           # (L, 4): pre offset, delta offset, steps logged, depth
 
 
 # ----------------------------------------------------------------------------- kernel views
@@ -178,14 +183,38 @@ def kernel_view(m: Memories, r: Registers):
     return _memories_ref(m), _registers_ref(r)
 
 
-def new_registers(m):
-    """Zeroed registers for the chip ``m``."""
+LOG_BYTES = 4 << 20         # at most this much accumulation log per training run
+LOG_DELTA_BYTES = 256 << 10  # one dense layer's logged deltas: they stay in a core's L2 cache
+LOG_DEPTH = 256              # steps logged at most before the adds are made
+
+
+def log_depth(m) -> int:
+    """Steps of OTTT_A's accumulation log (0: no accumulators): as many as fit the budgets."""
+    dense = [l for l in range(len(m.n_in)) if not m.geom[l, G_CONV]]
+    if m.accum.size == 0 or not dense:
+        return 0
+    delta_bytes = np.dtype(storage_dtype(int(m.e_hi).bit_length() + 1)).itemsize
+    per_step = sum(8 * int(m.n_map[l]) + delta_bytes * int(m.n_out[l]) for l in dense)
+    widest = max(delta_bytes * int(m.n_out[l]) for l in dense)
+    return max(1, min(LOG_DEPTH, LOG_BYTES // per_step, LOG_DELTA_BYTES // widest))
+
+
+def new_registers(m, learning: bool = True):
+    """Zeroed registers for the chip ``m`` (learning: with OTTT_A's accumulation log)."""
     n = m.n_off[-1] + m.n_out[-1]
     layers = m.n_in.shape[0]
     kernel = 1
     for l in range(layers):
         if m.geom[l, G_CONV]:
             kernel = max(kernel, m.n_in[l] * m.row_len[l])
+    depth = log_depth(m) if learning else 0
+    log_at = np.full((layers, 4), -1, np.int64)
+    log_at[:, 2:] = 0, depth
+    pre_rows = delta_rows = 0
+    for l in range(layers):
+        if depth and not m.geom[l, G_CONV]:
+            log_at[l, :2] = pre_rows * depth, delta_rows * depth
+            pre_rows, delta_rows = pre_rows + m.n_map[l], delta_rows + m.n_out[l]
     return Registers(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
                      np.zeros(n, np.int64), np.zeros(n, np.int64),
                      np.zeros(m.n_pre[0], np.int64), np.zeros(m.n_pre[0], np.int64),
@@ -194,7 +223,10 @@ def new_registers(m):
                      np.zeros(m.n_map.max(), np.int64),
                      np.zeros(kernel, np.int64), np.zeros((layers, ev.N_EVENTS), np.int64),
                      np.zeros((len(ev.NEURON_EVENTS), n), np.int64), np.zeros(layers, np.int64),
-                     np.zeros(6, np.int64), np.zeros(2, np.int64))
+                     np.zeros(6, np.int64), np.zeros(2, np.int64),
+                     np.zeros(pre_rows * depth, np.int64),
+                     np.zeros(delta_rows * depth, storage_dtype(int(m.e_hi).bit_length() + 1)),
+                     log_at)
 
 
 def storage_dtype(bits: int, signed: bool = True) -> type:

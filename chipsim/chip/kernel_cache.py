@@ -1,13 +1,48 @@
-"""Whether numba's on-disk cache holds the chip's kernels, so a run can say it compiles.
+"""Where numba keeps the chip's compiled kernels, and whether it holds them (so a run can
+say it compiles).
 
 numba compiles a kernel on its first call and, with ``cache=True``, keeps the machine code in
-its cache directory (``__pycache__`` beside the source, or ``NUMBA_CACHE_DIR``). The first
-run in a new environment compiles everything; later runs load it in a fraction of a second.
+its cache directory. The first run in a new environment compiles everything; later runs load
+it in a fraction of a second. numba checks only the kernel's own source file, so a kernel
+that inlines an edited helper from another file would load stale code: the folder is named
+after a digest of every kernel source of the package instead.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
 # measured on the README's main job: bench/compile_time.py, 16-28 s of compiling on 2 cores
 COLD_START_ESTIMATE = "20-30 s on a 2-core machine"
+
+
+def cache_dir() -> Path:
+    """The kernel cache for this source: ``$NUMBA_CACHE_DIR`` (or the user cache folder,
+    ``$XDG_CACHE_HOME/chipsim``, default ``~/.cache/chipsim``) / ``kernels-<digest>``, the
+    digest of chipsim/chip/*.py. (rules/ottt_chip.py inlines kernels from there; its own edits
+    numba notices.)"""
+    digest = hashlib.sha1()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    base = os.environ.get("NUMBA_CACHE_DIR") or Path(
+        os.environ.get("XDG_CACHE_HOME") or _home() / ".cache") / "chipsim"
+    return Path(base) / f"kernels-{digest.hexdigest()[:16]}"
+
+
+def _home() -> Path:
+    try:
+        return Path.home()
+    except RuntimeError:  # no home folder (a service account): the temporary folder
+        return Path(tempfile.gettempdir())
+
+
+def use_cache_dir() -> None:
+    """Point numba's cache at ``cache_dir()`` (before any kernel is defined)."""
+    import numba
+
+    numba.config.CACHE_DIR = str(cache_dir())
 
 
 def is_cached(dispatcher) -> bool:

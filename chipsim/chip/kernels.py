@@ -39,10 +39,10 @@ def leak(x, lam):
 
 
 @nb.njit(cache=True)
-def pooled_index(g, j):
-    """Index in a layer's pooled map of presynaptic neuron j (-1: outside the pooled area);
-    g: the layer's geom row."""
-    h, w, p = g[G_H], g[G_W], g[G_POOL]
+def pooled_index(h, w, p, j):
+    """Index in a layer's pooled map of presynaptic neuron j (-1: outside the pooled area) of
+    a (C, h, w) map pooled p x p. (Scalars: an array argument costs two atomic reference
+    counts per call, the most of a call made per neuron.)"""
     if p == 1:
         return j
     c, rest = j // (h * w), j % (h * w)
@@ -69,13 +69,14 @@ def deliver(m, r, l, pre):
     """Phase 1, spike delivery into a dense layer: every input with a nonzero payload reads
     its synapse row (pooling in front maps the input to its pooled row), added whole into
     the dendrite accumulators."""
-    n, base, weights, active, g = m.n_out[l], m.w_off[l], m.weights, r.active, m.geom[l]
+    n, base, weights, active = m.n_out[l], m.w_off[l], m.weights, r.active
+    h, w, pool = m.geom[l, G_H], m.geom[l, G_W], m.geom[l, G_POOL]
     d = r.dendrite[:n]
     d[:] = 0
     rows = 0
     for q in range(list_active(r, pre, m.n_pre[l])):
         j = active[q]
-        f = pooled_index(g, j)
+        f = j if pool == 1 else pooled_index(h, w, pool, j)
         if f < 0:
             continue
         # a row as a slice: indexing the flat memory with computed offsets keeps LLVM from
@@ -372,7 +373,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
 
     def chunk(start):
         if not hasattr(owned, "view"):
-            r = new_registers(m)
+            r = new_registers(m, learning=False)
             registers.append(r)
             # a view per thread: every kernel's read of an array field counts a reference
             # on the array's numba handle, one handle per view; shared, the threads fought
@@ -389,6 +390,6 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(chunk, starts))
     if not registers:  # no samples
-        registers.append(new_registers(m))
+        registers.append(new_registers(m, learning=False))
     return (preds, sum(r.counters for r in registers),
             sum(r.neuron_counts for r in registers))

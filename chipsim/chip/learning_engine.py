@@ -10,7 +10,8 @@ per-step kernel calls these operations in the order it needs. Twins: ``chip.refe
                     core's fixed random feedback memory
   update_weights    W[j, i] = sat_w(W[j, i] - round(m_lr delta_i pre_j / 2^shift)) for every
                     pair with nonzero delta and pre (read-modify-write; OTTT_O)
-  accumulate        A[j, i] = sat_acc(A[j, i] + delta_i pre_j)                  (OTTT_A)
+  accumulate        A[j, i] = sat_acc(A[j, i] + delta_i pre_j)                  (OTTT_A;
+                    logged and added a synapse row at a time, in time order per synapse)
   update_kernel     conv: the shared kernel's change summed over output positions (a 64-bit
                     sum of delta x presynaptic patch, counted as gradient_macs), then one
                     rounded write (O) or accumulation (A) per kernel weight
@@ -118,9 +119,10 @@ def backward_error(m, r, l, conv):
             reads = m.n_in[l] * n
         r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
-    shift, g, errors = m.weight_frac[l] + m.pool_shift[l], m.geom[l], r.scratch
+    shift, errors = m.weight_frac[l] + m.pool_shift[l], r.scratch
+    h, w, pool = m.geom[l, G_H], m.geom[l, G_W], m.geom[l, G_POOL]
     for j in range(m.n_out[p]):
-        f = pooled_index(g, j)
+        f = j if pool == 1 else pooled_index(h, w, pool, j)
         errors[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
     over, messages = errors_to_deltas(m, r, p, nonzero > 0)
     r.counters[p, ev.ERROR_MESSAGES] += messages
@@ -175,11 +177,11 @@ def pool_pre(m, r, l, pre):
     (the area's division is in the update shift); without pooling, ``pre`` itself."""
     if m.geom[l, G_POOL] == 1:
         return pre
-    pooled, g = r.pooled[:m.n_map[l]], m.geom[l]
+    pooled, h, w, pool = r.pooled[:m.n_map[l]], m.geom[l, G_H], m.geom[l, G_W], m.geom[l, G_POOL]
     pooled[:] = 0
     for j in range(m.n_pre[l]):
         if pre[j] != 0:
-            f = pooled_index(g, j)
+            f = pooled_index(h, w, pool, j)
             if f >= 0:
                 pooled[f] += pre[j]
     return pooled
@@ -209,14 +211,17 @@ def broadcast_error(m, r, p):
 
 @nb.njit(cache=True, inline="always")
 def count_per_neuron(r, off, delta, pre, column):
-    """Each postsynaptic neuron with a nonzero delta gets one update per nonzero pre."""
-    active_pre = 0
+    """Each postsynaptic neuron with a nonzero delta gets one update per nonzero pre.
+    Returns (nonzero pre, nonzero delta)."""
+    active_pre = nonzero_delta = 0
     for j in range(pre.shape[0]):
         active_pre += pre[j] != 0
     counts = r.neuron_counts[column, off:off + delta.shape[0]]
     for i in range(delta.shape[0]):
         if delta[i] != 0:
             counts[i] += active_pre
+            nonzero_delta += 1
+    return active_pre, nonzero_delta
 
 
 @nb.njit(cache=True)
@@ -256,23 +261,104 @@ def update_weights(m, r, l, pre):
 def accumulate(m, r, l, pre):
     """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs count).
 
-    A whole row is added for every nonzero pre_j: a zero delta adds zero to an accumulator
-    that every write keeps in range, so the loop needs no per-pair branch (LLVM vectorizes it
-    under the default policy, saturate) and changes exactly the nonzero pairs."""
-    n, base, eoff = m.n_out[l], m.w_off[l], m.n_off[l]
-    lo, hi, mode = m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
-    delta, accum = r.e[eoff:eoff + n], m.accum
-    count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
-    nonzero_delta = 0
+    Under the 'error' policy the adds are made now; otherwise this step's pre and delta are
+    logged and ``flush_accumulation`` makes the adds later, a synapse row at a time (up to
+    ``depth`` steps per row while the row stays in the cache, instead of a pass over the
+    active rows every step). Each synapse still receives its adds in time order, so the
+    result and the overflow count, saturation and wrapping included, are those of adding
+    now. ('error' needs adding now: it reports the first overflow in time.)"""
+    n, eoff = m.n_out[l], m.n_off[l]
+    delta = r.e[eoff:eoff + n]
+    active_pre, nonzero_delta = count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
+    r.counters[l, ev.ACCUMULATOR_UPDATES] += active_pre * nonzero_delta
+    if active_pre == 0 or nonzero_delta == 0:
+        return
+    at = r.log_at[l]
+    if m.overflow_mode[ACCUMULATOR] == ERROR or at[3] == 0:
+        add_rows(m, r, l, pre, delta, -1)
+        return
+    depth, k, rows = at[3], at[2], pre.shape[0]
+    log_pre = r.log_pre[at[0] + k * rows:at[0] + (k + 1) * rows]
+    log_delta = r.log_delta[at[1] + k * n:at[1] + (k + 1) * n]
+    for j in range(rows):
+        log_pre[j] = pre[j]
     for i in range(n):
-        nonzero_delta += delta[i] != 0
-    updates = over = 0
-    for j in range(m.n_in[l]):
-        pj = pre[j]
-        if pj == 0 or nonzero_delta == 0:
+        log_delta[i] = delta[i]
+    at[2] = k + 1
+    if k + 1 == depth:
+        flush_accumulation(m, r, l)
+
+
+@nb.njit(cache=True)
+def flush_accumulation(m, r, l):
+    """Make the adds of layer l's logged steps (see ``accumulate``), a synapse row at a time,
+    and empty its log. A row that cannot leave the accumulator range whatever the order
+    (its extremes plus the most the logged steps can add, sum_k |pre_k| max|delta_k|, inside
+    it) takes plain adds; any other row takes the saturating adds in step order."""
+    at = r.log_at[l]
+    steps = at[2]
+    if steps == 0:
+        return
+    n, lo, hi = m.n_out[l], m.acc_lo[l], m.acc_hi[l]
+    accum = m.accum[m.w_off[l]:m.w_off[l] + m.n_in[l] * n]
+    rows = m.n_map[l]
+    log_pre, log_delta = r.log_pre[at[0]:at[0] + steps * rows], r.log_delta[at[1]:at[1] + steps * n]
+    pre = np.empty(steps, np.int64)
+    delta_max = np.zeros(steps, np.int64)
+    for k in range(steps):
+        for i in range(n):
+            delta_max[k] = max(delta_max[k], abs(np.int64(log_delta[k * n + i])))
+    for j in range(rows):
+        reach = 0
+        for k in range(steps):  # a column of the log: the lines stay in L1 from row to row
+            pre[k] = log_pre[k * rows + j]
+            if pre[k] != 0:
+                reach += min(abs(pre[k]), REACH_CAP) * delta_max[k]
+                reach = min(reach, REACH_CAP)
+        if reach == 0:
             continue
-        row = accum[base + j * n:base + (j + 1) * n]
-        updates += nonzero_delta
+        row = accum[j * n:(j + 1) * n]
+        row_lo = row_hi = np.int64(row[0])
+        for i in range(n):
+            row_lo, row_hi = min(row_lo, np.int64(row[i])), max(row_hi, np.int64(row[i]))
+        if row_hi + reach > hi or row_lo - reach < lo:
+            add_rows(m, r, l, pre, log_delta, j)  # may overflow: the exact order
+            continue
+        for k in range(steps):
+            pk = pre[k]
+            if pk == 0:
+                continue
+            delta = log_delta[k * n:(k + 1) * n]
+            if pk == 1:  # plain adds in the storage type: LLVM vectorizes them 8 wide
+                for i in range(n):
+                    row[i] += delta[i]
+            else:
+                for i in range(n):
+                    row[i] += delta[i] * pk
+    at[2] = 0
+
+
+REACH_CAP = np.int64(1) << 50  # beyond every accumulator range (<= 48 bits)
+
+
+@nb.njit(cache=True)
+def add_rows(m, r, l, pre, deltas, row_j):
+    """Layer l's accumulators take delta x pre: row_j < 0, one step's deltas into every
+    synapse row j (times pre[j]); row_j >= 0, deltas holds a row per logged step k, all added
+    into synapse row row_j (times pre[k]) in step order. Overflows are counted (and, under
+    'error', recorded)."""
+    n, lo, hi, mode = m.n_out[l], m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
+    accum = m.accum[m.w_off[l]:m.w_off[l] + m.n_in[l] * n]
+    over = 0
+    for p in range(pre.shape[0]):
+        pj = pre[p]
+        if pj == 0:
+            continue
+        j = p if row_j < 0 else row_j
+        row = accum[j * n:(j + 1) * n]
+        delta = deltas if row_j < 0 else deltas[p * n:(p + 1) * n]
+        # a zero delta adds zero to an accumulator every write keeps in range: no per-pair
+        # branch, and LLVM vectorizes the two saturating loops
         if mode == SATURATE and pj == 1:  # a binary spike: no multiply
             for i in range(n):
                 a = row[i] + delta[i]
@@ -293,7 +379,6 @@ def accumulate(m, r, l, pre):
                 row[i] = ac
                 if mode == ERROR and ac != a:
                     note_overflow(r, np.int64(ACCUMULATOR), l, a)
-    r.counters[l, ev.ACCUMULATOR_UPDATES] += updates
     r.counters[l, ev.OVERFLOW_ACCUMULATOR] += over
 
 
@@ -390,6 +475,7 @@ def apply_accumulators(m, r):
     """OTTT_A at the end of a batch: W -= round(m_lr A / 2^shift) where A != 0; A = 0; then
     the layer's biases likewise."""
     for l in range(m.n_in.shape[0]):
+        flush_accumulation(m, r, l)
         base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
         write_accumulated(m, r, l, m.weights[base:base + size], m.accum[base:base + size],
                           m.update_shift[l], m.w_lo[l], m.w_hi[l])
