@@ -116,6 +116,8 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
     @nb.njit(cache=True)
     def train_batch(m, r, x, labels, preds):
         total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
+        if not variant_o:
+            le.transpose_weights(m, r)
         for b in range(x.shape[0]):
             kn.reset_state(r)
             total[:] = 0

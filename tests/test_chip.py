@@ -3,6 +3,7 @@ bit, convergence to the float64 reference with wide formats, errors for impossib
 import json
 import math
 
+import numba as nb
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
@@ -177,7 +178,7 @@ def assert_same_state(a: Chip, b: Chip):
     for field in Registers._fields:
         # scratch, not state (the accumulation log's contents: its counts in log_at must
         # be back to 0, as the twin's, once a batch is done)
-        if field in ("pooled", "kgrad", "active", "log_pre", "log_delta"):
+        if field in ("pooled", "kgrad", "active", "log_pre", "log_delta", "w_t"):
             continue
         x, y = getattr(a.registers, field), getattr(b.registers, field)
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
@@ -277,6 +278,15 @@ def backward_error_any_layer(m, r, l):
     le.backward_error(m, r, l, np.bool_(True))  # conv True: the kernel that reads either kind
 
 
+@nb.njit
+def backward_error_transposed(m, r, l):
+    """The backward read from OTTT_A's transposed copy of the synapse memory."""
+    le.transpose_weights(m, r)
+    le.backward_error(m, r, l, np.bool_(False))
+    for k in range(r.w_t_at.shape[0]):
+        r.w_t_at[k, 1] = 0  # as the twin's: out of use between batches
+
+
 def accumulate_now(m, r, l, pre):
     le.accumulate(m, r, l, pre)
     le.flush_accumulation(m, r, l)  # the logged adds, made now
@@ -331,6 +341,9 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
             calls.append(("trace_update", kernels.trace_update, ref.trace_update, (l,)))
         if l > 0:
             calls.append(("backward_error", backward_error_any_layer, ref.backward_error, (l,)))
+            if len(m.accum) and not m.geom[l, 0]:
+                calls.append(("backward_error (transposed copy)", backward_error_transposed,
+                              ref.backward_error, (l,)))
             if len(m.feedback):
                 calls.append(("broadcast_error", le.broadcast_error, ref.broadcast_error, (l - 1,)))
     calls += [("input_trace_update", kernels.input_trace_update, ref.input_trace_update, ()),

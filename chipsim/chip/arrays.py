@@ -130,6 +130,10 @@ class Registers(NamedTuple):
     log_delta: np.ndarray        # per dense layer, a row per logged step of its deltas (in the
                                  # error width's storage type: int8 by default)
     log_at: np.ndarray           # (L, 4): pre offset, delta offset, steps logged, depth
+    # OTTT_A: a transposed copy of each later dense layer's synapse memory, for the backward
+    # read, made when a batch starts (weights are frozen until its end)
+    w_t: np.ndarray              # of the weights' type; layer l at w_t_at[l, 0]
+    w_t_at: np.ndarray           # (L, 2): offset (-1: none), 1 while the copy is current
 
 
 # ----------------------------------------------------------------------------- kernel views
@@ -211,6 +215,11 @@ def new_registers(m, learning: bool = True):
     log_at = np.full((layers, 4), -1, np.int64)
     log_at[:, 2:] = 0, depth
     pre_rows = delta_rows = 0
+    w_t_at, mirror = np.full((layers, 2), -1, np.int64), 0
+    w_t_at[:, 1] = 0
+    for l in range(1, layers):
+        if depth and not m.geom[l, G_CONV]:
+            w_t_at[l, 0], mirror = mirror, mirror + m.n_in[l] * m.n_out[l]
     for l in range(layers):
         if depth and not m.geom[l, G_CONV]:
             log_at[l, :2] = pre_rows * depth, delta_rows * depth
@@ -226,7 +235,7 @@ def new_registers(m, learning: bool = True):
                      np.zeros(6, np.int64), np.zeros(2, np.int64),
                      np.zeros(pre_rows * depth, np.int64),
                      np.zeros(delta_rows * depth, storage_dtype(int(m.e_hi).bit_length() + 1)),
-                     log_at)
+                     log_at, np.zeros(mirror, m.weights.dtype), w_t_at)
 
 
 def storage_dtype(bits: int, signed: bool = True) -> type:

@@ -173,9 +173,9 @@ class Chip:
                   "memories.bias_accum": self.memories.bias_accum,
                   "inference_counts": self.inference_counts,
                   "inference_neuron_counts": self.inference_neuron_counts}
-        # (the accumulation log is empty between batches: nothing to keep)
+        # (OTTT_A's accumulation log and transposed copies are out of use between batches)
         arrays.update({f"registers.{k}": getattr(self.registers, k)
-                       for k in self.registers._fields if not k.startswith("log_")})
+                       for k in self.registers._fields if not k.startswith(("log_", "w_t"))})
         return arrays
 
     def spike_rates(self, counts: np.ndarray) -> dict[str, float]:

@@ -45,13 +45,10 @@ def surrogate(lut, threshold, sh, u):
     half = entries // 2
     if sh >= 0:
         k = (z >> sh) + half
-    else:
-        if z >= half or z < -half:
-            return 0
-        k = (z << -sh) + half
-    if k < 0 or k >= entries:
-        return 0
-    return lut[k]
+    else:  # |z| clipped first: outside [-half, half) it lands outside the table anyway
+        k = (min(max(z, -half), half) << -sh) + half
+    # branch free: which neurons are near the threshold is data, a branch on it mispredicts
+    return lut[min(max(k, 0), entries - 1)] * ((k >= 0) & (k < entries))
 
 
 # The kernels below bring values into range with ``bound`` and call ``note_overflow`` in
@@ -108,6 +105,15 @@ def backward_error(m, r, l, conv):
     if nonzero:
         if conv and m.geom[l, G_CONV]:
             reads = conv_taps(m, r, l, back, back, np.bool_(False))
+        elif r.w_t_at[l, 1]:  # the transposed copy: a column per neuron, vectorized over rows
+            rows, w_t = m.n_in[l], r.w_t[r.w_t_at[l, 0]:]
+            for i in range(n):
+                # (int32, so LLVM multiplies 32 x 32 -> 64 bits: deltas fit the error width)
+                d = np.int64(np.int32(delta[i]))
+                column = w_t[i * rows:(i + 1) * rows]
+                for f in range(rows):
+                    back[f] += column[f] * d
+            reads = rows * n
         else:
             base, weights = m.w_off[l], m.weights
             for f in range(m.n_in[l]):
@@ -217,10 +223,9 @@ def count_per_neuron(r, off, delta, pre, column):
     for j in range(pre.shape[0]):
         active_pre += pre[j] != 0
     counts = r.neuron_counts[column, off:off + delta.shape[0]]
-    for i in range(delta.shape[0]):
-        if delta[i] != 0:
-            counts[i] += active_pre
-            nonzero_delta += 1
+    for i in range(delta.shape[0]):  # branch free (vectorized)
+        counts[i] += active_pre * (delta[i] != 0)
+        nonzero_delta += delta[i] != 0
     return active_pre, nonzero_delta
 
 
@@ -310,6 +315,7 @@ def flush_accumulation(m, r, l):
     # over the log's lines per block rather than per row
     block = np.empty((FLUSH_BLOCK, steps), np.int64)
     active = np.empty(steps, np.int64)
+    partial = np.empty(n, np.int16)
     for j0 in range(0, rows, FLUSH_BLOCK):
         width = min(FLUSH_BLOCK, rows - j0)
         for k in range(steps):
@@ -331,19 +337,33 @@ def flush_accumulation(m, r, l):
             if row_hi + reach > hi or row_lo - reach < lo:
                 add_rows(m, r, l, pre, log_delta, j)  # may overflow: the exact order
                 continue
+            if reach > PARTIAL_MAX:
+                for q in range(count):
+                    k = active[q]
+                    pk, delta = pre[k], log_delta[k * n:(k + 1) * n]
+                    for i in range(n):
+                        row[i] += delta[i] * pk
+                continue
+            # the row's change fits 16 bits (|partial sums| <= reach): summed 16 lanes at a
+            # time, then added once (LLVM vectorizes both; 1.6x the speed of 8-lane adds)
+            for i in range(n):
+                partial[i] = 0
             for q in range(count):
                 k = active[q]
                 pk, delta = pre[k], log_delta[k * n:(k + 1) * n]
-                if pk == 1:  # plain adds in the storage type: LLVM vectorizes them
+                if pk == 1:
                     for i in range(n):
-                        row[i] += delta[i]
+                        partial[i] += delta[i]
                 else:
                     for i in range(n):
-                        row[i] += delta[i] * pk
+                        partial[i] += delta[i] * pk
+            for i in range(n):
+                row[i] += partial[i]
     at[2] = 0
 
 
 FLUSH_BLOCK = 8  # rows whose log columns are copied out at once (8 int64: one cache line)
+PARTIAL_MAX = 32767  # a row's change summed in int16 when it cannot exceed this
 REACH_CAP = np.int64(1) << 50  # beyond every accumulator range (<= 48 bits)
 
 
@@ -479,10 +499,27 @@ def update_bias(m, r, l, immediate):
 
 
 @nb.njit(cache=True)
+def transpose_weights(m, r):
+    """OTTT_A at the start of a batch: the transposed copies of the synapse memories the
+    backward read uses (see Registers.w_t), current until ``apply_accumulators``."""
+    for l in range(m.n_in.shape[0]):
+        at = r.w_t_at[l]
+        if at[0] < 0:
+            continue
+        rows, n, base = m.n_in[l], m.n_out[l], m.w_off[l]
+        w_t, weights = r.w_t[at[0]:at[0] + rows * n], m.weights[base:base + rows * n]
+        for f in range(rows):
+            for i in range(n):
+                w_t[i * rows + f] = weights[f * n + i]
+        at[1] = 1
+
+
+@nb.njit(cache=True)
 def apply_accumulators(m, r):
     """OTTT_A at the end of a batch: W -= round(m_lr A / 2^shift) where A != 0; A = 0; then
     the layer's biases likewise."""
     for l in range(m.n_in.shape[0]):
+        r.w_t_at[l, 1] = 0  # the weights change: the transposed copy is out of date
         flush_accumulation(m, r, l)
         base, size = m.w_off[l], m.n_in[l] * m.row_len[l]
         write_accumulated(m, r, l, m.weights[base:base + size], m.accum[base:base + size],
