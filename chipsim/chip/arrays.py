@@ -204,14 +204,15 @@ def log_depth(m) -> int:
 
 
 def new_registers(m, learning: bool = True):
-    """Zeroed registers for the chip ``m`` (learning: with OTTT_A's accumulation log)."""
+    """Zeroed registers for the chip ``m`` (learning: OTTT_A's full accumulation log and
+    transposed copies; else a one-step log)."""
     n = m.n_off[-1] + m.n_out[-1]
     layers = m.n_in.shape[0]
     kernel = 1
     for l in range(layers):
         if m.geom[l, G_CONV]:
             kernel = max(kernel, m.n_in[l] * m.row_len[l])
-    depth = log_depth(m) if learning else 0
+    depth = log_depth(m) if learning else min(1, log_depth(m))  # (accumulate needs a log)
     log_at = np.full((layers, 4), -1, np.int64)
     log_at[:, 2:] = 0, depth
     pre_rows = delta_rows = 0

@@ -266,12 +266,12 @@ def update_weights(m, r, l, pre):
 def accumulate(m, r, l, pre):
     """OTTT_A: add delta_i pre_j into the per-synapse accumulator (nonzero pairs count).
 
-    Under the 'error' policy the adds are made now; otherwise this step's pre and delta are
-    logged and ``flush_accumulation`` makes the adds later, a synapse row at a time (up to
-    ``depth`` steps per row while the row stays in the cache, instead of a pass over the
-    active rows every step). Each synapse still receives its adds in time order, so the
-    result and the overflow count, saturation and wrapping included, are those of adding
-    now. ('error' needs adding now: it reports the first overflow in time.)"""
+    This step's pre and delta are logged and ``flush_accumulation`` makes the adds later, a
+    synapse row at a time (up to ``depth`` steps per row while the row stays in the cache,
+    instead of a pass over the active rows every step). Each synapse still receives its adds
+    in time order, so the result and the overflow count, saturation and wrapping included,
+    are those of adding now. Under the 'error' policy the log is flushed every step: it
+    reports the first overflow in time."""
     n, eoff = m.n_out[l], m.n_off[l]
     delta = r.e[eoff:eoff + n]
     active_pre, nonzero_delta = count_per_neuron(r, eoff, delta, pre, ev.N_ACCUMULATOR_UPDATES)
@@ -279,9 +279,6 @@ def accumulate(m, r, l, pre):
     if active_pre == 0 or nonzero_delta == 0:
         return
     at = r.log_at[l]
-    if m.overflow_mode[ACCUMULATOR] == ERROR or at[3] == 0:
-        add_rows(m, r, l, pre, delta, -1)
-        return
     depth, k, rows = at[3], at[2], pre.shape[0]
     log_pre = r.log_pre[at[0] + k * rows:at[0] + (k + 1) * rows]
     log_delta = r.log_delta[at[1] + k * n:at[1] + (k + 1) * n]
@@ -290,7 +287,7 @@ def accumulate(m, r, l, pre):
     for i in range(n):
         log_delta[i] = delta[i]
     at[2] = k + 1
-    if k + 1 == depth:
+    if k + 1 == depth or m.overflow_mode[ACCUMULATOR] == ERROR:
         flush_accumulation(m, r, l)
 
 
@@ -334,15 +331,8 @@ def flush_accumulation(m, r, l):
             row_lo = row_hi = np.int64(row[0])
             for i in range(n):
                 row_lo, row_hi = min(row_lo, np.int64(row[i])), max(row_hi, np.int64(row[i]))
-            if row_hi + reach > hi or row_lo - reach < lo:
-                add_rows(m, r, l, pre, log_delta, j)  # may overflow: the exact order
-                continue
-            if reach > PARTIAL_MAX:
-                for q in range(count):
-                    k = active[q]
-                    pk, delta = pre[k], log_delta[k * n:(k + 1) * n]
-                    for i in range(n):
-                        row[i] += delta[i] * pk
+            if row_hi + reach > hi or row_lo - reach < lo or reach > PARTIAL_MAX:
+                add_rows(m, r, l, pre, log_delta, j)  # may overflow (or wide): exact order
                 continue
             # the row's change fits 16 bits (|partial sums| <= reach): summed 16 lanes at a
             # time, then added once (LLVM vectorizes both; 1.6x the speed of 8-lane adds)
@@ -368,38 +358,27 @@ REACH_CAP = np.int64(1) << 50  # beyond every accumulator range (<= 48 bits)
 
 
 @nb.njit(cache=True)
-def add_rows(m, r, l, pre, deltas, row_j):
-    """Layer l's accumulators take delta x pre: row_j < 0, one step's deltas into every
-    synapse row j (times pre[j]); row_j >= 0, deltas holds a row per logged step k, all added
-    into synapse row row_j (times pre[k]) in step order. Overflows are counted (and, under
-    'error', recorded)."""
+def add_rows(m, r, l, pre, deltas, j):
+    """Synapse row j of layer l takes, step after step, delta_k x pre[k] (deltas: the log, a
+    row per step) into its accumulators, each add brought into range; overflows counted
+    (and, under 'error', recorded)."""
     n, lo, hi, mode = m.n_out[l], m.acc_lo[l], m.acc_hi[l], m.overflow_mode[ACCUMULATOR]
-    accum = m.accum[m.w_off[l]:m.w_off[l] + m.n_in[l] * n]
+    row = m.accum[m.w_off[l] + j * n:m.w_off[l] + (j + 1) * n]
     over = 0
-    for p in range(pre.shape[0]):
-        pj = pre[p]
-        if pj == 0:
+    for k in range(pre.shape[0]):
+        pk = pre[k]
+        if pk == 0:
             continue
-        j = p if row_j < 0 else row_j
-        row = accum[j * n:(j + 1) * n]
-        delta = deltas if row_j < 0 else deltas[p * n:(p + 1) * n]
-        # a zero delta adds zero to an accumulator every write keeps in range: no per-pair
-        # branch, and LLVM vectorizes the two saturating loops
-        if mode == SATURATE and pj == 1:  # a binary spike: no multiply
+        delta = deltas[k * n:(k + 1) * n]
+        if mode == SATURATE:  # (no per-pair branch: LLVM vectorizes it)
             for i in range(n):
-                a = row[i] + delta[i]
-                ac = min(max(a, lo), hi)
-                over += ac != a
-                row[i] = ac
-        elif mode == SATURATE:
-            for i in range(n):
-                a = row[i] + delta[i] * pj
+                a = row[i] + delta[i] * pk
                 ac = min(max(a, lo), hi)
                 over += ac != a
                 row[i] = ac
         else:
             for i in range(n):
-                a = row[i] + delta[i] * pj
+                a = row[i] + delta[i] * pk
                 ac = bound(a, lo, hi, mode)
                 over += ac != a
                 row[i] = ac
