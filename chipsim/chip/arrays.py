@@ -126,7 +126,8 @@ class Registers(NamedTuple):
     first_overflow: np.ndarray   # (6,): recorded, kind, layer, sample, step, value (policy error)
     clock: np.ndarray            # (2,): sample within the batch, time step
     # OTTT_A's accumulation log (learning registers only; see learning_engine.log_accumulation)
-    log_pre: np.ndarray          # int64: per dense layer, a row per logged step of its pre
+    log_pre: np.ndarray          # int32 (int64 if wider): per dense layer, a row per logged
+                                 # step of its presynaptic values
     log_delta: np.ndarray        # per dense layer, a row per logged step of its deltas (in the
                                  # error width's storage type: int8 by default)
     log_at: np.ndarray           # (L, 4): pre offset, delta offset, steps logged, depth
@@ -198,7 +199,7 @@ def log_depth(m) -> int:
     if m.accum.size == 0 or not dense:
         return 0
     delta_bytes = np.dtype(storage_dtype(int(m.e_hi).bit_length() + 1)).itemsize
-    per_step = sum(8 * int(m.n_map[l]) + delta_bytes * int(m.n_out[l]) for l in dense)
+    per_step = sum(8 * int(m.n_map[l]) + delta_bytes * int(m.n_out[l]) for l in dense)  # (bound)
     widest = max(delta_bytes * int(m.n_out[l]) for l in dense)
     return max(1, min(LOG_DEPTH, LOG_BYTES // per_step, LOG_DELTA_BYTES // widest))
 
@@ -216,6 +217,9 @@ def new_registers(m, learning: bool = True):
     log_at = np.full((layers, 4), -1, np.int64)
     log_at[:, 2:] = 0, depth
     pre_rows = delta_rows = 0
+    # presynaptic values: payloads (<= 16 bits) or traces, summed over a pooling window
+    pre_max = max(int(m.trace_hi), (1 << 16) - 1) * int(m.geom[:, G_POOL].max()) ** 2
+    pre_type = np.int32 if pre_max < 1 << 31 else np.int64
     w_t_at, mirror = np.full((layers, 2), -1, np.int64), 0
     w_t_at[:, 1] = 0
     for l in range(1, layers):
@@ -234,7 +238,7 @@ def new_registers(m, learning: bool = True):
                      np.zeros(kernel, np.int64), np.zeros((layers, ev.N_EVENTS), np.int64),
                      np.zeros((len(ev.NEURON_EVENTS), n), np.int64), np.zeros(layers, np.int64),
                      np.zeros(6, np.int64), np.zeros(2, np.int64),
-                     np.zeros(pre_rows * depth, np.int64),
+                     np.zeros(pre_rows * depth, pre_type),
                      np.zeros(delta_rows * depth, storage_dtype(int(m.e_hi).bit_length() + 1)),
                      log_at, np.zeros(mirror, m.weights.dtype), w_t_at)
 
