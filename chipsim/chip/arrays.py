@@ -125,7 +125,7 @@ class Registers(NamedTuple):
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
     first_overflow: np.ndarray   # (6,): recorded, kind, layer, sample, step, value (policy error)
     clock: np.ndarray            # (2,): sample within the batch, time step
-    # OTTT_A's accumulation log (learning registers only; see learning_engine.log_accumulation)
+    # OTTT_A's accumulation log (learning registers only; see learning_engine.accumulate)
     log_pre: np.ndarray          # int32 (int64 if wider): per dense layer, a row per logged
                                  # step of its presynaptic values
     log_delta: np.ndarray        # per dense layer, a row per logged step of its deltas (in the
@@ -193,12 +193,17 @@ LOG_DELTA_BYTES = 256 << 10  # one dense layer's logged deltas: they stay in a c
 LOG_DEPTH = 256              # steps logged at most before the adds are made
 
 
+def delta_dtype(m) -> type:
+    """Storage type of logged deltas: the error width's."""
+    return storage_dtype(int(m.e_hi).bit_length() + 1)
+
+
 def log_depth(m) -> int:
     """Steps of OTTT_A's accumulation log (0: no accumulators): as many as fit the budgets."""
     dense = [l for l in range(len(m.n_in)) if not m.geom[l, G_CONV]]
     if m.accum.size == 0 or not dense:
         return 0
-    delta_bytes = np.dtype(storage_dtype(int(m.e_hi).bit_length() + 1)).itemsize
+    delta_bytes = np.dtype(delta_dtype(m)).itemsize
     per_step = sum(8 * int(m.n_map[l]) + delta_bytes * int(m.n_out[l]) for l in dense)  # (bound)
     widest = max(delta_bytes * int(m.n_out[l]) for l in dense)
     return max(1, min(LOG_DEPTH, LOG_BYTES // per_step, LOG_DELTA_BYTES // widest))
@@ -223,7 +228,7 @@ def new_registers(m, learning: bool = True):
     w_t_at, mirror = np.full((layers, 2), -1, np.int64), 0
     w_t_at[:, 1] = 0
     for l in range(1, layers):
-        if depth and not m.geom[l, G_CONV]:
+        if learning and depth and not m.geom[l, G_CONV]:  # (inference never learns)
             w_t_at[l, 0], mirror = mirror, mirror + m.n_in[l] * m.n_out[l]
     for l in range(layers):
         if depth and not m.geom[l, G_CONV]:
@@ -239,7 +244,7 @@ def new_registers(m, learning: bool = True):
                      np.zeros((len(ev.NEURON_EVENTS), n), np.int64), np.zeros(layers, np.int64),
                      np.zeros(6, np.int64), np.zeros(2, np.int64),
                      np.zeros(pre_rows * depth, pre_type),
-                     np.zeros(delta_rows * depth, storage_dtype(int(m.e_hi).bit_length() + 1)),
+                     np.zeros(delta_rows * depth, delta_dtype(m)),
                      log_at, np.zeros(mirror, m.weights.dtype), w_t_at)
 
 
