@@ -56,14 +56,7 @@ NETWORK = {"layers": [{"name": "hid", "units": HIDDEN},
 def best_of(fn, repeat, setup=None):
     """Smallest wall time of ``repeat`` calls after one untimed call (compiling, caches);
     ``setup()``, untimed, makes the argument of each call."""
-    fn(*([setup()] if setup else []))
-    times = []
-    for _ in range(repeat):
-        args = [setup()] if setup else []
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_of_interleaved({"": (fn, setup)}, repeat)[""]
 
 
 def best_of_interleaved(calls: dict, repeat: int) -> dict:
