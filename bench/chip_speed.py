@@ -18,8 +18,8 @@
    batch, one update at its end). Building the chip is not timed, as the numpy version's
    weight set-up is not.
 
-Run: python bench/chip_speed.py [--small 16] [--large 2064] [--repeat 3]. Writes the tables to
-bench/results/chip_speed.md (and .json); the README quotes them.
+Run: python bench/chip_speed.py [--small 16] [--large 2064] [--repeat 3] [--only PART].
+Writes the tables to bench/results/chip_speed.md (and .json); the README quotes them.
 """
 from __future__ import annotations
 
@@ -244,8 +244,10 @@ def _inference_bench(folder: Path, n_small: int, n_large: int, repeat: int) -> t
         small_events = events * n_small / n_large  # the same spikes: events scale closely
         cli = (events - small_events) / (t_large - t_small)
         nb.set_num_threads(threads)
-        t_bare = best_of(lambda: bare_lif(w1, w2, spikes, params, threads), repeat)
-        t_chip = best_of(lambda: kernels.infer_batch(m, xq, *empty, threads), repeat)
+        best = best_of_interleaved({
+            "bare": (lambda: bare_lif(w1, w2, spikes, params, threads), None),
+            "chip": (lambda: kernels.infer_batch(m, xq, *empty, threads), None)}, repeat)
+        t_bare, t_chip = best["bare"], best["chip"]
         with single_threaded_blas() if threads == 1 else nullcontext():
             t_dense = best_of(lambda: dense_float32(w1, w2, spikes, params), 1)
         bare = events / t_bare
@@ -304,8 +306,17 @@ def main():
     parser.add_argument("--large", type=int, default=2064)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "chip_speed"))
+    parser.add_argument("--only", choices=("inference", "training"),
+                        help="run one part (the tables are written only when both run)")
     args = parser.parse_args()
+    if args.only == "training":
+        print(training_bench(args.repeat))
+        return
     inference, inf_note = inference_bench(args.small, args.large, args.repeat)
+    if args.only == "inference":
+        print("\n".join(f"{t} {label}: {rate:.3g} ({ratio:.2f})"
+                        for t, label, rate, ratio in inference))
+        return
     training, train_note = training_bench(args.repeat)
     numpy_rate = training[-1][1]
     lines = [f"Inference: {inf_note}; ratios against the bare kernel at the same thread count.",
