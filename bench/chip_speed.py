@@ -45,7 +45,7 @@ from chipsim.config import validate_config  # noqa: E402
 from chipsim.data import Dataset  # noqa: E402
 from chipsim.float64 import single_threaded_blas  # noqa: E402
 from chipsim.report.writer import write_json, write_text  # noqa: E402
-from chipsim.runner import make_model, network_from_config  # noqa: E402
+from chipsim.build import make_model, network_from_config  # noqa: E402
 
 STEPS, N_IN, HIDDEN, CLASSES, RATE = 100, 784, 1024, 10, 0.1
 NETWORK = {"layers": [{"name": "hid", "units": HIDDEN},

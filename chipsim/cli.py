@@ -107,27 +107,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if exc.code == 0 else 2
     try:
         if args.command == "run":
-            from chipsim.config import load_config
-            from chipsim.runner import run
+            from chipsim import api
 
-            config = load_config(args.config, args.set)
+            config = api.load_config(args.config, args.set)
             with _stop_on_signals() as requested:
-                run(config, Path(args.config).stem, args.resume or args.out, echo=_echo,
-                    show_progress=args.progress, resume=args.resume is not None,
-                    stop=lambda: requested[0])
+                api.run(config, args.resume or args.out, name=Path(args.config).stem,
+                        echo=_echo, show_progress=args.progress,
+                        resume=args.resume is not None, stop=lambda: requested[0])
         elif args.command == "map":
-            from chipsim.config import load_map_config
-            from chipsim.runner import map_model
+            from chipsim import api
 
-            config = load_map_config(args.model, args.chip, args.set)
             for name, value in (("--rate", args.rate), ("--input-rate", args.input_rate)):
                 if value is not None and not 0.0 <= value <= 1.0:
                     raise ConfigError(f"{name}: expected a spike rate in [0, 1], got {value}")
             model = Path(args.model)  # a run's weights.npz is named after its directory
             stem = model.parent.name if model.name == "weights.npz" else model.stem
-            map_model(config, args.out or f"runs/map_{stem}",
-                      rate=args.rate, input_rate=args.rate if args.input_rate is None
-                      else args.input_rate, echo=_echo)
+            api.map_network(args.model, args.chip, args.set, rate=args.rate,
+                            input_rate=args.input_rate, out=args.out or f"runs/map_{stem}",
+                            echo=_echo)
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 

@@ -7,6 +7,7 @@ all problems are reported together, each by its dotted path with what would be v
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import types
@@ -358,20 +359,28 @@ def read_yaml_file(path: str | Path, what: str, error=ConfigError):
     return {} if content is None else content
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read a net.yaml, apply ``KEY=VALUE`` overrides (dotted keys, YAML values), validate.
+def load_config(source: str | Path | dict | Config, overrides: list[str] = ()) -> Config:
+    """A validated config from a net.yaml path (file paths in it relative to the file), a
+    dict with its sections (paths relative to the working folder) or a Config, with
+    ``KEY=VALUE`` overrides applied (dotted keys, YAML values).
 
     Raises ConfigError with every problem found, one per line, each by its dotted path.
     """
-    path = Path(path)
-    raw = read_yaml_file(path, "config file (net.yaml)")
+    if isinstance(source, Config):
+        source = source.model_dump(mode="json")
+    if isinstance(source, dict):
+        raw, where = copy.deepcopy(source), "config"
+    else:
+        path = Path(source)
+        raw, where = read_yaml_file(path, "config file (net.yaml)"), str(path)
+        if isinstance(raw, dict):
+            resolve_paths(raw, path.parent)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections "
+        raise ConfigError(f"{where}: the top level must be a mapping of sections "
                           f"({', '.join(Config.model_fields)}), got {type(raw).__name__}")
-    resolve_paths(raw, path.parent)
     for item in overrides:
         apply_override(raw, item)
-    return validate_config(raw, source=str(path))
+    return validate_config(raw, source=where)
 
 
 def load_map_config(model: str, chip_file: str | None, overrides: list[str] = ()) -> Config:

@@ -19,7 +19,7 @@ sys.path.insert(0, {root!r})
 from chipsim.config import validate_config
 from chipsim.data import load_dataset
 from chipsim.data.encoders import encode
-from chipsim.runner import make_model, network_from_config
+from chipsim.build import make_model, network_from_config
 raw, samples = json.loads({raw!r}), {samples!r}
 cfg = validate_config(raw)
 data = load_dataset(cfg.data, cfg.seed)

@@ -188,6 +188,13 @@ class Network:
     raw: dict = field(default_factory=dict)
     gain: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the layers, not every weight
+        layers = ", ".join(f"{l.name} {l.kind} {l.n_out}" + (" +bias" if l.name in self.biases
+                                                              else "") for l in self.layers)
+        params = sum(w.size for w in self.weights.values()) + sum(
+            b.size for b in self.biases.values())
+        return f"Network({self.n_inputs} inputs: {layers}; {params} parameters)"
+
     @property
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]

@@ -502,7 +502,7 @@ def test_inference_is_the_same_on_any_number_of_threads():
 
     from chipsim.config import validate_config
     from chipsim.data import Dataset
-    from chipsim.runner import make_model, network_from_config
+    from chipsim.build import make_model, network_from_config
 
     rng = np.random.default_rng(0)
     x = (rng.random((100, 40)) < 0.3).astype(float)

@@ -11,7 +11,7 @@ import pytest
 from chipsim.cli import main
 from chipsim.config import load_config
 from chipsim.data import load_dataset
-from chipsim.runner import make_float_model, network_from_config
+from chipsim.build import make_float_model, network_from_config
 
 from conftest import DATA, write_yaml
 from test_golden import Recorder, close

@@ -112,12 +112,12 @@ def test_rule_none_simulates_the_test_set_once(tmp_path, monkeypatch):
 def test_test_set_chunking_changes_no_result(tmp_path, monkeypatch):
     """The test set is encoded and simulated in chunks sized by memory (flat in T); rate
     encoding draws the same stream however it is cut, so records and accuracy are equal."""
-    import chipsim.runner as runner
+    import chipsim.simulation as simulation
 
     sets = [a for o in ["learning.rule=none", "data.encoding=rate", "output.plots=false",
                         "output.record=[spikes]"] for a in ("--set", o)]
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "whole"), *sets]) == 0
-    monkeypatch.setattr(runner, "EVAL_CHUNK_BYTES", 8 * 6 * 64 * 7)   # 7 samples a chunk
+    monkeypatch.setattr(simulation, "EVAL_CHUNK_BYTES", 8 * 6 * 64 * 7)   # 7 samples a chunk
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "chunks"), *sets]) == 0
     for name in ("record.npz", "weights.npz"):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunks" / name).read_bytes()

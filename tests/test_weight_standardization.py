@@ -123,7 +123,7 @@ def test_chip_run_loads_the_effective_weights_of_a_standardized_run(tmp_path):
     weights.npz gets exactly its effective weights (then quantizes them)."""
     from chipsim.config import load_config
     from chipsim.data import load_dataset
-    from chipsim.runner import network_from_config
+    from chipsim.build import network_from_config
 
     cfg = config(tmp_path, epochs=1)
     assert main(["run", str(cfg), "--out", str(tmp_path / "r"),

@@ -28,6 +28,11 @@ class Chip:
         self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
         self._view = None  # (memories, registers, their kernel_view)
 
+    def __repr__(self) -> str:  # the formats, not the memories
+        widths = ", ".join(f"{lf.name} {lf.weight.bits}-bit weights" for lf in self.formats.layers)
+        rule = self.rule.name if self.rule else "inference only"
+        return f"Chip({widths}; {rule})"
+
     def kernel_args(self):
         """(memories, registers) as the kernels take them, over the chip's own arrays (made
         again when ``memories`` or ``registers`` is replaced)."""

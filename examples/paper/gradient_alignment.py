@@ -26,7 +26,7 @@ from chipsim.data import load_dataset  # noqa: E402
 from chipsim.data.encoders import encode  # noqa: E402
 from chipsim.float64 import initial_state, single_threaded_blas, step  # noqa: E402
 from chipsim.report.writer import write_text  # noqa: E402
-from chipsim.runner import make_float_model, network_from_config  # noqa: E402
+from chipsim.build import make_float_model, network_from_config  # noqa: E402
 from chipsim.seeding import stream  # noqa: E402
 
 

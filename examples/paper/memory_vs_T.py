@@ -25,7 +25,7 @@ from chipsim.data import load_dataset  # noqa: E402
 from chipsim.memory_probe import measure  # noqa: E402
 from chipsim.report.costs import memory  # noqa: E402
 from chipsim.report.writer import write_figure, write_text  # noqa: E402
-from chipsim.runner import network_from_config, place_on_chip  # noqa: E402
+from chipsim.build import network_from_config, place_on_chip  # noqa: E402
 
 RUNS = [("float64 OTTT_A", {"chip": {"arithmetic": "float64"}}),
         ("float64 BPTT", {"chip": {"arithmetic": "float64"}, "learning": {"rule": "bptt"}}),
@@ -59,7 +59,7 @@ def main():
     config = load_config(args.config, ["chip.arithmetic=fixed"])
     data = load_dataset(config.data, config.seed)
     network = network_from_config(config, data)
-    from chipsim.runner import make_model
+    from chipsim.build import make_model
 
     placement = place_on_chip(config, network, make_model(config, network, data).rule)
     bits = config.chip.bits

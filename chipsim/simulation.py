@@ -1,0 +1,351 @@
+"""A network on the simulated chip (or the float64 reference) together with its data: the
+object the Python API, the CLI and the sweeps drive. Train it, evaluate it, read its event
+counters and costs, and save it as a run directory."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from chipsim import __version__
+from chipsim.build import (make_model, network_from_config, place_on_chip,
+                           requantization_line, run_label)
+from chipsim.chip.chip import Chip
+from chipsim.chip.kernel_cache import compile_notice
+from chipsim.config import Config, load_config
+from chipsim.data import Dataset, load_dataset
+from chipsim.data.encoders import encode
+from chipsim.errors import ConfigError
+from chipsim.float64 import Float64Model, single_threaded_blas
+from chipsim.mapping.architecture import architecture_of, neuron_as_dict
+from chipsim.mapping.network import SYNAPTIC, Network
+from chipsim.progress import progress
+from chipsim.report.chip_section import chip_section
+from chipsim.report.costs import cost_section, energy_tables
+from chipsim.report.summary import summary_markdown
+from chipsim.report.writer import write_json, write_npz, write_text
+from chipsim.seeding import stream
+
+# Test samples are encoded and simulated a chunk at a time: about 8 MiB of encoded input per
+# chunk (float64 from an encoder; pre-encoded data in its own type), so the peak memory does
+# not grow with T, and enough samples for the inference threads to share (the chunking changes
+# no result: the encoder's generator draws the same stream however it is cut).
+EVAL_CHUNK_BYTES = 8 << 20
+EVAL_CHUNK_MAX = 2048
+
+
+def eval_chunk(data: Dataset, timesteps: int) -> int:
+    """Test samples per evaluation chunk (see EVAL_CHUNK_BYTES)."""
+    value_bytes = data.x_test.itemsize if data.pre_encoded else 8
+    return min(EVAL_CHUNK_MAX, max(1, EVAL_CHUNK_BYTES // (value_bytes * timesteps
+                                                            * data.n_inputs)))
+
+
+@dataclass
+class Evaluation:
+    """One pass over the test set with frozen weights."""
+    accuracy: float                   # fraction of test samples classified correctly
+    recordings: dict = field(default_factory=dict)  # '<layer>.spikes' / '.membrane': (N, T, units)
+
+
+class Simulation:
+    """A network and its data on the chip the config describes (``chip.arithmetic: fixed``)
+    or on the float64 reference.
+
+    ``config``: a net.yaml path, a dict of sections or a Config; ``overrides``: ``KEY=VALUE``
+    strings as the CLI's ``--set``. Building loads the data, sizes and quantizes the network
+    and places it on the mesh (ConfigError / DataError: bad input; DoesNotFitError: the
+    network does not fit the chip). Nothing is simulated until ``train`` or ``evaluate``.
+    """
+
+    def __init__(self, config, name: str | None = None, overrides: list[str] = ()):
+        self.config: Config = load_config(config, overrides)
+        if name is None:
+            name = Path(config).stem if isinstance(config, (str, Path)) else "chipsim"
+        self.name = name
+        self.started = time.perf_counter()
+        if self.config.chip.arithmetic == "fixed":
+            energy_tables(self.config.chip)  # a user table is checked before any work
+        self.data: Dataset = load_dataset(self.config.data, self.config.seed)
+        self.network: Network = network_from_config(self.config, self.data)
+        self.model = make_model(self.config, self.network, self.data)
+        self.placement = (place_on_chip(self.config, self.network, self.model.rule)
+                          if self.chip is not None else None)
+        # where training stands; a checkpoint stores it (chipsim.checkpoint)
+        self.position = {"epoch": 1, "batch": 0, "correct": 0, "since_checkpoint": 0,
+                         "epochs": []}
+        self.last_evaluation: Evaluation | None = None
+        self._evaluated_after = -1  # epochs trained when the last evaluation ran
+
+    # ------------------------------------------------------------------ what it is
+    @property
+    def chip(self) -> Chip | None:
+        """The fixed-point chip (None on the float64 reference)."""
+        return self.model if isinstance(self.model, Chip) else None
+
+    @property
+    def epochs(self) -> list[dict]:
+        """One record per evaluated epoch (epoch 0: before training): train and test accuracy,
+        train seconds, samples per second."""
+        return self.position["epochs"]
+
+    @property
+    def epochs_trained(self) -> int:
+        return self.position["epoch"] - 1
+
+    @property
+    def label(self) -> str:
+        """What runs, e.g. 'fixed OTTT_A (backprop)'."""
+        return run_label(self.config)
+
+    def shape(self) -> str:
+        """Inputs and units per layer, e.g. '64-128-10'."""
+        return "-".join([str(self.data.n_inputs)] + [str(l.n_out) for l in self.network.layers])
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (f"Simulation({self.name!r}: {self.label}, {self.shape()}, "
+                f"T={self.config.data.timesteps}, {d.name} {len(d.y_train)} train / "
+                f"{len(d.y_test)} test, {self.epochs_trained} of "
+                f"{self.config.learning.epochs} epochs trained)")
+
+    def compile_notice(self, training: bool = True) -> str | None:
+        """A line to show before the chip's kernels compile (None: they are cached)."""
+        if self.chip is None:
+            return None
+        return compile_notice(self.chip.kernels(training=training and self._learns()))
+
+    def requantization_note(self) -> str | None:
+        """A line when imported trained weights changed format on the chip (None: kept)."""
+        return requantization_line(self.chip.quantization) if self.chip is not None else None
+
+    def _learns(self) -> bool:
+        return self.config.learning.rule != "none"
+
+    # ------------------------------------------------------------------ running
+    def evaluate(self, record: tuple[str, ...] = ()) -> Evaluation:
+        """Classify the test set with frozen weights. ``record``: 'spikes' and/or 'membrane'
+        of every layer, every sample and step. The chip's inference counters then describe
+        this pass. The first evaluation before any training is epoch 0's."""
+        config, data = self.config, self.data
+        timesteps = config.data.timesteps
+        if self.chip is not None:
+            self.chip.reset_inference_counts()
+        rng = stream(config.seed, "encode-test")
+        preds, kept = [], {}
+        chunk = eval_chunk(data, timesteps)
+        with single_threaded_blas():
+            for start in range(0, len(data.y_test), chunk):
+                x = encode(data.x_test[start:start + chunk], timesteps, config.data.encoding, rng)
+                p, k = self.model.infer(x, tuple(record))
+                preds.append(p)
+                for key, value in k.items():
+                    kept.setdefault(key, []).append(value)
+        accuracy = float(np.mean(np.concatenate(preds) == data.y_test))
+        self.last_evaluation = Evaluation(accuracy, {k: np.concatenate(v) for k, v in kept.items()})
+        self._evaluated_after = self.epochs_trained
+        if not self.epochs:  # before any training: epoch 0, and the activity after quantization
+            self.epochs.append({"epoch": 0, "train_accuracy": None, "test_accuracy": accuracy,
+                                "seconds": 0.0})
+            if self.chip is not None:
+                self.position["initial_spike_rates"] = self.chip.spike_rates(
+                    self.chip.inference_counts)
+        return self.last_evaluation
+
+    def train(self, epochs: int | None = None, *, show_progress: bool | None = None,
+              after_batch=None, echo=None) -> list[dict]:
+        """Learn ``epochs`` more epochs (default: up to ``learning.epochs``), each followed
+        by a test evaluation; returns their records (see ``epochs``). Before the first epoch
+        the untrained network is evaluated (epoch 0). ``after_batch(self)`` is called after
+        every batch (the CLI checkpoints there); ``echo`` prints a line per epoch."""
+        learn = self.config.learning
+        if not self._learns():
+            if epochs:
+                raise ConfigError("learning.rule: none trains nothing; use ottt (or bptt on "
+                                  "float64) to train")
+            return []
+        target = learn.epochs if epochs is None else self.epochs_trained + epochs
+        data, position = self.data, self.position
+        timesteps, encoding = self.config.data.timesteps, self.config.data.encoding
+        if not self.epochs:
+            self.evaluate()
+        n_train = len(data.y_train)
+        batches = -(-n_train // learn.batch_size)
+        trained = []
+        while position["epoch"] <= target:
+            epoch = position["epoch"]
+            t0 = time.perf_counter()
+            order = (stream(self.config.seed, "order", epoch).permutation(n_train)
+                     if learn.shuffle else np.arange(n_train))
+            with progress(n_train, f"epoch {epoch}/{target}", show_progress) as bar, \
+                    single_threaded_blas():
+                bar.update(min(n_train, position["batch"] * learn.batch_size))
+                while position["batch"] < batches:
+                    b = position["batch"]
+                    idx = order[b * learn.batch_size:(b + 1) * learn.batch_size]
+                    x = encode(data.x_train[idx], timesteps, encoding,
+                               self._encoder_stream(epoch, b))
+                    labels = data.y_train[idx]
+                    position["correct"] += int(np.sum(self.model.train_batch(x, labels) == labels))
+                    position["batch"] = b + 1
+                    position["since_checkpoint"] += len(idx)
+                    bar.update(len(idx))
+                    if after_batch is not None:
+                        after_batch(self)
+            seconds = time.perf_counter() - t0
+            test_accuracy = self.evaluate().accuracy
+            record = {"epoch": epoch, "train_accuracy": position["correct"] / n_train,
+                      "test_accuracy": test_accuracy, "seconds": seconds,
+                      "train_samples_per_second": n_train / seconds}
+            self.epochs.append(record)
+            trained.append(record)
+            if echo is not None:
+                echo(f"  epoch {epoch:3d}  train {100 * record['train_accuracy']:6.2f} %  "
+                     f"test {100 * test_accuracy:6.2f} %  {seconds:6.1f} s")
+            position.update(epoch=epoch + 1, batch=0, correct=0)
+        return trained
+
+    def _encoder_stream(self, epoch: int, batch: int):
+        """The generator of a batch's rate coding (None when nothing draws: a generator
+        costs 20 us)."""
+        draws = self.config.data.encoding == "rate" and not self.data.pre_encoded
+        return stream(self.config.seed, "encode", epoch, batch) if draws else None
+
+    def _current_evaluation(self) -> Evaluation:
+        """The last evaluation if it follows the last training, else a new one."""
+        if self.last_evaluation is None or self._evaluated_after != self.epochs_trained:
+            self.evaluate()
+        return self.last_evaluation
+
+    # ------------------------------------------------------------------ reading out
+    @property
+    def counters(self) -> dict:
+        """The chip's event counts, {'training': {layer: {event: n}}, 'inference': ...}
+        (training: every sample learned so far; inference: the last test pass). The float64
+        reference counts nothing: {}."""
+        return self.chip.counts() if self.chip is not None else {}
+
+    def costs(self) -> dict:
+        """Energy (pJ), cycles and memory (bits) per inference and per training sample on
+        the chip's mesh, from the counted events (report.json's ``costs``; see
+        docs/report.md). Evaluates the test set first when it has not since training."""
+        if self.chip is None:
+            raise ConfigError("costs need the chip: chip.arithmetic is float64 (the reference "
+                              "counts no events); use chip.arithmetic: fixed")
+        self._current_evaluation()
+        return cost_section(self.placement, self.chip, self.config.chip, self.config.learning,
+                            train_samples=len(self.data.y_train) * self.epochs_trained,
+                            test_samples=len(self.data.y_test),
+                            timesteps=self.config.data.timesteps, n_inputs=self.data.n_inputs)
+
+    def report(self) -> dict:
+        """Everything a run reports (report.json): config, data, network, accuracy per
+        epoch, and on the chip its formats, event counts and costs."""
+        final = self._current_evaluation()
+        config, data, network, learn = self.config, self.data, self.network, self.config.learning
+        n_train = len(data.y_train)
+        report = {
+            "chipsim_version": __version__,
+            "name": self.name,
+            "complete": True,
+            "config": config.model_dump(mode="json"),
+            "run": {"label": self.label, "arithmetic": config.chip.arithmetic,
+                    "rule": learn.rule, "variant": learn.variant, "error": learn.error},
+            "data": {"name": data.name, "n_train": n_train, "n_test": len(data.y_test),
+                     "n_inputs": data.n_inputs, "n_classes": data.n_classes,
+                     "timesteps": config.data.timesteps,
+                     "encoding": ("pre-encoded (used as-is)" if data.pre_encoded
+                                  else config.data.encoding)},
+            "network": {"layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out,
+                                    "neuron": layer_neuron(network, l)}
+                                   for l in network.layers],
+                        "parameters": int(sum(w.size for w in network.weights.values())
+                                          + sum(b.size for b in network.biases.values()))},
+            "epochs": self.epochs,
+            "final": {"test_accuracy": final.accuracy,
+                      "train_accuracy": self.epochs[-1]["train_accuracy"]},
+            "seconds": time.perf_counter() - self.started,
+        }
+        if self.chip is not None:
+            chip = chip_section(self.chip, quantization=self.chip.quantization,
+                                train_samples=n_train * self.epochs_trained,
+                                test_samples=len(data.y_test))
+            rates = self.position.get("initial_spike_rates", {})
+            chip["spike_rates_after_quantization"] = rates
+            chip["silent_layers_after_quantization"] = [k for k, v in rates.items() if v == 0]
+            report["chip"] = chip
+            report["costs"] = self.costs()
+        return report
+
+    def save(self, out: str | Path, report: dict | None = None,
+             plots: bool | None = None) -> dict:
+        """Write the run directory ``out``: weights.npz and weights.yaml (it then loads as a
+        model: network.model: DIR), record.npz (the last evaluation's recordings), the
+        figures (default: output.plots), summary.md and report.json (written last). Returns
+        the report."""
+        out = Path(out)
+        report = self.report() if report is None else report
+        weights, biases = self.model.weights()
+        # effective weights under the layer names (what map and other runs compute with); raw
+        # weights and gains beside them so init.weights continues a standardized run exactly
+        extra = (self.model.reparameterization() if isinstance(self.model, Float64Model)
+                 else {})
+        write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()},
+                                        **extra})
+        write_text(out / "weights.yaml", model_yaml(self.network, self.model))
+        if self.last_evaluation is not None and self.last_evaluation.recordings:
+            write_npz(out / "record.npz", self.last_evaluation.recordings)
+        if self.config.output.plots if plots is None else plots:
+            self._plot(report, out)
+        write_text(out / "summary.md", summary_markdown(report))
+        report["seconds"] = time.perf_counter() - self.started
+        write_json(out / "report.json", report)
+        return report
+
+    def _plot(self, report: dict, out: Path) -> None:
+        from chipsim.report import plots  # matplotlib costs 0.5 s to import: only when plotting
+
+        plots.learning_curve(report, out / "learning_curve.png")
+        if "costs" not in report:
+            return
+        plots.energy_breakdown(report["costs"], out / "energy_breakdown.png")
+        plots.memory_per_core(report["costs"], out / "memory_per_core.png")
+        plots.cycles_per_phase(report["costs"], out / "cycles_per_phase.png")
+        plots.memory_vs_timesteps(report["costs"], out / "memory_vs_T.png")
+        config = self.config
+        one = encode(self.data.x_test[:1], config.data.timesteps, config.data.encoding,
+                     stream(config.seed, "encode-test"))
+        counts = (self.chip.inference_counts.copy(), self.chip.inference_neuron_counts.copy())
+        _, kept = self.model.infer(one, ("spikes",))
+        self.chip.inference_counts[:], self.chip.inference_neuron_counts[:] = counts
+        plots.spike_raster({k.removesuffix(".spikes"): v[0] for k, v in kept.items()},
+                           out / "spike_raster.png")
+
+
+def model_yaml(network: Network, model) -> str:
+    """weights.yaml of a run directory: the architecture of weights.npz and, on chip, the
+    weight format of every layer, so the directory loads again as network.model."""
+    arch = architecture_of(network)
+    if isinstance(model, Chip):
+        formats = {}
+        for lf in model.formats.layers:
+            formats[lf.name] = {"bits": lf.weight.bits, "frac": lf.weight.frac}
+            if lf.bias is not None:
+                formats[f"{lf.name}.bias"] = {"bits": lf.bias.bits, "frac": lf.bias.frac}
+        arch["chip"] = {"weight_formats": formats}
+    return ("# the architecture of weights.npz beside it (chipsim/mapping/architecture.py);\n"
+            "# this run directory loads as a model: network.model: DIR, or chipsim map DIR\n"
+            + yaml.safe_dump(arch, sort_keys=False))
+
+
+def layer_neuron(network: Network, layer):
+    """report.json's network.layers[].neuron: the neuron parameters of a spiking layer,
+    'readout' for a non-spiking synaptic layer, None for pooling and flatten."""
+    if layer.spiking:
+        return {k: v if not isinstance(v, float) or math.isfinite(v) else str(v)  # JSON: no inf
+                for k, v in neuron_as_dict(network.neuron_of(layer)).items()}
+    return "readout" if layer.kind in SYNAPTIC else None
