@@ -1,4 +1,5 @@
-"""The command line: ``python -m chipsim run NET.yaml [--out DIR] [--set KEY=VALUE ...]``.
+"""The command line: ``chipsim run NET.yaml [--out DIR] [--set KEY=VALUE ...]`` (installed as
+the ``chipsim`` command; ``python -m chipsim`` is the same).
 
 Library code raises ChipsimError subclasses; here they become one clear message on stderr
 and an exit status: 0 success, 1 internal error, 2 bad input, 3 network does not fit the chip.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import traceback
@@ -17,9 +19,14 @@ from chipsim import __version__
 from chipsim.errors import ChipsimError, ConfigError
 
 
+def _prog() -> str:
+    """How the user called chipsim: 'chipsim' (the installed command) or 'python -m chipsim'."""
+    return "chipsim" if os.path.basename(sys.argv[0]) == "chipsim" else "python -m chipsim"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m chipsim",
+        prog=_prog(),
         description="Cycle-level fixed-point simulator of a neuromorphic chip that learns "
                     "on chip with OTTT.")
     parser.add_argument("--version", action="version", version=f"chipsim {__version__}")
@@ -141,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except ChipsimError as exc:
         print(f"chipsim: error: {exc}", file=sys.stderr)
+        directory = getattr(exc, "directory", None)
+        if directory is not None:  # interrupted: the command that continues it
+            sets = [a for item in args.set for a in ("--set", item)]
+            print("continue with: " + shlex.join([*_prog().split(), "run", args.config, *sets,
+                                                  "--resume", str(directory)]), file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("chipsim: interrupted", file=sys.stderr)

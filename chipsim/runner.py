@@ -18,7 +18,8 @@ class Interrupted(ChipsimError):
     def __init__(self, signum: int, directory: Path):
         name = signal.Signals(signum).name
         super().__init__(f"interrupted by {name}: checkpoint and partial report in {directory}; "
-                         f"continue with: python -m chipsim run NET.yaml --resume {directory}")
+                         "continue with the same config and --resume DIR")
+        self.directory = directory
         self.exit_status = 128 + signum
 
 

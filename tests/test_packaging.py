@@ -116,3 +116,34 @@ def test_installed_wheel_runs_the_digits_example(wheel_venv):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "test accuracy" in proc.stdout
     assert (out / "report.json").is_file()
+
+
+def test_the_installed_chipsim_command_runs_from_any_folder(wheel_venv, tmp_path):
+    """The console script works where ``python -m chipsim`` cannot: in the folder that holds
+    a checkout named chipsim/ (it shadows the package); there python -m says so clearly."""
+    python, _, work = wheel_venv
+    parent = tmp_path / "parent"
+    (parent / "chipsim").mkdir(parents=True)  # a checkout's folder, as `git clone` names it
+    command = python.parent / "chipsim"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(command), "run", str(ROOT / "examples" / "digits_ottt.yaml"),
+                           "--out", str(tmp_path / "run"), "--set", "learning.epochs=1",
+                           "--set", "output.plots=false"], cwd=parent, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "run" / "report.json").is_file()
+    bad = subprocess.run([str(command), "run", "missing.yaml"], cwd=parent, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "usage: chipsim" not in bad.stderr
+    assert "'missing.yaml' not found" in bad.stderr
+    # an installed wheel wins over the empty namespace; an editable install's finder does not
+    # (it comes after the working directory): __main__ then sees a chipsim without a version
+    shadowed = _run(python, ["-m", "chipsim", "--version"], cwd=parent)
+    assert shadowed.returncode == 0 and shadowed.stdout.startswith("chipsim ")
+    code = ("import runpy, sys, types\n"
+            "sys.modules['chipsim'] = types.ModuleType('chipsim')\n"
+            f"sys.modules['chipsim'].__path__ = [{str(parent / 'chipsim')!r}]\n"
+            f"runpy.run_path({str(ROOT / 'chipsim' / '__main__.py')!r})\n")
+    namespace = _run(python, ["-c", code], cwd=parent)
+    assert namespace.returncode == 2 and "Traceback" not in namespace.stderr
+    assert "hides the chipsim package" in namespace.stderr and "`chipsim`" in namespace.stderr

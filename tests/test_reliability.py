@@ -2,6 +2,7 @@
 configs and files, oversize configs, overflow policy 'error'."""
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -84,6 +85,10 @@ def test_sigint_checkpoints_marks_report_incomplete_and_exits_130(tmp_path, unin
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "interrupted by SIGINT" in err and "--resume" in err and "Traceback" not in err
+    # the hint is the command to type: the same config and overrides, then --resume
+    hint = shlex.join(["python", "-m", "chipsim", "run", EXAMPLE, *sets(LONG),
+                       "--resume", str(out)])
+    assert "continue with: " + hint in err, err
     report = json.loads((out / "report.json").read_text())
     assert report["complete"] is False and report["interrupted_by"] == "SIGINT"
     assert main(["run", EXAMPLE, "--resume", str(out), *sets(LONG)]) == 0
