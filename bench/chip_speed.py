@@ -228,7 +228,8 @@ def _inference_bench(folder: Path, n_small: int, n_large: int, repeat: int) -> t
     params = (int(m.threshold[0]), int(m.lam[0]), int(m.delivery_shift[0]), int(m.v_lo[0]),
               int(m.v_hi[0]))
     xq = np.ascontiguousarray(chip.payloads(spikes))
-    empty = np.zeros((0, 0, 0), np.uint8), np.zeros((0, 0, 0), np.int64)
+    empty = (np.zeros((0, 0, 0), np.uint8), np.zeros((0, 0, 0), np.int64),
+             np.zeros((0, 0, 0), np.int64))
     preds, counts, _ = kernels.infer_batch(m, xq, *empty, 1)
     events = int(counts[:, ev.SYNAPTIC_OPS].sum())
     assert np.array_equal(bare_lif(w1, w2, spikes, params, 1), preds), "bare kernel differs"

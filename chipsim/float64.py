@@ -172,8 +172,9 @@ def output_of(record: StepRecord, predict_spikes: bool) -> np.ndarray:
 
 
 def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndarray,
-                rule, optimizer, predict_spikes: bool = False) -> np.ndarray:
-    """Run one batch x (B, T, in) through T steps while ``rule`` learns; returns predictions.
+                rule, optimizer, predict_spikes: bool = False, outputs=None) -> np.ndarray:
+    """Run one batch x (B, T, in) through T steps while ``rule`` learns; returns predictions
+    (and the output layer's u[t] into ``outputs`` (B, T, classes) when given).
 
     Predictions are argmax of the output summed over the steps (``output_of``), made while
     learning (for variant O the weights change within the sample, as on the chip).
@@ -185,6 +186,8 @@ def train_batch(network: Network, params: Params, x: np.ndarray, labels: np.ndar
     for t in range(timesteps):
         state, record = step(network, params, state, x[:, t])
         total += output_of(record, predict_spikes)
+        if outputs is not None:
+            outputs[:, t] = record.u[-1]
         grads = rule.step(t, record, params.weights)
         if grads is not None:
             optimizer.step(params.flat(), params.flat(grads))
@@ -201,7 +204,8 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
     """Frozen-weight inference on x (N, T, in). Returns (predictions (N,), recordings).
 
     ``record`` may hold 'spikes' and 'membrane'; recordings map '<layer>.<what>' to
-    (N, T, units) arrays (membrane = u after charging, before reset; read-out: o[t]).
+    (N, T, units) arrays (membrane = u after charging, before reset; read-out: o[t]);
+    'output': the output layer's u[t] as 'output' (N, T, classes).
     """
     n, timesteps, _ = x.shape
     state = initial_state(network, n)
@@ -209,7 +213,9 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
     kept = {f"{layer.name}.{what}": np.zeros((n, timesteps, layer.n_out),
                                              np.uint8 if what == "spikes" else np.float64)
             for layer in network.synaptic for what in record
-            if layer.spiking or what == "membrane"}
+            if what in ("spikes", "membrane") and (layer.spiking or what == "membrane")}
+    if "output" in record:
+        kept["output"] = np.zeros((n, timesteps, network.n_outputs))
     for t in range(timesteps):
         state, rec = step(network, params, state, x[:, t])
         total += output_of(rec, predict_spikes)
@@ -218,6 +224,8 @@ def infer(network: Network, params: Params, x: np.ndarray, record: tuple[str, ..
                 kept[f"{layer.name}.spikes"][:, t] = rec.spikes[i]
             if f"{layer.name}.membrane" in kept:
                 kept[f"{layer.name}.membrane"][:, t] = rec.u[i]
+        if "output" in kept:
+            kept["output"][:, t] = rec.u[-1]
     return total.argmax(axis=1), kept
 
 
@@ -240,8 +248,11 @@ class Float64Model:
         self.predict_spikes = predict_spikes
 
     def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Learn a batch; returns the predictions. The output layer's u[t] of the batch
+        (B, T, classes) is kept in ``last_outputs``."""
+        self.last_outputs = np.zeros((x.shape[0], x.shape[1], self.network.n_outputs))
         return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer,
-                           self.predict_spikes)
+                           self.predict_spikes, self.last_outputs)
 
     def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
         return infer(self.network, self.params, x, record, self.predict_spikes)

@@ -8,7 +8,7 @@ from pathlib import Path
 from chipsim import __version__, checkpoint
 from chipsim.config import Config
 from chipsim.errors import ChipsimError
-from chipsim.report.writer import write_json
+from chipsim.report.writer import write_json, write_text
 from chipsim.simulation import Simulation
 
 
@@ -60,7 +60,11 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         if every and sim.position["since_checkpoint"] >= every:
             save_checkpoint()
 
-    sim.train(show_progress=show_progress, after_batch=after_batch, echo=echo)
+    def after_epoch(sim):  # a log a plotting tool can follow while the run goes on
+        write_text(out / "metrics.csv", sim.metrics_csv())
+
+    sim.train(show_progress=show_progress, after_batch=after_batch, after_epoch=after_epoch,
+              echo=echo)
     record = tuple(config.output.record)
     if record or sim.last_evaluation is None:  # else the last epoch's evaluation is final
         sim.evaluate(record)

@@ -28,6 +28,7 @@ from chipsim.report.chip_section import chip_section
 from chipsim.report.costs import cost_section, energy_tables
 from chipsim.report.summary import summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
+from chipsim.rules.loss import sample_losses
 from chipsim.seeding import stream
 
 # Test samples are encoded and simulated a chunk at a time: about 8 MiB of encoded input per
@@ -45,10 +46,16 @@ def eval_chunk(data: Dataset, timesteps: int) -> int:
                                                             * data.n_inputs)))
 
 
+# the columns of metrics.csv (keys of the epoch records)
+METRICS = ("epoch", "train_accuracy", "test_accuracy", "train_loss", "test_loss", "seconds",
+           "wall_seconds")
+
+
 @dataclass
 class Evaluation:
     """One pass over the test set with frozen weights."""
     accuracy: float                   # fraction of test samples classified correctly
+    loss: float                       # mean over test samples of OTTT's loss (rules.loss)
     recordings: dict = field(default_factory=dict)  # '<layer>.spikes' / '.membrane': (N, T, units)
 
 
@@ -76,8 +83,8 @@ class Simulation:
         self.placement = (place_on_chip(self.config, self.network, self.model.rule)
                           if self.chip is not None else None)
         # where training stands; a checkpoint stores it (chipsim.checkpoint)
-        self.position = {"epoch": 1, "batch": 0, "correct": 0, "since_checkpoint": 0,
-                         "epochs": []}
+        self.position = {"epoch": 1, "batch": 0, "correct": 0, "loss_sum": 0.0,
+                         "since_checkpoint": 0, "epochs": []}
         self.last_evaluation: Evaluation | None = None
         self._evaluated_after = -1  # epochs trained when the last evaluation ran
 
@@ -89,8 +96,10 @@ class Simulation:
 
     @property
     def epochs(self) -> list[dict]:
-        """One record per evaluated epoch (epoch 0: before training): train and test accuracy,
-        train seconds, samples per second."""
+        """One record per evaluated epoch (epoch 0: before training): train accuracy and loss
+        (online, while learning), test accuracy and loss, train seconds, samples per
+        second. The loss is OTTT's (rules.loss): per sample, the sum over steps of
+        ((1 - m) cross-entropy + m MSE) / T of the output layer's u[t]."""
         return self.position["epochs"]
 
     @property
@@ -136,32 +145,38 @@ class Simulation:
         if self.chip is not None:
             self.chip.reset_inference_counts()
         rng = stream(config.seed, "encode-test")
-        preds, kept = [], {}
+        preds, kept, loss = [], {}, 0.0
         chunk = eval_chunk(data, timesteps)
         with single_threaded_blas():
             for start in range(0, len(data.y_test), chunk):
                 x = encode(data.x_test[start:start + chunk], timesteps, config.data.encoding, rng)
-                p, k = self.model.infer(x, tuple(record))
+                p, k = self.model.infer(x, (*record, "output"))
+                loss += float(sample_losses(k.pop("output"), data.y_test[start:start + chunk],
+                                            config.learning.loss.mse_weight).sum())
                 preds.append(p)
                 for key, value in k.items():
                     kept.setdefault(key, []).append(value)
         accuracy = float(np.mean(np.concatenate(preds) == data.y_test))
-        self.last_evaluation = Evaluation(accuracy, {k: np.concatenate(v) for k, v in kept.items()})
+        self.last_evaluation = Evaluation(accuracy, loss / len(data.y_test),
+                                          {k: np.concatenate(v) for k, v in kept.items()})
         self._evaluated_after = self.epochs_trained
         if not self.epochs:  # before any training: epoch 0, and the activity after quantization
             self.epochs.append({"epoch": 0, "train_accuracy": None, "test_accuracy": accuracy,
-                                "seconds": 0.0})
+                                "train_loss": None, "test_loss": self.last_evaluation.loss,
+                                "seconds": 0.0,
+                                "wall_seconds": time.perf_counter() - self.started})
             if self.chip is not None:
                 self.position["initial_spike_rates"] = self.chip.spike_rates(
                     self.chip.inference_counts)
         return self.last_evaluation
 
     def train(self, epochs: int | None = None, *, show_progress: bool | None = None,
-              after_batch=None, echo=None) -> list[dict]:
+              after_batch=None, after_epoch=None, echo=None) -> list[dict]:
         """Learn ``epochs`` more epochs (default: up to ``learning.epochs``), each followed
         by a test evaluation; returns their records (see ``epochs``). Before the first epoch
         the untrained network is evaluated (epoch 0). ``after_batch(self)`` is called after
-        every batch (the CLI checkpoints there); ``echo`` prints a line per epoch."""
+        every batch (the CLI checkpoints there), ``after_epoch(self)`` after every epoch;
+        ``echo`` prints a line per epoch."""
         learn = self.config.learning
         if not self._learns():
             if epochs:
@@ -191,22 +206,30 @@ class Simulation:
                                self._encoder_stream(epoch, b))
                     labels = data.y_train[idx]
                     position["correct"] += int(np.sum(self.model.train_batch(x, labels) == labels))
+                    position["loss_sum"] = position.get("loss_sum", 0.0) + float(sample_losses(
+                        self.model.last_outputs, labels, learn.loss.mse_weight).sum())
                     position["batch"] = b + 1
                     position["since_checkpoint"] += len(idx)
                     bar.update(len(idx))
                     if after_batch is not None:
                         after_batch(self)
             seconds = time.perf_counter() - t0
-            test_accuracy = self.evaluate().accuracy
+            test = self.evaluate()
             record = {"epoch": epoch, "train_accuracy": position["correct"] / n_train,
-                      "test_accuracy": test_accuracy, "seconds": seconds,
-                      "train_samples_per_second": n_train / seconds}
+                      "test_accuracy": test.accuracy,
+                      "train_loss": position.get("loss_sum", 0.0) / n_train,
+                      "test_loss": test.loss, "seconds": seconds,
+                      "train_samples_per_second": n_train / seconds,
+                      "wall_seconds": time.perf_counter() - self.started}
             self.epochs.append(record)
             trained.append(record)
             if echo is not None:
-                echo(f"  epoch {epoch:3d}  train {100 * record['train_accuracy']:6.2f} %  "
-                     f"test {100 * test_accuracy:6.2f} %  {seconds:6.1f} s")
-            position.update(epoch=epoch + 1, batch=0, correct=0)
+                echo(f"  epoch {epoch:3d}  train {100 * record['train_accuracy']:6.2f} % "
+                     f"(loss {record['train_loss']:.3f})  test {100 * test.accuracy:6.2f} % "
+                     f"(loss {test.loss:.3f})  {seconds:6.1f} s")
+            position.update(epoch=epoch + 1, batch=0, correct=0, loss_sum=0.0)
+            if after_epoch is not None:
+                after_epoch(self)
         return trained
 
     def _encoder_stream(self, epoch: int, batch: int):
@@ -266,8 +289,9 @@ class Simulation:
                         "parameters": int(sum(w.size for w in network.weights.values())
                                           + sum(b.size for b in network.biases.values()))},
             "epochs": self.epochs,
-            "final": {"test_accuracy": final.accuracy,
-                      "train_accuracy": self.epochs[-1]["train_accuracy"]},
+            "final": {"test_accuracy": final.accuracy, "test_loss": final.loss,
+                      "train_accuracy": self.epochs[-1]["train_accuracy"],
+                      "train_loss": self.epochs[-1].get("train_loss")},
             "seconds": time.perf_counter() - self.started,
         }
         if self.chip is not None:
@@ -281,10 +305,19 @@ class Simulation:
             report["costs"] = self.costs()
         return report
 
+    def metrics_csv(self) -> str:
+        """metrics.csv: a row per epoch (epoch 0: before training) with train and test
+        accuracy (fraction) and loss, train seconds and wall seconds since the start; empty
+        cells where there is no value (epoch 0 trains nothing)."""
+        lines = [",".join(METRICS)]
+        for e in self.epochs:
+            lines.append(",".join("" if e.get(k) is None else repr(e[k]) for k in METRICS))
+        return "\n".join(lines) + "\n"
+
     def save(self, out: str | Path, report: dict | None = None,
              plots: bool | None = None) -> dict:
         """Write the run directory ``out``: weights.npz and weights.yaml (it then loads as a
-        model: network.model: DIR), record.npz (the last evaluation's recordings), the
+        model: network.model: DIR), metrics.csv, record.npz (the last evaluation's recordings), the
         figures (default: output.plots), summary.md and report.json (written last). Returns
         the report."""
         out = Path(out)
@@ -297,6 +330,7 @@ class Simulation:
         write_npz(out / "weights.npz", {**weights, **{f"{k}.bias": v for k, v in biases.items()},
                                         **extra})
         write_text(out / "weights.yaml", model_yaml(self.network, self.model))
+        write_text(out / "metrics.csv", self.metrics_csv())
         if self.last_evaluation is not None and self.last_evaluation.recordings:
             write_npz(out / "record.npz", self.last_evaluation.recordings)
         if self.config.output.plots if plots is None else plots:

@@ -34,3 +34,14 @@ def step_loss_grad(o: np.ndarray, labels: np.ndarray, mse_weight: float,
     y = onehot(labels, c)
     return ((1.0 - mse_weight) * (softmax(o, axis=1) - y) / b
             + mse_weight * 2.0 * (o - y) / (b * c)) / timesteps
+
+
+def sample_losses(o: np.ndarray, labels: np.ndarray, mse_weight: float) -> np.ndarray:
+    """Each sample's loss sum_t L[t] (the per-step loss above, summed over the T steps) from
+    its read-out o (N, T, C); shape (N,). Their mean over a batch is sum_t step_loss."""
+    from scipy.special import log_softmax
+
+    n, _, c = o.shape
+    ce = -log_softmax(o, axis=2)[np.arange(n), :, labels]
+    mse = ((o - onehot(labels, c)[:, None, :]) ** 2).mean(axis=2)
+    return ((1.0 - mse_weight) * ce + mse_weight * mse).mean(axis=1)

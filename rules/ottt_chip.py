@@ -110,11 +110,12 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
     """OTTT's training kernel for one variant, error path and kind of network (the branches
     the others need are not compiled):
 
-    train_batch(m, r, x, labels, preds): learn a batch x (B, T, n_in) sample after sample;
-    predictions into ``preds``. Variant A writes the accumulated changes once the batch is
+    train_batch(m, r, x, labels, preds, outputs): learn a batch x (B, T, n_in) sample after
+    sample; predictions into ``preds``, the output layer's u[t] (the loss's o[t]) into
+    ``outputs`` (B, T, classes). Variant A writes the accumulated changes once the batch is
     done."""
     @nb.njit(cache=True)
-    def train_batch(m, r, x, labels, preds):
+    def train_batch(m, r, x, labels, preds, outputs):
         total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
         if not variant_o:
             le.transpose_weights(m, r)
@@ -127,6 +128,7 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
                 kn.load_input(r, x[b, t])
                 kn.forward_step(m, r, np.bool_(True), conv)
                 kn.add_readout(m, r, total)
+                kn.copy_output(m, r, outputs[b, t])
                 ottt_step(m, r, labels[b], variant_o, broadcast, conv)
             preds[b] = np.argmax(total)
         if variant_o:  # (a bare constant: numba drops the branch it rules out)
@@ -176,7 +178,7 @@ def ottt_step_ref(m, r, label, flags):
         ref.update_bias(m, r, l, bool(flags[VARIANT_O]))
 
 
-def ottt_train_batch_ref(m, r, x, labels, flags, preds):
+def ottt_train_batch_ref(m, r, x, labels, flags, preds, outputs):
     for b in range(x.shape[0]):
         ref.reset_state(r)
         total = np.zeros(int(m.n_out[-1]), np.int64)
@@ -186,6 +188,7 @@ def ottt_train_batch_ref(m, r, x, labels, flags, preds):
             r.x_pre[:] = x[b, t]
             ref.forward_step(m, r, True)
             total += ref.neurons(m, len(m.n_in) - 1, r.s if m.predict_spikes else r.u)
+            outputs[b, t] = ref.neurons(m, len(m.n_in) - 1, r.u)
             ottt_step_ref(m, r, labels[b], flags)
         preds[b] = np.argmax(total)
     if not flags[VARIANT_O]:
@@ -200,10 +203,10 @@ class ChipRule:
 
     ``needs``: registers and memories the rule requires ('traces', 'error_registers',
     'accumulators', 'feedback', 'input_trace'). ``train_kernel(conv)`` is the numba kernel
-    ``train_batch(m, r, x, labels, preds)`` for a network with (conv True) or without conv
-    layers: it runs the engine's forward step and the rule's learning step for every time
+    ``train_batch(m, r, x, labels, preds, outputs)`` for a network with (conv True) or
+    without conv layers: it runs the engine's forward step and the rule's learning step for every time
     step of every sample of a batch, then any end-of-batch write.
-    ``train_batch_ref(m, r, x, labels, flags, preds)`` is its numpy twin. (The composition
+    ``train_batch_ref(m, r, x, labels, flags, preds, outputs)`` is its numpy twin. (The composition
     lives in the rule module so numba can cache it: a kernel that takes another kernel as an
     argument is recompiled in every process.)
     """

@@ -252,8 +252,12 @@ def test_every_storage_width_equals_the_numpy_twins(weight_bits, input_bits, bin
                 rows = slice(b, b + learning.batch_size)
                 assert np.array_equal(chip.train_batch(batch_x[rows], batch_y[rows]),
                                       twin.train_batch(batch_x[rows], batch_y[rows]))
+                assert np.array_equal(chip.last_outputs, twin.last_outputs)  # the loss's o[t]
             assert_same_state(chip, twin)
-        assert np.array_equal(chip.infer(x[0])[0], twin.infer(x[0])[0])
+        preds, kept = chip.infer(x[0], ("output",))
+        twin_preds, twin_kept = twin.infer(x[0], ("output",))
+        assert np.array_equal(preds, twin_preds)
+        assert np.array_equal(kept["output"], twin_kept["output"]) and kept["output"].shape == (4, 5, 4)
         assert_same_state(chip, twin)
 
 

@@ -165,3 +165,30 @@ def test_a_closed_stdout_does_not_stop_the_run(tmp_path):
     assert proc.wait(timeout=600) == 0, err
     assert "Traceback" not in err
     assert json.loads((tmp_path / "r" / "report.json").read_text())["complete"]
+
+
+def test_loss_and_metrics_csv_per_epoch(tmp_path):
+    """Every epoch reports OTTT's loss (train: while learning; test: after the epoch) in
+    report.json, summary.md and metrics.csv, which a plotting tool reads as it is."""
+    import csv
+
+    from chipsim.rules.loss import sample_losses, step_loss
+
+    out = tmp_path / "run"
+    assert main(["run", EXAMPLE, "--out", str(out), "--set", "learning.epochs=2",
+                 "--set", "output.plots=false"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert rows[0]["train_loss"] == "" and float(rows[0]["test_loss"]) > 1.5   # untrained
+    for row, epoch in zip(rows, report["epochs"]):
+        assert float(row["test_accuracy"]) == epoch["test_accuracy"]
+        assert float(row["test_loss"]) == epoch["test_loss"]
+    assert float(rows[2]["train_loss"]) < float(rows[1]["train_loss"]) < 1.0  # it learns
+    assert report["final"]["test_loss"] == report["epochs"][-1]["test_loss"] < 0.6
+    assert "| train loss | test loss |" in (out / "summary.md").read_text()
+    # the loss is the rule's own: per sample sum_t L[t]; the mean is sum_t step_loss
+    rng = np.random.default_rng(0)
+    o, y = rng.normal(size=(5, 3, 4)), rng.integers(0, 4, 5)
+    assert np.isclose(sample_losses(o, y, 0.3).mean(),
+                      sum(step_loss(o[:, t], y, 0.3, 3) for t in range(3)), rtol=1e-13)

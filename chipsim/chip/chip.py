@@ -66,16 +66,19 @@ class Chip:
         return self.train_payloads(np.ascontiguousarray(self.payloads(x)), labels)
 
     def train_payloads(self, xq: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """``train_batch`` on inputs already converted by ``payloads`` (C order)."""
+        """``train_batch`` on inputs already converted by ``payloads`` (C order). The output
+        layer's u[t] of the batch (B, T, classes; real units) is kept in ``last_outputs``."""
         rule = self.rule
         preds = np.empty(len(labels), np.int64)
+        outputs = np.empty((len(labels), xq.shape[1], int(self.memories.n_out[-1])), np.int64)
         if self.reference:
             rule.train_batch_ref(self.memories, self.registers, xq, np.asarray(labels, np.int64),
-                                 rule.flags, preds)
+                                 rule.flags, preds, outputs)
         else:
             rule.train_kernel(has_conv(self.memories))(
-                *self.kernel_args(), xq, np.asarray(labels, np.int64), preds)
+                *self.kernel_args(), xq, np.asarray(labels, np.int64), preds, outputs)
         self._check_overflow(len(labels))
+        self.last_outputs = self.formats.layers[-1].membrane.to_real(outputs)
         return preds
 
     def _check_overflow(self, batch: int) -> None:
@@ -101,8 +104,9 @@ class Chip:
         """Frozen-weight inference on (N, T, n_in). Returns (predictions, recordings).
 
         recordings map '<layer>.spikes' (uint8) and '<layer>.membrane' (real units: u after
-        charging, before reset; read-out: o[t]) to (N, T, units) arrays. Counts accumulate in
-        ``inference_counts``.
+        charging, before reset; read-out: o[t]) to (N, T, units) arrays; 'output' in
+        ``record``: the output layer's u[t] (the loss's o[t]; real) as 'output' (N, T,
+        classes). Counts accumulate in ``inference_counts``.
         """
         m = self.memories
         xq = np.ascontiguousarray(self.payloads(x))
@@ -112,17 +116,20 @@ class Chip:
                   else np.zeros((0, 0, 0), np.uint8))
         membrane = (np.zeros((n, steps, neurons), np.int64) if "membrane" in record
                     else np.zeros((0, 0, 0), np.int64))
+        output = (np.zeros((n, steps, int(m.n_out[-1])), np.int64) if "output" in record
+                  else np.zeros((0, 0, 0), np.int64))
         if self.reference:
             preds = np.empty(n, np.int64)
             for k in range(n):
                 r = new_registers(m)
                 preds[k] = reference.infer_sample(
                     m, r, xq[k], spikes[k] if len(spikes) else self._empty[0],
-                    membrane[k] if len(membrane) else self._empty[1])
+                    membrane[k] if len(membrane) else self._empty[1],
+                    output[k] if len(output) else self._empty[1])
                 self.inference_counts += r.counters
                 self.inference_neuron_counts += r.neuron_counts
         else:
-            preds, counts, neuron_counts = kernels.infer_batch(m, xq, spikes, membrane,
+            preds, counts, neuron_counts = kernels.infer_batch(m, xq, spikes, membrane, output,
                                                                numba.get_num_threads())
             self.inference_counts += counts
             self.inference_neuron_counts += neuron_counts
@@ -135,6 +142,8 @@ class Chip:
             if len(membrane):
                 kept[f"{name}.membrane"] = self.formats.layers[i].membrane.to_real(
                     membrane[:, :, lo:hi])
+        if len(output):
+            kept["output"] = self.formats.layers[-1].membrane.to_real(output)
         return preds, kept
 
     def _check_inference_overflow(self) -> None:

@@ -312,10 +312,20 @@ def add_readout(m, r, total):
 
 
 @nb.njit(cache=True, inline="always")
-def infer_sample(m, r, x, rec_spikes, rec_membrane, conv):
+def copy_output(m, r, row):
+    """row[:] = the output layer's u[t] (a read-out's o[t]): what the loss is computed on."""
+    ro = m.n_off[m.n_in.shape[0] - 1]
+    u = r.u
+    for c in range(row.shape[0]):
+        row[c] = u[ro + c]
+
+
+@nb.njit(cache=True, inline="always")
+def infer_sample(m, r, x, rec_spikes, rec_membrane, rec_output, conv):
     """One sample x (T, n_in) with frozen weights; returns the predicted class.
 
-    rec_spikes / rec_membrane: (T, neurons) arrays to fill, or shape (0, 0).
+    rec_spikes / rec_membrane: (T, neurons), rec_output: (T, classes) arrays to fill, or
+    shape (0, 0).
     """
     total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
     reset_state(r)
@@ -324,6 +334,8 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane, conv):
         load_input(r, x[t])
         forward_step(m, r, np.bool_(False), conv)
         add_readout(m, r, total)
+        if rec_output.shape[0] > 0:
+            copy_output(m, r, rec_output[t])
         if rec_spikes.shape[0] > 0:
             s = r.s
             for i in range(s.shape[0]):
@@ -339,24 +351,26 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane, conv):
 def infer_kernel(conv: bool):
     """The inference kernel for a network with (conv True) or without conv layers:
 
-    infer_range(m, r, x, start, stop, rec_spikes, rec_membrane, preds): frozen-weight
-    inference of samples [start, stop) of x (N, T, n_in) on registers r (cleared before each
-    sample; the counts add up in r); predictions into ``preds``. Releases the GIL: threads
-    run ranges side by side, each on registers of its own. rec_spikes / rec_membrane:
-    (N, T, neurons) or shape (0, 0, 0)."""
+    infer_range(m, r, x, start, stop, rec_spikes, rec_membrane, rec_output, preds):
+    frozen-weight inference of samples [start, stop) of x (N, T, n_in) on registers r
+    (cleared before each sample; the counts add up in r); predictions into ``preds``.
+    Releases the GIL: threads run ranges side by side, each on registers of its own.
+    rec_spikes / rec_membrane: (N, T, neurons), rec_output: (N, T, classes), or shape
+    (0, 0, 0)."""
     @nb.njit(cache=True, nogil=True)
-    def infer_range(m, r, x, start, stop, rec_spikes, rec_membrane, preds):
+    def infer_range(m, r, x, start, stop, rec_spikes, rec_membrane, rec_output, preds):
         for k in range(start, stop):
             rs = rec_spikes[k] if rec_spikes.shape[0] > 0 else np.zeros((0, 0), rec_spikes.dtype)
             rm = rec_membrane[k] if rec_membrane.shape[0] > 0 else np.zeros((0, 0), np.int64)
-            preds[k] = infer_sample(m, r, x[k], rs, rm, conv)
+            ro = rec_output[k] if rec_output.shape[0] > 0 else np.zeros((0, 0), np.int64)
+            preds[k] = infer_sample(m, r, x[k], rs, rm, ro, conv)
     return infer_range
 
 
 INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threads balance load
 
 
-def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
+def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int):
     """Frozen-weight inference of N samples on ``threads`` threads, chunk by chunk.
 
     Returns (predictions (N,), counters (L, events), neuron counts (4, neurons)). Each thread
@@ -380,7 +394,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, threads: int):
             # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
             owned.view = kernel_view(m, r)
         infer_range(*owned.view, x, start, min(start + INFER_CHUNK, n), rec_spikes,
-                    rec_membrane, preds)
+                    rec_membrane, rec_output, preds)
 
     starts = range(0, n, INFER_CHUNK)
     if threads <= 1 or len(starts) == 1:

@@ -172,7 +172,7 @@ def reset_state(r):
         reg[:] = 0
 
 
-def infer_sample(m, r, x, rec_spikes, rec_membrane):
+def infer_sample(m, r, x, rec_spikes, rec_membrane, rec_output):
     total = np.zeros(int(m.n_out[-1]), np.int64)
     reset_state(r)
     for t in range(x.shape[0]):
@@ -180,6 +180,8 @@ def infer_sample(m, r, x, rec_spikes, rec_membrane):
         r.x_pre[:] = x[t]
         forward_step(m, r, False)
         total += neurons(m, len(m.n_in) - 1, r.s if m.predict_spikes else r.u)
+        if rec_output.shape[0] > 0:
+            rec_output[t, :] = neurons(m, len(m.n_in) - 1, r.u)
         if rec_spikes.shape[0] > 0:
             rec_spikes[t, :] = r.s
         if rec_membrane.shape[0] > 0:

@@ -7,24 +7,53 @@ import matplotlib.pyplot as plt  # noqa: E402
 from chipsim.report.writer import write_figure  # noqa: E402
 
 
+def conditions(report: dict) -> str:
+    """One line naming what ran: network, data, T, and on chip the widths and table."""
+    d, cfg = report["data"], report["config"]
+    shape = "-".join([str(d["n_inputs"])] + [str(l["n_out"]) for l in
+                                              report["network"]["layers"]])
+    line = (f"{report['name']}: {report['run']['label']}, {shape}, {d['name']}, "
+            f"T = {d['timesteps']}, seed {cfg['seed']}")
+    if cfg["chip"]["arithmetic"] == "fixed":
+        b = cfg["chip"]["bits"]
+        line += (f"; weights {b['weight']} bit, membranes {b['membrane']} bit, "
+                 f"{cfg['chip']['rounding']} rounding")
+    return line
+
+
 def learning_curve(report: dict, path) -> None:
-    """Train (online) and test accuracy in % per epoch, epoch 0 = before training."""
+    """Accuracy (%) and loss per epoch, train (online, while learning) and test; epoch 0 is
+    the network before training."""
     epochs = report["epochs"]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    x = [e["epoch"] for e in epochs]
-    ax.plot(x, [100 * e["test_accuracy"] for e in epochs], "o-", label="test")
     trained = [e for e in epochs if e["train_accuracy"] is not None]
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(8, 3.6), layout="constrained")
+    x = [e["epoch"] for e in epochs]
+    acc.plot(x, [100 * e["test_accuracy"] for e in epochs], "o-", label="test")
     if trained:  # an inference-only run has no training curve
-        ax.plot([e["epoch"] for e in trained], [100 * e["train_accuracy"] for e in trained],
-                "s--", label="train (during learning)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
-    if len(epochs) == 1:  # one evaluation: a full scale, not a zoom on a single point
-        ax.set_ylim(0, 100)
-        ax.set_xticks([0])
-    ax.set_title(f"{report['name']}: {report['run']['label']}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        acc.plot([e["epoch"] for e in trained], [100 * e["train_accuracy"] for e in trained],
+                 "s--", label="train (while learning)")
+        acc.legend(fontsize=8, loc="lower right")
+    acc.set_ylim(0, 100)
+    acc.set_ylabel("accuracy (%)")
+    with_loss = [e for e in epochs if e.get("test_loss") is not None]
+    loss.plot([e["epoch"] for e in with_loss], [e["test_loss"] for e in with_loss], "o-",
+              label="test")
+    if trained and trained[0].get("train_loss") is not None:
+        loss.plot([e["epoch"] for e in trained], [e["train_loss"] for e in trained], "s--",
+                  label="train (while learning)")
+        loss.legend(fontsize=8, loc="upper right")
+    loss.set_ylim(bottom=0)
+    loss.set_ylabel("loss per sample")
+    for ax in (acc, loss):
+        ax.set_xlabel("epoch (0: before training)")
+        ax.grid(alpha=0.3)
+        if len(epochs) == 1:
+            ax.set_xticks([0])
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(conditions(report) + "\nloss: OTTT's, sum over steps of ((1 - m) CE + m MSE) / T "
+                 f"of the output u[t], m = {report['config']['learning']['loss']['mse_weight']}",
+                 fontsize=8)
     write_figure(path, fig)
 
 

@@ -12,12 +12,18 @@ def summary_markdown(report: dict) -> str:
              f"encoding {d['encoding']}",
              f"- final test accuracy: **{100 * report['final']['test_accuracy']:.2f} %**",
              f"- wall time: {report['seconds']:.1f} s", "",
-             "| epoch | train accuracy (during learning) | test accuracy | train time (s) |",
-             "|---:|---:|---:|---:|"]
+             "| epoch | train accuracy (during learning) | test accuracy | train loss "
+             "| test loss | train time (s) |",
+             "|---:|---:|---:|---:|---:|---:|"]
     for e in report["epochs"]:
         train = "" if e["train_accuracy"] is None else f"{100 * e['train_accuracy']:.2f} %"
+        losses = [f"{e[k]:.4f}" if e.get(k) is not None else "" for k in ("train_loss",
+                                                                         "test_loss")]
         lines.append(f"| {e['epoch']} | {train} | {100 * e['test_accuracy']:.2f} % "
-                     f"| {e['seconds']:.2f} |")
+                     f"| {losses[0]} | {losses[1]} | {e['seconds']:.2f} |")
+    lines += ["", "Loss: OTTT's, per sample the sum over the T steps of ((1 - m) cross-entropy "
+              "+ m MSE) / T of the output layer's u[t], m = learning.loss.mse_weight; train: "
+              "while learning (online), test: after the epoch."]
     if "chip" in report:
         lines += _chip_tables(report["chip"])
     if "costs" in report:
@@ -77,7 +83,10 @@ def costs_markdown(costs: dict) -> list[str]:
     for part in ("inference", "training"):
         if part in costs:
             e = costs[part]["energy"]
-            lines.append(f"| {part} | " + " | ".join(f"{e[t]['per_sample_pJ'] / 1e6:.3f} uJ"
+            what = (f"inference (mean over the {costs[part]['samples']:,} test samples)"
+                    if part == "inference" else f"training (mean over all "
+                    f"{costs[part]['samples']:,} samples learned, every epoch)")
+            lines.append(f"| {what} | " + " | ".join(f"{e[t]['per_sample_pJ'] / 1e6:.3f} uJ"
                                                      for t in costs["energy_tables"]) + " |")
     for part in ("inference", "training"):
         if part not in costs:
@@ -139,8 +148,9 @@ def mapping_markdown(report: dict, brief: bool = False) -> str:
     c = inf["cycles"]["per_step"]
     lines += ["", f"One inference of T = {inf['steps']} steps at assumed spike rates (input "
               f"{rates['input']}, spiking layers {rates['spiking_layers']}):", ""]
-    lines += [f"- energy ({name}): {e['total_pJ'] / 1e6:,.2f} uJ" for name, e in
-              inf["energy"].items()]
+    bits = report["config"]["chip"]["bits"]
+    lines += [f"- energy ({name} table, {bits['weight']}-bit weights, {bits['membrane']}-bit "
+              f"membranes): {e['total_pJ'] / 1e6:,.4g} uJ" for name, e in inf["energy"].items()]
     lines += [f"- time step: {c['latency_cycles']:,.0f} cycles ({c['latency_us']:.1f} us), "
               f"slowest core {c['critical_core']} ({c['critical_phase']}); real-time factor "
               f"{c['realtime_factor']:.1f}"]
