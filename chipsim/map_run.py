@@ -56,6 +56,9 @@ def map_model(config: Config, out_dir: str | Path | None, *, rate: float, input_
     if config.output.plots:
         from chipsim.report import plots
 
-        plots.memory_per_core({"memory": mem}, out / "memory_per_core.png")
+        plots.memory_per_core({"memory": mem, "placement": report["placement"]},
+                              out / "memory_per_core.png",
+                              f"{config.network.model} on the {chip.preset} chip, "
+                              f"{bits.weight}-bit weights (inference: no learning memory)")
     echo(f"-> {out}")
     return report

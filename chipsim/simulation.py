@@ -346,18 +346,22 @@ class Simulation:
         plots.learning_curve(report, out / "learning_curve.png")
         if "costs" not in report:
             return
-        plots.energy_breakdown(report["costs"], out / "energy_breakdown.png")
-        plots.memory_per_core(report["costs"], out / "memory_per_core.png")
-        plots.cycles_per_phase(report["costs"], out / "cycles_per_phase.png")
-        plots.memory_vs_timesteps(report["costs"], out / "memory_vs_T.png")
+        plots.energy_breakdown(report, out / "energy_breakdown.png")
+        plots.memory_per_core(report["costs"], out / "memory_per_core.png",
+                              plots.conditions(report))
+        plots.cycles_per_phase(report, out / "cycles_per_phase.png")
+        plots.memory_vs_timesteps(report, out / "memory_vs_T.png")
         config = self.config
         one = encode(self.data.x_test[:1], config.data.timesteps, config.data.encoding,
                      stream(config.seed, "encode-test"))
         counts = (self.chip.inference_counts.copy(), self.chip.inference_neuron_counts.copy())
-        _, kept = self.model.infer(one, ("spikes",))
+        predicted, kept = self.model.infer(one, ("spikes",))
         self.chip.inference_counts[:], self.chip.inference_neuron_counts[:] = counts
-        plots.spike_raster({k.removesuffix(".spikes"): v[0] for k, v in kept.items()},
-                           out / "spike_raster.png")
+        about = plots.conditions(report).replace("; ", "\n")
+        plots.spike_raster(
+            {k.removesuffix(".spikes"): v[0] for k, v in kept.items()}, out / "spike_raster.png",
+            f"{about}\ntest sample 0 (label {self.data.y_test[0]}, predicted {predicted[0]}) "
+            f"after {self.epochs_trained} epochs of training")
 
 
 def model_yaml(network: Network, model) -> str:

@@ -3,6 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from chipsim.report.writer import write_figure  # noqa: E402
 
@@ -57,87 +58,164 @@ def learning_curve(report: dict, path) -> None:
     write_figure(path, fig)
 
 
-def energy_breakdown(costs: dict, path) -> None:
-    """Energy per sample by event type (headline table), inference and training."""
+def _label(name: str) -> str:
+    """An event or phase name as a reader says it: 'synaptic_ops' -> 'synaptic ops'."""
+    return name.replace("_", " ")
+
+
+def energy_breakdown(report: dict, path) -> None:
+    """Energy per sample by event type under the run's table, inference and training."""
+    costs = report["costs"]
     table = costs["primary_energy_table"]
-    parts = [p for p in ("inference", "training") if p in costs]
-    events = [e for e in costs["energy_tables"][table]
-              if any(costs[p]["energy"][table]["by_event_pJ"][e] for p in parts)]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    parts = [p for p in ("inference", "training") if p in costs and costs[p]["samples"]]
+    per = {p: {e: v / costs[p]["samples"] / 1e3 for e, v in
+               costs[p]["energy"][table]["by_event_pJ"].items()} for p in parts}
+    events = sorted((e for e in costs["energy_tables"][table] if any(per[p].get(e) for p in parts)),
+                    key=lambda e: max(per[p].get(e, 0.0) for p in parts))
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(events) + 1.8), layout="constrained")
     width = 0.8 / len(parts)
     for k, part in enumerate(parts):
-        e = costs[part]["energy"][table]
-        values = [e["by_event_pJ"][ev] / costs[part]["samples"] / 1e3 for ev in events]
-        ax.barh([i + k * width for i in range(len(events))], values, height=width, label=part)
-    ax.set_yticks([i + width * (len(parts) - 1) / 2 for i in range(len(events))], events,
-                  fontsize=7)
-    ax.set_xlabel(f"nJ per sample ({table})")
-    ax.legend(fontsize=8)
+        total = costs[part]["energy"][table]["per_sample_pJ"] / 1e3
+        what = ("mean over the test samples" if part == "inference"
+                else "mean over every sample learned")
+        ax.barh([i + k * width for i in range(len(events))], [per[part][e] for e in events],
+                height=width, label=f"{part}: {total:,.0f} nJ per sample ({what})")
+    ax.set_yticks([i + width * (len(parts) - 1) / 2 for i in range(len(events))],
+                  [_label(e) for e in events], fontsize=8)
+    ax.set_xlabel(f"energy per sample (nJ), table {table}")
+    ax.set_xlim(left=0)
+    ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
+    note = ("\n(loihi2018 prices a synaptic op the same at every weight width)"
+            if table == "loihi2018" else "")
+    fig.suptitle(conditions(report) + note, fontsize=8)
     write_figure(path, fig)
 
 
-def memory_per_core(costs: dict, path) -> None:
-    """Synapse SRAM use per core, stacked by kind, against the core's capacity."""
+MEMORY_KINDS = {"sram_weights": "weights", "sram_accumulators": "accumulators",
+                "sram_feedback": "feedback matrix", "sram_transposed_copy": "transposed copy",
+                "neuron_state": "neuron state", "trace_registers": "trace registers",
+                "routing_table": "routing table"}
+
+
+def memory_per_core(costs: dict, path, title: str = "") -> None:
+    """Memory per layer (KiB, summed over its cores, stacked by kind) and the synapse SRAM
+    use of every core on the mesh (a heat map: readable for any number of cores)."""
     rows = costs["memory"]["per_core"]
-    kinds = ["sram_weights", "sram_accumulators", "sram_feedback", "sram_transposed_copy"]
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(rows) + 2), 3.2))
-    bottom = [0.0] * len(rows)
-    for kind in kinds:
-        values = [100 * r[kind] / r["sram_available"] for r in rows]
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig, (bars, mesh) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained",
+                                     gridspec_kw={"width_ratios": [1.4, 1]})
+    bottom = [0.0] * len(layers)
+    for kind, name in MEMORY_KINDS.items():
+        values = [sum(r[kind] for r in rows if r["layer"] == l) / 8192 for l in layers]
         if any(values):
-            ax.bar(range(len(rows)), values, bottom=bottom, label=kind.removeprefix("sram_"))
+            bars.bar(range(len(layers)), values, bottom=bottom, label=name)
             bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_xticks(range(len(rows)), [f"{r['core']}\n{r['layer']}" for r in rows], fontsize=7)
-    ax.set_ylabel("synapse SRAM used (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=7)
+    cores = [sum(1 for r in rows if r["layer"] == l) for l in layers]
+    bars.set_xticks(range(len(layers)), [f"{l}\n{n} core{'s' * (n > 1)}"
+                                         for l, n in zip(layers, cores)],
+                    fontsize=7 if len(layers) < 12 else 5, rotation=0 if len(layers) < 8 else 60)
+    bars.set_ylabel("memory (KiB)")
+    bars.set_title("memory per layer, all its cores", fontsize=9)
+    bars.legend(fontsize=7)
+    mesh_size = costs.get("placement", {}).get("mesh") or (0, 0)
+    width = max(mesh_size[0], max(r["x"] for r in rows) + 1)
+    height = max(mesh_size[1], max(r["y"] for r in rows) + 1)
+    grid = np.full((height, width), np.nan)
+    for r in rows:
+        grid[r["y"], r["x"]] = 100 * r["sram_utilization"]
+    image = mesh.imshow(grid, vmin=0, vmax=100, cmap="viridis", origin="lower",
+                        interpolation="nearest", aspect="auto")
+    fig.colorbar(image, ax=mesh, label="synapse SRAM used (%)")
+    mesh.set_xlabel("core x")
+    mesh.set_ylabel("core y")
+    for axis in (mesh.xaxis, mesh.yaxis):
+        axis.get_major_locator().set_params(integer=True)
+    mesh.set_title(f"the mesh: {len(rows)} of {width * height} cores used (blank: unused)",
+                   fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=8)
     write_figure(path, fig)
 
 
-def cycles_per_phase(costs: dict, path) -> None:
-    """Mean cycles per time step of every core, stacked by phase."""
-    parts = [p for p in ("inference", "training") if p in costs]
-    fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3.2), squeeze=False)
+MAX_CORE_BARS = 32  # beyond this, one bar per layer (its slowest core)
+
+
+def cycles_per_phase(report: dict, path) -> None:
+    """Mean cycles per time step, stacked by phase: per core, or per layer's slowest core
+    when there are many cores."""
+    costs = report["costs"]
+    parts = [p for p in ("inference", "training") if p in costs and costs[p]["samples"]]
+    core_layer = {str(c): l for l, cs in costs["placement"]["layers"].items() for c in cs}
+    fig, axes = plt.subplots(1, len(parts), figsize=(4.2 * len(parts), 3.6), squeeze=False,
+                             layout="constrained")
     for ax, part in zip(axes[0], parts):
         c = costs[part]["cycles"]
-        cores = list(c["per_core_per_phase"])
-        bottom = [0.0] * len(cores)
-        for phase in next(iter(c["per_core_per_phase"].values())):
-            values = [c["per_core_per_phase"][k][phase] / c["steps"] for k in cores]
-            ax.bar(cores, values, bottom=bottom, label=phase)
+        per_core = {k: {ph: v / c["steps"] for ph, v in phases.items()}
+                    for k, phases in c["per_core_per_phase"].items()}
+        if len(per_core) <= MAX_CORE_BARS:
+            keys = list(per_core)
+            labels = [f"{k}\n{core_layer.get(k, '')}" for k in keys]
+            xlabel = "core (layer)"
+        else:
+            slowest = {}
+            for k, phases in per_core.items():
+                layer = core_layer.get(k, "?")
+                if layer not in slowest or sum(phases.values()) > sum(
+                        per_core[slowest[layer]].values()):
+                    slowest[layer] = k
+            keys, labels, xlabel = list(slowest.values()), list(slowest), "layer (slowest core)"
+        bottom = [0.0] * len(keys)
+        for phase in next(iter(per_core.values())):
+            values = [per_core[k][phase] for k in keys]
+            ax.bar(range(len(keys)), values, bottom=bottom, label=_label(phase))
             bottom = [b + v for b, v in zip(bottom, values)]
-        ax.set_title(part, fontsize=9)
-        ax.set_xlabel("core")
-        ax.set_ylabel("cycles per time step")
+        ax.set_xticks(range(len(keys)), labels, fontsize=7)
+        step = c["per_step"]
+        ax.set_title(f"{part}: a time step takes {step['latency_cycles']:,.0f} cycles "
+                     f"(slowest core, routing, barrier)", fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("mean cycles per time step")
         ax.legend(fontsize=7)
+    chip = report["config"]["chip"]
+    fig.suptitle(f"{conditions(report)}\nchip preset {chip['preset']}, cycle table at "
+                 f"{chip['cycles']['clock_mhz']:g} MHz", fontsize=8)
     write_figure(path, fig)
 
 
-def memory_vs_timesteps(costs: dict, path) -> None:
-    """Training memory beyond the weights: OTTT flat, BPTT linear in T."""
-    rows = costs["memory"]["ottt_vs_bptt"]
+def memory_vs_timesteps(report: dict, path) -> None:
+    """Training memory beyond the weights against T: OTTT flat, BPTT linear in T."""
+    rows = report["costs"]["memory"]["ottt_vs_bptt"]
     t = [r["T"] for r in rows]
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.plot(t, [r["ottt_state_bits"] / 8192 for r in rows], "o-", label="OTTT (this rule)")
-    ax.plot(t, [r["bptt_state_bits"] / 8192 for r in rows], "s-", label="BPTT")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
+    ax.plot(t, [r["ottt_state_bits"] / 8192 for r in rows], "o-",
+            label=f"OTTT ({report['run']['label'].split(' ', 1)[1]})")
+    ax.plot(t, [r["bptt_state_bits"] / 8192 for r in rows], "s-",
+            label="BPTT (every step's state kept)")
+    ax.plot(t, [r["weights_bits"] / 8192 for r in rows], ":", color="gray",
+            label="the weights (for scale)")
     ax.set_xlabel("time steps T")
-    ax.set_ylabel("training memory beyond weights (KiB)")
-    ax.set_xscale("log", base=2)
+    ax.set_ylabel("training memory beyond the weights (KiB)")
+    ax.set_xlim(0, max(t) * 1.05)
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.suptitle(conditions(report).replace("; ", "\n"), fontsize=8)
     write_figure(path, fig)
 
 
-def spike_raster(spikes: dict, path) -> None:
-    """Spikes of one test sample: {layer: (T, units) 0/1}."""
-    fig, axes = plt.subplots(1, len(spikes), figsize=(3.2 * len(spikes), 3), squeeze=False)
+def spike_raster(spikes: dict, path, title: str = "") -> None:
+    """Spikes of one test sample: {layer: (T, units) 0/1}; ``title`` says which sample."""
+    fig, axes = plt.subplots(1, len(spikes), figsize=(3.4 * len(spikes) + 0.6, 3.4),
+                             squeeze=False, layout="constrained")
     for ax, (name, s) in zip(axes[0], spikes.items()):
         t, n = s.nonzero()
-        ax.scatter(t, n, s=4, marker="|")
+        ax.scatter(t, n, s=6, marker="|")
         ax.set_xlim(-0.5, s.shape[0] - 0.5)
         ax.set_ylim(-0.5, s.shape[1] - 0.5)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(f"{name}: {len(t)} spikes, {s.shape[1]} neurons", fontsize=8)
         ax.set_xlabel("time step")
         ax.set_ylabel("neuron")
+    if title:
+        fig.suptitle(title, fontsize=8)
     write_figure(path, fig)
