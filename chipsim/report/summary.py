@@ -149,8 +149,9 @@ def mapping_markdown(report: dict, brief: bool = False) -> str:
     lines += ["", f"One inference of T = {inf['steps']} steps at assumed spike rates (input "
               f"{rates['input']}, spiking layers {rates['spiking_layers']}):", ""]
     bits = report["config"]["chip"]["bits"]
-    lines += [f"- energy ({name} table, {bits['weight']}-bit weights, {bits['membrane']}-bit "
-              f"membranes): {e['total_pJ'] / 1e6:,.4g} uJ" for name, e in inf["energy"].items()]
+    lines += [f"- energy ({name}): {e['total_pJ'] / 1e6:,.4g} uJ ({name} table, "
+              f"{bits['weight']}-bit weights, {bits['membrane']}-bit membranes)"
+              for name, e in inf["energy"].items()]
     lines += [f"- time step: {c['latency_cycles']:,.0f} cycles ({c['latency_us']:.1f} us), "
               f"slowest core {c['critical_core']} ({c['critical_phase']}); real-time factor "
               f"{c['realtime_factor']:.1f}"]
