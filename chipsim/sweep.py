@@ -47,15 +47,12 @@ from chipsim.config import (Config, apply_override, read_yaml_file, resolve_path
                             validate_config)
 from chipsim.errors import ChipsimError, ConfigError
 from chipsim.progress import progress
+from chipsim.report.results_columns import ID_COLUMNS, METRIC_COLUMNS
 from chipsim.report.writer import write_json, write_text
 
 SWEEP_KEYS = ("name", "base", "set", "axes", "mode", "extra")
 MODES = ("grid", "zip")
 HASH_CHARS = 12
-ID_COLUMNS = ("point", "hash")
-METRIC_COLUMNS = ("test_accuracy", "energy_per_inference_pJ", "energy_per_train_sample_pJ",
-                  "energy_table", "sram_used_bits", "latency_cycles_per_step", "seconds",
-                  "status", "error")
 MAX_REPORTED_POINTS = 3  # failing points named in one error message (the rest are counted)
 
 
@@ -330,7 +327,7 @@ def _finished_report(out: Path, point: Point) -> dict | None:
 def point_metrics(report: dict) -> dict:
     """The results.csv numbers of one run (cost columns None for float64 runs)."""
     row = {"test_accuracy": report["final"]["test_accuracy"], "seconds": report["seconds"],
-           "status": "ok", "error": None, "energy_per_inference_pJ": None,
+           "chance_accuracy": 1.0 / report["data"]["n_classes"], "status": "ok", "error": None, "energy_per_inference_pJ": None,
            "energy_per_train_sample_pJ": None, "energy_table": None, "sram_used_bits": None,
            "latency_cycles_per_step": None}
     costs = report.get("costs")
@@ -378,7 +375,7 @@ def _error_outcome(exc: BaseException, started: float, internal: bool = False) -
     if internal or not isinstance(exc, ChipsimError):
         message = f"{type(exc).__name__}: {message}" + (
             " (internal error; traceback in error.txt)" if internal else "")
-    return {"test_accuracy": None, "energy_per_inference_pJ": None,
+    return {"test_accuracy": None, "chance_accuracy": None, "energy_per_inference_pJ": None,
             "energy_per_train_sample_pJ": None, "energy_table": None, "sram_used_bits": None,
             "latency_cycles_per_step": None, "seconds": time.perf_counter() - started,
             "status": "error", "error": message}

@@ -226,3 +226,23 @@ def test_plot_command_draws_a_custom_figure_and_names_unknown_columns(small, tmp
                  "--y", "test_accuracy"]) == 2
     assert "--x: no column 'chip.bits.wieght' (did you mean 'chip.bits.weight'?)" in \
         capsys.readouterr().err
+
+
+def test_figure_helpers_merge_coinciding_lines_skip_chance_and_name_keys():
+    """What the sweep figures promise a reader: lines that coincide are drawn once with
+    every value named; a Pareto front leaves out configs at chance; axes are in words."""
+    from chipsim.report import sweep_plots as sp
+
+    rows = [{"chip.core.neurons": n, "chip.bits.weight": b, "latency": 100.0 * n,
+             "sram": 8.0 * b} for n in (16, 32) for b in (4, 8)]
+    sram = sp._merged(rows, ["chip.core.neurons"], "chip.bits.weight", "sram")
+    assert [label for label, _ in sram] == ["16, 32 neurons per core (identical)"]
+    assert len(sram[0][1]) == 4
+    latency = sp._merged(rows, ["chip.core.neurons"], "chip.bits.weight", "latency")
+    assert [label for label, _ in latency] == ["16 neurons per core", "32 neurons per core"]
+    points = [(1.0, 10.0), (2.0, 80.0), (3.0, 95.0), (2.5, 50.0)]
+    assert sp.pareto_front(points) == [0, 1, 2]
+    assert sp.pareto_front(points, floor=15.0) == [1, 2]  # the chance-level point is out
+    assert sp._axis_name("chip.bits.weight") == "weight width (bits)"
+    assert sp._value("chip.rounding", "floor") == "floor rounding"
+    assert sp._axis_name("learning.surrogate.alpha") == "learning.surrogate.alpha"

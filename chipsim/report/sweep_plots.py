@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from chipsim.errors import ConfigError, DataError  # noqa: E402
 from chipsim.report.writer import write_figure  # noqa: E402
-from chipsim.sweep import ID_COLUMNS, METRIC_COLUMNS  # noqa: E402
+from chipsim.report.results_columns import ID_COLUMNS, METRIC_COLUMNS  # noqa: E402
 
 BIT_AXES = ("chip.bits.weight", "chip.bits.trace", "chip.bits.error")
 ENERGY_COLUMNS = ("energy_per_inference_pJ", "energy_per_train_sample_pJ")
@@ -119,39 +119,47 @@ def standard_figures(results_csv: str | Path, out_dir: str | Path) -> list[Path]
 
 
 def accuracy_vs(results: Results, x: str, stem: Path) -> list[Path]:
-    """Test accuracy against one axis: a line per value of the other axes (seed aside),
-    mean over seeds with min-max bars; float64 runs as a reference band."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Test accuracy against one axis: a line per value of the other axes (seed aside; lines
+    that coincide are drawn once), mean over seeds with min-max bars; float64 runs as a
+    reference band with each run's value; chance level marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     others = [k for k in results.values if k not in (x, "seed", "chip.arithmetic")]
     fixed = [r for r in results.ok if not _is_float64(r)]
     categories = _categories(fixed, x)
-    for key, rows in _groups(fixed, others).items():
-        _line(ax, rows, x, "test_accuracy", _label(others, key), categories)
-    reference = [100 * r["test_accuracy"] for r in results.ok if _is_float64(r)]
+    for label, rows in _merged(fixed, others, x, "test_accuracy"):
+        _line(ax, rows, x, "test_accuracy", label, categories)
+    reference = [r for r in results.ok if _is_float64(r)]
     if reference:
-        mean = sum(reference) / len(reference)
-        several = len(reference) > 1
+        values = [100 * r["test_accuracy"] for r in reference]
+        mean = sum(values) / len(values)
+        runs = ", ".join(f"{v:.1f}" for v in values)
         ax.axhline(mean, color="k", lw=1, ls="--",
-                   label=f"float64 reference: {'mean ' if several else ''}{mean:.1f} %"
-                         + (f", band min-max of {len(reference)} runs" if several else ""))
-        if several:
-            ax.axhspan(min(reference), max(reference), color="k", alpha=0.08, lw=0)
+                   label=f"float64 reference, same config ({len(values)} run"
+                         f"{'s' if len(values) > 1 else ''}: {runs} %; line: mean"
+                         + (", band: min-max" if len(values) > 1 else "") + ")")
+        if len(values) > 1:
+            ax.axhspan(min(values), max(values), color="k", alpha=0.08, lw=0)
+    _chance(ax, results.ok)
     _x_axis(ax, fixed, x)
+    ax.set_ylim(0, 100)
     ax.set_ylabel(SHOWN["test_accuracy"][1])
-    ax.set_title(_title(results, fixed, "mean and min-max over seeds"), fontsize=9)
+    ax.set_title(_title(results, fixed, "mean and min-max over seeds"), fontsize=8)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        fig.legend(loc="outside lower center", fontsize=7, ncols=2)
     return _save(fig, stem)
 
 
 def energy_vs_accuracy(results: Results, stem: Path) -> list[Path]:
-    """Energy per sample against accuracy per config (mean over seeds), Pareto front marked."""
+    """Energy per sample against accuracy per config (mean over seeds), both axes from zero,
+    the Pareto front marked among the configs above chance."""
     others = [k for k in results.values if k not in ("seed", "chip.arithmetic")]
     hue = others[-1] if others else None
     parts = [c for c in ENERGY_COLUMNS if any(r.get(c) is not None for r in results.ok)]
     priced = [r for r in results.ok if r.get(parts[0]) is not None]
-    fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4.4), squeeze=False)
+    chance = _chance_level(priced)
+    fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 5.2), squeeze=False,
+                             layout="constrained")
     configs = []
     for key, rows in _groups(priced, others).items():
         configs.append((dict(zip(others, key)), rows))
@@ -167,36 +175,45 @@ def energy_vs_accuracy(results: Results, stem: Path) -> list[Path]:
         for value, color in colors.items():
             mine = [p for p in pts if p[2].get(hue) == value]
             ax.scatter([p[0] for p in mine], [p[1] for p in mine], color=color, s=22,
-                       label=f"{_short(hue)}={value}" if hue else None, zorder=3)
-        front = pareto_front([(p[0], p[1]) for p in pts])
+                       label=_value(hue, value) if hue else None, zorder=3)
+        front = pareto_front([(p[0], p[1]) for p in pts], None if chance is None
+                             else 150 * chance)
         fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
         ax.plot(fx, fy, "k--", lw=1, drawstyle="steps-post", zorder=2)
         ax.scatter(fx, fy, s=90, facecolors="none", edgecolors="k", lw=1.2, zorder=4,
-                   label="Pareto front")
+                   label="Pareto front" + (" (configs above 1.5 x chance)" if chance else ""))
         listing = []  # the front, numbered on the plot and spelled out below it
         for n, i in enumerate(front, 1):
             ax.annotate(str(n), (pts[i][0], pts[i][1]), fontsize=7, xytext=(5, 3),
                         textcoords="offset points")
             listing.append(f"{n}: {_label(others, [pts[i][2][k] for k in others]) or 'run'}  "
                            f"{pts[i][0]:.4g} nJ, {pts[i][1]:.2f} %")
-        ax.text(0.0, -0.16, "Pareto front:\n" + "\n".join(listing), transform=ax.transAxes,
+        ax.text(0.0, -0.14, "Pareto front:\n" + "\n".join(listing), transform=ax.transAxes,
                 va="top", fontsize=7, family="monospace")
-        if len(pts) > 1 and max(p[0] for p in pts) > 4 * min(p[0] for p in pts) > 0:
-            ax.set_xscale("log")
-        ax.set_xlabel(f"{label}, {_table(results)}")
+        if len(pts) > 1 and max(p[0] for p in pts) > 20 * min(p[0] for p in pts) > 0:
+            ax.set_xscale("log")  # over decades: a log scale, said on the axis
+            ax.set_xlabel(f"{label}, {_table(results)} (log scale)")
+        else:
+            ax.set_xlim(left=0, right=1.05 * max(p[0] for p in pts))
+            ax.set_xlabel(f"{label}, {_table(results)}")
+        _chance(ax, priced)
+        ax.set_ylim(0, 100)
         ax.set_ylabel(SHOWN["test_accuracy"][1])
         ax.grid(alpha=0.3)
     if axes[0][0].get_legend_handles_labels()[0]:
-        axes[0][0].legend(fontsize=7)
-    fig.suptitle(_title(results, priced, "one marker per config, mean over seeds"),
-                 fontsize=9)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=7, loc="outside right upper")
+    fig.suptitle(_title(results, priced, "one marker per config, mean over seeds")
+                 + _width_note(results), fontsize=9)
     return _save(fig, stem)
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+def pareto_front(points: list[tuple[float, float]], floor: float | None = None) -> list[int]:
     """Indices of the points no other point beats: lower cost (x) and higher accuracy (y),
-    ordered by cost. Of equal points the first is kept."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    ordered by cost. Of equal points the first is kept. Points with y <= ``floor`` (e.g. 1.5
+    x chance) are left out: cheap and useless is not a trade-off."""
+    order = sorted((i for i in range(len(points)) if floor is None or points[i][1] > floor),
+                   key=lambda i: (points[i][0], -points[i][1], i))
     front, best = [], -math.inf
     for i in order:
         if points[i][1] > best:
@@ -206,28 +223,35 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def costs_vs(results: Results, x: str, stem: Path) -> list[Path]:
-    """Energy, latency and synapse SRAM against one numeric axis, a line per value of the
-    other axes (seed aside, mean over seeds)."""
+    """Energy, latency and synapse SRAM against one numeric axis, from zero, a line per
+    value of the other axes (seed aside, mean over seeds; coinciding lines drawn once)."""
     columns = [c for c in (*ENERGY_COLUMNS, "latency_cycles_per_step", "sram_used_bits")
                if any(r.get(c) is not None for r in results.ok)]
     fixed = [r for r in results.ok if r.get(columns[0]) is not None and r.get(x) is not None]
     others = [k for k in results.values if k not in (x, "seed", "chip.arithmetic")]
     cols = 2 if len(columns) > 2 else len(columns)
     rows_n = math.ceil(len(columns) / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 3.4 * rows_n), squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 3.4 * rows_n + 0.6),
+                             squeeze=False, layout="constrained")
     categories = _categories(fixed, x)
     for ax, column in zip(axes.flat, columns):
-        for key, rows in _groups(fixed, others).items():
-            _line(ax, rows, x, column, _label(others, key), categories)
+        for label, rows in _merged(fixed, others, x, column):
+            _line(ax, rows, x, column, label, categories)
         _x_axis(ax, fixed, x)
+        ax.set_ylim(0, 1.08 * ax.dataLim.y1)  # from zero, with room above the highest line
         ax.set_ylabel(SHOWN[column][1], fontsize=8)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(columns):]:
         ax.set_visible(False)
-    if axes[0][0].get_legend_handles_labels()[0]:
-        axes[0][0].legend(fontsize=7)
-    fig.suptitle(_title(results, fixed, f"costs under {_table(results)}"), fontsize=9)
-    fig.tight_layout()
+    shown = {}  # one legend below the panels (over none of their data)
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            shown.setdefault(label, handle)
+    if shown:
+        fig.legend(list(shown.values()), list(shown), fontsize=7, loc="outside lower center",
+                   ncols=min(3, len(shown)))
+    fig.suptitle(_title(results, fixed, f"costs under {_table(results)}, mean over seeds")
+                 + _width_note(results), fontsize=9)
     return _save(fig, stem)
 
 
@@ -253,12 +277,12 @@ def plot_results(results_csv: str | Path, x: str, y: str, hue: str | None = None
     for key, members in _groups(rows, [hue] if hue else []).items():
         _line(ax, members, x, y, str(key[0]) if hue else None, categories)
     _x_axis(ax, rows, x)
-    ax.set_ylabel(SHOWN.get(y, (1.0, y))[1])
+    ax.set_ylabel(_axis_name(y))
     ax.set_title(_title(results, rows, "mean and min-max over rows sharing x"
                         + (" and hue" if hue else "")), fontsize=9)
     ax.grid(alpha=0.3)
     if hue:
-        ax.legend(fontsize=8, title=_short(hue))
+        ax.legend(fontsize=8, title=_axis_name(hue))
     if out is not None:
         write_figure(out, fig)
         written = [Path(out)]
@@ -319,7 +343,57 @@ def _x_axis(ax, rows: list[dict], x: str) -> None:
         if len(values) <= 12:
             ax.set_xticks(values, [f"{v:g}" for v in values])
             ax.minorticks_off()
-    ax.set_xlabel(_short(x) if x not in SHOWN else SHOWN[x][1])
+    ax.set_xlabel(_axis_name(x))
+
+
+def _merged(rows: list[dict], keys: list[str], x: str, y: str) -> list[tuple]:
+    """(label, rows) per line: the groups of ``keys`` values, those whose y agrees at every
+    x (to 9 significant digits) joined into one line labelled with all their values."""
+    lines: dict[tuple, list] = {}
+    for key, members in _groups(rows, keys).items():
+        by_x: dict = {}
+        for r in members:
+            if r.get(x) is not None and isinstance(r.get(y), (int, float)):
+                by_x.setdefault(r[x], []).append(r[y])
+        shape = tuple(sorted((str(v), f"{min(ys):.9g}", f"{max(ys):.9g}", f"{_mean(ys):.9g}")
+                             for v, ys in by_x.items()))
+        lines.setdefault(shape, []).append((key, members))
+    out = []
+    for groups in lines.values():
+        label_keys = [k for i, k in enumerate(keys)
+                      if len({g[0][i] for g in groups}) > 1 or len(groups) == 1]
+        if len(groups) == 1:
+            label = _label(keys, groups[0][0])
+        else:
+            parts = [_value(k, ", ".join(str(v) for v in _sorted({g[0][keys.index(k)]
+                                                                    for g in groups})))
+                     for k in label_keys]
+            same = [_value(k, groups[0][0][i]) for i, k in enumerate(keys)
+                    if k not in label_keys and groups[0][0][i] is not None]
+            label = ", ".join(same + parts) + " (identical)"
+        out.append((label, [r for _, members in groups for r in members]))
+    return out
+
+
+def _chance_level(rows: list[dict]) -> float | None:
+    levels = {r.get("chance_accuracy") for r in rows} - {None}
+    return max(levels) if levels else None
+
+
+def _chance(ax, rows: list[dict]) -> None:
+    """A dotted line at chance level (1 / classes) when results.csv has it."""
+    chance = _chance_level(rows)
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", lw=1, ls=":", label="chance (1 / classes)")
+
+
+def _width_note(results: Results) -> str:
+    """loihi2018 prices a synaptic op the same at every weight width: say so on energy
+    figures of a sweep over widths."""
+    widths = any(k.startswith("chip.bits.") for k in results.values)
+    tables = {r.get("energy_table") for r in results.ok}
+    return ("\n(loihi2018 prices a synaptic op the same at every weight width: its energy "
+            "follows activity only)" if widths and "loihi2018" in tables else "")
 
 
 def _groups(rows: list[dict], keys: list[str]) -> dict[tuple, list[dict]]:
@@ -362,6 +436,37 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
+# config keys as a reader says them: axis labels (with units) and legend entries
+KEY_LABELS = {
+    "chip.bits.weight": ("weight width (bits)", "{}-bit weights"),
+    "chip.bits.trace": ("trace width (bits)", "{}-bit traces"),
+    "chip.bits.error": ("error width (bits)", "{}-bit errors"),
+    "chip.bits.membrane": ("membrane width (bits)", "{}-bit membranes"),
+    "chip.bits.accumulator": ("accumulator width (bits)", "{}-bit accumulators"),
+    "chip.core.neurons": ("neurons per core", "{} neurons per core"),
+    "chip.core.axons": ("axons per core", "{} axons per core"),
+    "chip.core.synapse_memory_kib": ("synapse memory per core (KiB)", "{} KiB per core"),
+    "chip.rounding": ("rounding of weight updates", "{} rounding"),
+    "chip.arithmetic": ("arithmetic", "{}"),
+    "learning.variant": ("OTTT variant", "OTTT_{}"),
+    "learning.optimizer.lr": ("learning rate", "lr {}"),
+    "learning.batch_size": ("batch size", "batch {}"),
+    "learning.epochs": ("epochs", "{} epochs"),
+    "data.timesteps": ("time steps T", "T = {}"),
+    "seed": ("seed", "seed {}"),
+}
+
+
+def _axis_name(key: str) -> str:
+    return KEY_LABELS[key][0] if key in KEY_LABELS else SHOWN.get(key, (1.0, key))[1]
+
+
+def _value(key: str | None, value) -> str:
+    if key in KEY_LABELS:
+        return KEY_LABELS[key][1].format(value)
+    return f"{_short(key)}={value}"
+
+
 def _short(key: str | None) -> str:
     """A config key without its section: chip.bits.weight -> bits.weight."""
     if key is None:
@@ -375,7 +480,7 @@ def _file_key(key: str) -> str:
 
 
 def _label(keys: list[str], values) -> str | None:
-    parts = [f"{_short(k)}={v}" for k, v in zip(keys, values) if v is not None]
+    parts = [_value(k, v) for k, v in zip(keys, values) if v is not None]
     return ", ".join(parts) if parts else None
 
 
