@@ -30,18 +30,20 @@ def config_hash(config) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def save(directory: Path, config, position: dict, arrays: dict[str, np.ndarray]) -> Path:
+def save(directory: Path, config, position: dict, arrays: dict[str, np.ndarray],
+         name: str = "") -> Path:
+    """DIR/checkpoint.npz with the resolved config (a resume needs nothing else) and the
+    run's name."""
     meta = {"chipsim_version": __version__, "config_sha256": config_hash(config),
-            "position": position}
+            "config": config.model_dump(mode="json"), "name": name, "position": position}
     blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = Path(directory) / FILE
     write_npz(path, {"__meta__": blob, **{f"model/{k}": v for k, v in arrays.items()}})
     return path
 
 
-def load(directory: Path, config) -> tuple[dict, dict[str, np.ndarray]]:
-    """(position, model arrays) from DIR/checkpoint.npz; DataError when absent, damaged or
-    made by another config."""
+def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, model arrays) of DIR/checkpoint.npz; DataError when absent or damaged."""
     path = Path(directory) / FILE
     if not path.is_file():
         raise DataError(f"--resume {directory}: no {FILE} there (checkpoints are written with "
@@ -53,14 +55,34 @@ def load(directory: Path, config) -> tuple[dict, dict[str, np.ndarray]]:
         position = meta["position"]
         int(position["epoch"]), int(position["batch"])
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError,
-            UnicodeDecodeError) as exc:
+            UnicodeDecodeError, AttributeError) as exc:
         raise DataError(f"checkpoint '{path}' is damaged or truncated ({exc}); it cannot be "
                         "resumed (start the run again, or restore the file)") from None
+    return meta, {k.removeprefix("model/"): v for k, v in files.items()}
+
+
+def saved_config(directory: Path) -> tuple[dict, str]:
+    """(the resolved config as a dict, the run's name) a checkpoint was written with, so
+    ``chipsim run --resume DIR`` needs no net.yaml; DataError for a checkpoint without it."""
+    meta, _ = _read(directory)
+    if not isinstance(meta.get("config"), dict):
+        raise DataError(f"checkpoint '{Path(directory) / FILE}' does not hold its config "
+                        "(written by an older chipsim): resume with the run's net.yaml and "
+                        "--set options, chipsim run NET.yaml --resume DIR")
+    return meta["config"], str(meta.get("name") or Path(directory).name)
+
+
+def load(directory: Path, config) -> tuple[dict, dict[str, np.ndarray]]:
+    """(position, model arrays) from DIR/checkpoint.npz; DataError when absent, damaged or
+    made by another config."""
+    path = Path(directory) / FILE
+    meta, arrays = _read(directory)
+    position = meta["position"]
     if meta.get("config_sha256") != config_hash(config):
         raise DataError(f"checkpoint '{path}' was written by a different config (only "
                         "output.* may change between a run and its resume); resume with the "
-                        "same net.yaml and --set options")
-    return position, {k.removeprefix("model/"): v for k, v in files.items()}
+                        "same net.yaml and --set options, or with --resume DIR alone")
+    return position, arrays
 
 
 def restore_arrays(target: dict[str, np.ndarray], saved: dict[str, np.ndarray], path) -> None:

@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chipsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train and evaluate the network a net.yaml describes")
-    run.add_argument("config", help="path to a net.yaml")
+    run.add_argument("config", nargs="?",
+                     help="path to a net.yaml (not needed with --resume: the checkpoint holds "
+                          "the config)")
     run.add_argument("--out", help="run directory (default: output.dir of the config)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key by its dotted path, value parsed as YAML "
@@ -116,11 +118,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from chipsim import api
 
-            config = api.load_config(args.config, args.set)
+            if args.config is None and args.resume is None:
+                raise ConfigError("run: give a net.yaml, or --resume DIR to continue an "
+                                  "interrupted run")
+            if args.config is None:
+                from chipsim.checkpoint import saved_config
+
+                raw, name = saved_config(args.resume)
+                config = api.load_config(raw, args.set)
+            else:
+                config, name = api.load_config(args.config, args.set), Path(args.config).stem
             with _stop_on_signals() as requested:
-                api.run(config, args.resume or args.out, name=Path(args.config).stem,
-                        echo=_echo, show_progress=args.progress,
-                        resume=args.resume is not None, stop=lambda: requested[0])
+                api.run(config, args.resume or args.out, name=name, echo=_echo,
+                        show_progress=args.progress, resume=args.resume is not None,
+                        stop=lambda: requested[0])
         elif args.command == "map":
             from chipsim import api
 
@@ -150,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chipsim: error: {exc}", file=sys.stderr)
         directory = getattr(exc, "directory", None)
         if directory is not None:  # interrupted: the command that continues it
-            sets = [a for item in args.set for a in ("--set", item)]
-            print("continue with: " + shlex.join([*_prog().split(), "run", args.config, *sets,
-                                                  "--resume", str(directory)]), file=sys.stderr)
+            print("continue with: " + shlex.join([*_prog().split(), "run", "--resume",
+                                                  str(directory)]), file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("chipsim: interrupted", file=sys.stderr)

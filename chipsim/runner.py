@@ -17,8 +17,7 @@ class Interrupted(ChipsimError):
 
     def __init__(self, signum: int, directory: Path):
         name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}: checkpoint and partial report in {directory}; "
-                         "continue with the same config and --resume DIR")
+        super().__init__(f"interrupted by {name}: checkpoint and partial report in {directory}")
         self.directory = directory
         self.exit_status = 128 + signum
 
@@ -47,7 +46,7 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         echo(f"  resuming at epoch {position['epoch']}, batch {position['batch']} of {batches}")
 
     def save_checkpoint():
-        checkpoint.save(out, config, sim.position, sim.model.state())
+        checkpoint.save(out, config, sim.position, sim.model.state(), name)
         sim.position["since_checkpoint"] = 0
 
     def after_batch(sim):

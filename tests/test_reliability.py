@@ -85,13 +85,12 @@ def test_sigint_checkpoints_marks_report_incomplete_and_exits_130(tmp_path, unin
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "interrupted by SIGINT" in err and "--resume" in err and "Traceback" not in err
-    # the hint is the command to type: the same config and overrides, then --resume
-    hint = shlex.join(["python", "-m", "chipsim", "run", EXAMPLE, *sets(LONG),
-                       "--resume", str(out)])
+    # the hint is the command to type; the checkpoint holds the config, so it is all it takes
+    hint = shlex.join(["python", "-m", "chipsim", "run", "--resume", str(out)])
     assert "continue with: " + hint in err, err
     report = json.loads((out / "report.json").read_text())
     assert report["complete"] is False and report["interrupted_by"] == "SIGINT"
-    assert main(["run", EXAMPLE, "--resume", str(out), *sets(LONG)]) == 0
+    assert main(["run", "--resume", str(out)]) == 0
     assert_same_result(out, uninterrupted)
 
 
@@ -226,3 +225,15 @@ def test_npz_zip_with_a_bad_member_is_refused(tmp_path):
         z.writestr("x.npy", b"\x93NUMPY garbage")
     with pytest.raises(DataError):
         read_npz(tmp_path / "b.npz", "data file")
+
+
+def test_run_needs_a_config_or_a_checkpoint_that_holds_one(tmp_path, capsys):
+    assert main(["run"]) == 2
+    assert "give a net.yaml, or --resume DIR" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "no checkpoint.npz there" in capsys.readouterr().err
+    from chipsim.report.writer import write_npz  # a checkpoint of an older chipsim: no config
+    meta = json.dumps({"config_sha256": "x", "position": {"epoch": 1, "batch": 0}})
+    write_npz(tmp_path / "checkpoint.npz", {"__meta__": np.frombuffer(meta.encode(), np.uint8)})
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "does not hold its config" in capsys.readouterr().err
