@@ -19,6 +19,13 @@ from chipsim import __version__
 from chipsim.errors import ChipsimError, ConfigError
 
 
+# module -> pip name of chipsim's dependencies (setup.cfg install_requires)
+REQUIRED = {"numpy": "numpy", "numba": "numba", "llvmlite": "numba", "scipy": "scipy",
+            "matplotlib": "matplotlib", "yaml": "pyyaml", "pydantic": "pydantic",
+            "tqdm": "tqdm", "sklearn": "scikit-learn", "threadpoolctl": "threadpoolctl",
+            "nir": "nir"}
+
+
 def _prog() -> str:
     """How the user called chipsim: 'chipsim' (the installed command) or 'python -m chipsim'."""
     return "chipsim" if os.path.basename(sys.argv[0]) == "chipsim" else "python -m chipsim"
@@ -167,7 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chipsim: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # a bug in chipsim, not bad input: keep the traceback for the report
+    except Exception as exc:  # a bug in chipsim, not bad input: keep the traceback for the report
+        missing = (getattr(exc, "name", None) or "").split(".")[0]
+        if isinstance(exc, ModuleNotFoundError) and missing in REQUIRED:
+            print(f"chipsim: error: the package '{missing}' is not installed in this Python "
+                  f"({sys.executable}); chipsim needs it: pip install {REQUIRED[missing]} (or "
+                  "install chipsim again: pip install -e .)", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print("chipsim: internal error (exit 1); please report it with the traceback above",
               file=sys.stderr)

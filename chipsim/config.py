@@ -324,7 +324,9 @@ class ChipConfig(_Section):
 
 # ----------------------------------------------------------------------------- output
 class OutputConfig(_Section):
-    dir: str = _f("runs/{name}", "run directory; {name} is the config file's stem")
+    dir: str = _f("runs/{name}", "run directory, relative to the working folder (where the "
+                  "command runs; file paths inside a config are relative to the config); "
+                  "{name} is the config file's stem")
     plots: bool = _f(True, "write PNG plots")
     record: list[Literal["spikes", "membrane"]] = _f(
         [], "record.npz on the test set: (N, T, units) per layer")
@@ -348,6 +350,8 @@ def read_yaml_file(path: str | Path, what: str, error=ConfigError):
     """The safe-loaded content of a YAML file; ``error`` (naming ``what``) when it is missing,
     not text or not YAML. An empty file reads as {}."""
     path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} '{path}' is a folder; expected a YAML file")
     if not path.is_file():
         raise error(f"{what} '{path}' not found")
     try:

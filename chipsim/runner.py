@@ -74,8 +74,9 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     sim.save(out, report)
     if (out / checkpoint.FILE).exists():
         (out / checkpoint.FILE).unlink()  # the run is complete: report and weights supersede it
+    where = str(out) if out.is_absolute() else f"{out} (in {Path.cwd()})"
     echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % "
-         f"({report['seconds']:.1f} s) -> {out}")
+         f"({report['seconds']:.1f} s) -> {where}")
     return report
 
 

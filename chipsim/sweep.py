@@ -275,10 +275,12 @@ def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | No
                     write_results(out, spec, points, outcomes)
                     mine = [p for p in points if p.hash == key]
                     bar.update(len(mine))
-                    if outcome["status"] != "ok" or bar.disable:
-                        echo(_progress_line(mine[0], outcome, sum(p.hash in outcomes
-                                                                  for p in points),
-                                            len(points)))
+                    line = _progress_line(mine[0], outcome,
+                                          sum(p.hash in outcomes for p in points), len(points))
+                    if bar.disable:
+                        echo(line)
+                    else:  # on a terminal: each point's line above the bar, not instead of it
+                        bar.write(line)
             finally:
                 stream.close()
         echo(f"sweep {spec.name}: {len(jobs)} run(s) in {time.perf_counter() - started:.1f} s")

@@ -192,3 +192,19 @@ def test_loss_and_metrics_csv_per_epoch(tmp_path):
     o, y = rng.normal(size=(5, 3, 4)), rng.integers(0, 4, 5)
     assert np.isclose(sample_losses(o, y, 0.3).mean(),
                       sum(step_loss(o[:, t], y, 0.3, 3) for t in range(3)), rtol=1e-13)
+
+
+def test_small_usage_errors_say_what_to_do(tmp_path, capsys, monkeypatch):
+    """A folder given as config, a missing dependency: a message and exit 2, no traceback."""
+    assert main(["run", str(tmp_path)]) == 2
+    assert "is a folder; expected a YAML file" in capsys.readouterr().err
+    from chipsim import api
+
+    def no_numba(*args, **kwargs):  # as an environment without numba fails on import
+        raise ModuleNotFoundError("No module named 'numba'", name="numba")
+
+    monkeypatch.setattr(api, "load_config", no_numba)
+    assert main(["run", EXAMPLE]) == 2
+    err = capsys.readouterr().err
+    assert "the package 'numba' is not installed" in err and "pip install numba" in err
+    assert "Traceback" not in err

@@ -14,7 +14,8 @@ EVENTS = (
     ("neuron_updates", "neuron_update", "neuron register updates (every neuron, every step)"),
     ("active_neuron_updates", "neuron_update", "updates of neurons with input or a nonzero state"),
     ("spikes", "neuron_update", "output spikes (packets to the router)"),
-    ("trace_updates", "trace_update", "presynaptic trace register updates"),
+    ("trace_updates", "trace_update", "presynaptic trace register updates, counted at the "
+     "layer whose axons hold the traces (the next layer; layer 1's only with input_trace)"),
     ("error_messages", "learning", "nonzero error values received by the core"),
     ("error_reads", "learning", "synapse or feedback words read to form the backward error"),
     ("backward_nonzero_errors", "learning",

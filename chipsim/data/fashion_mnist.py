@@ -64,7 +64,7 @@ def _find(root: Path, stem: str) -> Path:
     raise DataError(f"Fashion-MNIST: '{stem}' (or '{stem}.gz') is not in '{root}'. The files "
                     "come from the Debian package dataset-fashion-mnist: install it with "
                     "'apt-get install -y dataset-fashion-mnist' (it puts them in "
-                    f"{DEFAULT_ROOT}), or pass root= a folder holding the four IDX files.")
+                    f"{DEFAULT_ROOT}), or set data.path to a folder holding the four IDX files.")
 
 
 def installed(root=None) -> bool:

@@ -52,11 +52,12 @@ def _chip_tables(chip: dict) -> list[str]:
         layers = list(per)
         events = [e["event"] for e in chip["events"]
                   if any(per[l][e["event"]] for l in layers)]
+        meaning = {e["event"]: e["meaning"] for e in chip["events"]}
         lines += ["", f"Events per {part} sample ({chip['samples'][part]} samples):", "",
-                  "| event | " + " | ".join(layers) + " |",
-                  "|---|" + "---:|" * len(layers)]
-        lines += [f"| {e} | " + " | ".join(f"{per[l][e]:.1f}" for l in layers) + " |"
-                  for e in events]
+                  "| event | " + " | ".join(layers) + " | what it counts |",
+                  "|---|" + "---:|" * len(layers) + "---|"]
+        lines += [f"| {e} | " + " | ".join(f"{per[l][e]:.1f}" for l in layers)
+                  + f" | {meaning[e]} |" for e in events]
     rates = chip.get("spike_rates_after_quantization", {})
     if rates:
         lines += ["", "Spike rates right after quantization (test set, before learning): "
@@ -64,7 +65,8 @@ def _chip_tables(chip: dict) -> list[str]:
                   + (f". Silent layers: {', '.join(chip['silent_layers_after_quantization'])}."
                      if chip["silent_layers_after_quantization"] else ".")]
     over = {k: v for k, v in chip["overflows"].items() if v}
-    lines += ["", "Overflows (saturated values): "
+    lines += ["", "Overflows (values that left their format, then saturated or wrapped as "
+              "chip.overflow says; every training sample and the final test pass): "
               + (", ".join(f"{k.removeprefix('overflow_')} {v}" for k, v in over.items())
                  if over else "none")]
     return lines
@@ -105,7 +107,9 @@ def costs_markdown(costs: dict) -> list[str]:
         c = p["cycles"]["per_step"]
         lines += ["", f"Time step ({part}): {c['latency_cycles']:,.0f} cycles "
                   f"({c['latency_us']:.2f} us at the clock; real-time factor "
-                  f"{c['realtime_factor']:.1f}): slowest core {c['critical_core']} "
+                  f"{c['realtime_factor']:.1f}, the chip's speed against real time when one "
+                  f"step stands for chip.cycles.realtime_step_us): slowest core "
+                  f"{c['critical_core']} "
                   f"({c['core_cycles']:,.0f} cycles, mostly {c['critical_phase']}), routing "
                   f"{c['routing_cycles']:,.1f}, barrier {c['barrier_cycles']:g}. Spike rates: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in p["spike_rates"].items()) + "."]
