@@ -247,10 +247,11 @@ class Float64Model:
         self.params = Params.of(network, ws)
         self.predict_spikes = predict_spikes
 
-    def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Learn a batch; returns the predictions. The output layer's u[t] of the batch
-        (B, T, classes) is kept in ``last_outputs``."""
-        self.last_outputs = np.zeros((x.shape[0], x.shape[1], self.network.n_outputs))
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, outputs: bool = False) -> np.ndarray:
+        """Learn a batch; returns the predictions. ``outputs``: keep the output layer's u[t]
+        of the batch (B, T, classes) in ``last_outputs``."""
+        self.last_outputs = (np.zeros((x.shape[0], x.shape[1], self.network.n_outputs))
+                             if outputs else None)
         return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer,
                            self.predict_spikes, self.last_outputs)
 

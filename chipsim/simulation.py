@@ -205,7 +205,8 @@ class Simulation:
                     x = encode(data.x_train[idx], timesteps, encoding,
                                self._encoder_stream(epoch, b))
                     labels = data.y_train[idx]
-                    position["correct"] += int(np.sum(self.model.train_batch(x, labels) == labels))
+                    preds = self.model.train_batch(x, labels, outputs=True)
+                    position["correct"] += int(np.sum(preds == labels))
                     position["loss_sum"] = position.get("loss_sum", 0.0) + float(sample_losses(
                         self.model.last_outputs, labels, learn.loss.mse_weight).sum())
                     position["batch"] = b + 1

@@ -112,8 +112,8 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
 
     train_batch(m, r, x, labels, preds, outputs): learn a batch x (B, T, n_in) sample after
     sample; predictions into ``preds``, the output layer's u[t] (the loss's o[t]) into
-    ``outputs`` (B, T, classes). Variant A writes the accumulated changes once the batch is
-    done."""
+    ``outputs`` (B, T, classes; shape (0, 0, 0): not kept). Variant A writes the accumulated
+    changes once the batch is done."""
     @nb.njit(cache=True)
     def train_batch(m, r, x, labels, preds, outputs):
         total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
@@ -128,7 +128,8 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
                 kn.load_input(r, x[b, t])
                 kn.forward_step(m, r, np.bool_(True), conv)
                 kn.add_readout(m, r, total)
-                kn.copy_output(m, r, outputs[b, t])
+                if outputs.shape[0] > 0:
+                    kn.copy_output(m, r, outputs[b, t])
                 ottt_step(m, r, labels[b], variant_o, broadcast, conv)
             preds[b] = np.argmax(total)
         if variant_o:  # (a bare constant: numba drops the branch it rules out)
@@ -188,7 +189,8 @@ def ottt_train_batch_ref(m, r, x, labels, flags, preds, outputs):
             r.x_pre[:] = x[b, t]
             ref.forward_step(m, r, True)
             total += ref.neurons(m, len(m.n_in) - 1, r.s if m.predict_spikes else r.u)
-            outputs[b, t] = ref.neurons(m, len(m.n_in) - 1, r.u)
+            if outputs.shape[0] > 0:
+                outputs[b, t] = ref.neurons(m, len(m.n_in) - 1, r.u)
             ottt_step_ref(m, r, labels[b], flags)
         preds[b] = np.argmax(total)
     if not flags[VARIANT_O]:

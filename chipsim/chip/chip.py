@@ -60,17 +60,21 @@ class Chip:
         return fmt.quantize(x)[0].astype(storage_dtype(fmt.bits, fmt.signed))
 
     # ------------------------------------------------------------------ learning
-    def train_batch(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, outputs: bool = False) -> np.ndarray:
         """Learn from a batch of real inputs (B, T, n_in) sample by sample; returns the
-        predictions made while learning."""
-        return self.train_payloads(np.ascontiguousarray(self.payloads(x)), labels)
+        predictions made while learning. ``outputs``: keep the output layer's u[t] of the
+        batch (B, T, classes; real units; what the loss is computed on) in ``last_outputs``
+        (B x T x classes x 16 bytes: the one simulator array that grows with T)."""
+        return self.train_payloads(np.ascontiguousarray(self.payloads(x)), labels, outputs)
 
-    def train_payloads(self, xq: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """``train_batch`` on inputs already converted by ``payloads`` (C order). The output
-        layer's u[t] of the batch (B, T, classes; real units) is kept in ``last_outputs``."""
+    def train_payloads(self, xq: np.ndarray, labels: np.ndarray,
+                       outputs: bool = False) -> np.ndarray:
+        """``train_batch`` on inputs already converted by ``payloads`` (C order)."""
         rule = self.rule
         preds = np.empty(len(labels), np.int64)
-        outputs = np.empty((len(labels), xq.shape[1], int(self.memories.n_out[-1])), np.int64)
+        kept = outputs
+        outputs = (np.empty((len(labels), xq.shape[1], int(self.memories.n_out[-1])), np.int64)
+                   if kept else np.zeros((0, 0, 0), np.int64))
         if self.reference:
             rule.train_batch_ref(self.memories, self.registers, xq, np.asarray(labels, np.int64),
                                  rule.flags, preds, outputs)
@@ -78,7 +82,7 @@ class Chip:
             rule.train_kernel(has_conv(self.memories))(
                 *self.kernel_args(), xq, np.asarray(labels, np.int64), preds, outputs)
         self._check_overflow(len(labels))
-        self.last_outputs = self.formats.layers[-1].membrane.to_real(outputs)
+        self.last_outputs = self.formats.layers[-1].membrane.to_real(outputs) if kept else None
         return preds
 
     def _check_overflow(self, batch: int) -> None:
