@@ -69,7 +69,7 @@ def main():
              ["ottt_vs_bptt"] for t in args.steps}
     rows = {t: next(r for r in model[t] if r["T"] == t) for t in args.steps}
     out = Path(args.out)
-    plot(args.steps, measured, rows, out / "memory_vs_T.png")
+    plot(args.steps, measured, rows, out / "memory_vs_T.png", args.samples)
     first, last = args.steps[0], args.steps[-1]
     lines = [f"# Training memory against T ({Path(args.config).name})", "",
              "Measured: peak of what learning allocates (tracemalloc, KiB) and peak RSS (MiB), "
@@ -91,22 +91,25 @@ def main():
     print("\n".join(lines))
 
 
-def plot(steps, measured, rows, path):
+def plot(steps, measured, rows, path, samples):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.3))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
     for label, per_t in measured.items():
         a.plot(steps, [per_t[t]["traced_peak_bytes"] / 1024 for t in steps], "o-", label=label)
-    a.set_title("measured: allocated while learning", fontsize=9)
-    a.set_ylabel("KiB")
+    a.set_title("measured: peak allocated while learning (tracemalloc)", fontsize=9)
+    a.set_ylabel("memory (KiB)")
     b.plot(steps, [rows[t]["ottt_state_bits"] / 8192 for t in steps], "o-", label="OTTT_A")
     b.plot(steps, [rows[t]["bptt_state_bits"] / 8192 for t in steps], "s-", label="BPTT")
-    b.set_title("chip memory model: training state", fontsize=9)
-    b.set_ylabel("KiB")
+    b.set_title("chip memory model: training state beyond the weights", fontsize=9)
+    b.set_ylabel("memory (KiB)")
+    fig.suptitle(f"digits 64-128-10 (examples/digits_ottt.yaml), batch 16, {samples} samples, one "
+                 "fresh process per point; chip: 8-bit weights, 24-bit accumulators", fontsize=8)
     for ax in (a, b):
+        ax.set_ylim(bottom=0)
         ax.set_xticks([t for t in steps if t >= 16 or t == steps[0]])  # linear axis: BPTT's line
         ax.set_xlabel("time steps T")
         ax.grid(alpha=0.3)
