@@ -329,7 +329,8 @@ def _finished_report(out: Path, point: Point) -> dict | None:
 def point_metrics(report: dict) -> dict:
     """The results.csv numbers of one run (cost columns None for float64 runs)."""
     row = {"test_accuracy": report["final"]["test_accuracy"], "seconds": report["seconds"],
-           "chance_accuracy": 1.0 / report["data"]["n_classes"], "status": "ok", "error": None, "energy_per_inference_pJ": None,
+           "chance_accuracy": 1.0 / report["data"]["n_classes"], "status": "ok",
+           "error": None, "energy_per_inference_pJ": None,
            "energy_per_train_sample_pJ": None, "energy_table": None, "sram_used_bits": None,
            "latency_cycles_per_step": None}
     costs = report.get("costs")

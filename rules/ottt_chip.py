@@ -206,11 +206,11 @@ class ChipRule:
     ``needs``: registers and memories the rule requires ('traces', 'error_registers',
     'accumulators', 'feedback', 'input_trace'). ``train_kernel(conv)`` is the numba kernel
     ``train_batch(m, r, x, labels, preds, outputs)`` for a network with (conv True) or
-    without conv layers: it runs the engine's forward step and the rule's learning step for every time
-    step of every sample of a batch, then any end-of-batch write.
-    ``train_batch_ref(m, r, x, labels, flags, preds, outputs)`` is its numpy twin. (The composition
-    lives in the rule module so numba can cache it: a kernel that takes another kernel as an
-    argument is recompiled in every process.)
+    without conv layers: it runs the engine's forward step and the rule's learning step for
+    every time step of every sample of a batch, then any end-of-batch write.
+    ``train_batch_ref(m, r, x, labels, flags, preds, outputs)`` is its numpy twin. (The
+    composition lives in the rule module so numba can cache it: a kernel that takes another
+    kernel as an argument is recompiled in every process.)
     """
 
     name: str
