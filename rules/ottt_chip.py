@@ -26,7 +26,6 @@ import numpy as np
 from chipsim.chip import counters as ev
 from chipsim.chip import kernels as kn
 from chipsim.chip import learning_engine as le
-from chipsim.chip.arrays import G_CONV
 from chipsim.chip import reference as ref
 from chipsim.chip.fixedpoint import NEAREST, clamp, shift_round, shift_round_np
 from chipsim.chip.overflow import ERROR, ERROR_VALUE, bound, limit_np, note_overflow
@@ -96,7 +95,7 @@ def ottt_step(m, r, label, variant_o, broadcast, conv):
             pre = le.pool_pre(m, r, l, r.a_in)
         else:
             pre = le.pool_pre(m, r, l, r.x_pre)
-        if conv and m.geom[l, G_CONV]:
+        if conv and m.conv[l]:
             le.update_kernel(m, r, l, pre, np.bool_(variant_o))
         elif variant_o:
             le.update_weights(m, r, l, pre)
@@ -172,7 +171,7 @@ def ottt_step_ref(m, r, label, flags):
                 ref.backward_error(m, r, l)
         pre = (ref.neurons(m, l - 1, r.a) if l > 0 else r.a_in if m.input_trace else r.x_pre)
         pre = ref.pool_pre(m, r, l, pre)
-        if m.geom[l, G_CONV]:
+        if m.conv[l]:
             ref.update_kernel(m, r, l, pre, flags[VARIANT_O])
         else:
             (ref.update_weights if flags[VARIANT_O] else ref.accumulate)(m, r, l, pre)

@@ -321,14 +321,14 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     calls = []
     for l in range(layers):
         pre_len, map_len = int(m.n_pre[l]), int(m.n_map[l])
-        deliver = kernels.deliver_conv if m.geom[l, 0] else kernels.deliver
+        deliver = kernels.deliver_conv if m.conv[l] else kernels.deliver
         calls += [("deliver", deliver, ref.deliver, (l, rng.integers(0, 4, pre_len))),
                   ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,))]
         pre = rng.integers(0, 9, pre_len)
         regs = random_registers(chip, rng)
         assert np.array_equal(le.pool_pre(*kernel_view(m, regs), l, pre),
                               ref.pool_pre(m, regs, l, pre))
-        if m.geom[l, 0]:  # conv
+        if m.conv[l]:  # conv
             calls += [(f"update_kernel {mode}", le.update_kernel, ref.update_kernel,
                        (l, rng.integers(0, 9, map_len), mode))
                       for mode in ((True, False) if len(m.accum) else (True,))]
@@ -345,7 +345,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
             calls.append(("trace_update", kernels.trace_update, ref.trace_update, (l,)))
         if l > 0:
             calls.append(("backward_error", backward_error_any_layer, ref.backward_error, (l,)))
-            if len(m.accum) and not m.geom[l, 0]:
+            if len(m.accum) and not m.conv[l]:
                 calls.append(("backward_error (transposed copy)", backward_error_transposed,
                               ref.backward_error, (l,)))
             if len(m.feedback):
@@ -384,7 +384,7 @@ def test_logged_accumulation_equals_adding_step_by_step(case, seed, depth, steps
     saturation and wrapping included, whatever the log depth (flushes mid-way or not)."""
     chip, _, _ = case
     m = chip.memories
-    assume(len(m.accum) and not m.geom[:, 0].any())
+    assume(len(m.accum) and not m.conv.any())
     rng = np.random.default_rng(seed)
     for l in range(len(m.n_in)):
         lo, hi = int(m.acc_lo[l]), int(m.acc_hi[l])

@@ -14,10 +14,11 @@ Biases live in neuron memory, one per output channel (dense: per neuron): neuron
 l adds ``bias[b_off[l] + i // plane]``, plane = the output map's H x W (dense: 1); a layer
 without a bias has ``has_bias[l] = 0`` and no entries.
 
-``geom[l]`` describes what feeds the layer: the presynaptic map (C, H, W) before pooling, the
-pooling factor p (an average over p x p is folded in: the p^2 becomes part of the layer's
-shifts, so p^2 must be a power of two), and for conv layers the output map, kernel, stride and
-padding. Feedback matrices (broadcast error path) of hidden layer l:
+The layer geometry (``GEOMETRY``, an (L,) table each) describes what feeds the layer: the
+presynaptic map ``pre_c, pre_h, pre_w`` before pooling, the pooling factor ``pool`` = p (an
+average over p x p is folded in: the p^2 becomes part of the layer's shifts, so p^2 must be a
+power of two), and the output map ``out_c, out_h, out_w`` (dense: n_out, 1, 1); conv layers
+(``conv`` = 1) add their kernel, stride and padding (dense: 1, 1, 0). Feedback matrices (broadcast error path) of hidden layer l:
 ``feedback[fb_off[l] + c * n_out[l] + i]`` for class c.
 """
 from __future__ import annotations
@@ -38,9 +39,9 @@ from chipsim.chip.lut import exp_table, surrogate_table
 from chipsim.seeding import stream
 
 
-# columns of Memories.geom
-(G_CONV, G_C, G_H, G_W, G_POOL, G_CO, G_HO, G_WO, G_KH, G_KW, G_SH, G_SW, G_PH,
- G_PW) = range(14)
+# the layer geometry's tables, in Memories' order
+GEOMETRY = ("conv", "pre_c", "pre_h", "pre_w", "pool", "out_c", "out_h", "out_w",
+            "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
 
 
 class Memories(NamedTuple):
@@ -50,7 +51,21 @@ class Memories(NamedTuple):
     row_len: np.ndarray          # weights per row (dense: n_out; conv: out channels)
     n_pre: np.ndarray            # presynaptic activity length (the map before pooling)
     n_map: np.ndarray            # pooled presynaptic map (dense: n_in)
-    geom: np.ndarray             # (L, 14), see G_*
+    # layer geometry (see GEOMETRY and the module docstring)
+    conv: np.ndarray             # 1: a conv layer
+    pre_c: np.ndarray            # presynaptic map before pooling: channels, height, width
+    pre_h: np.ndarray
+    pre_w: np.ndarray
+    pool: np.ndarray             # pooling factor p (1: none)
+    out_c: np.ndarray            # output map: channels, height, width
+    out_h: np.ndarray
+    out_w: np.ndarray
+    kernel_h: np.ndarray         # conv kernel, stride and padding
+    kernel_w: np.ndarray
+    stride_h: np.ndarray
+    stride_w: np.ndarray
+    pad_h: np.ndarray
+    pad_w: np.ndarray
     w_off: np.ndarray
     n_off: np.ndarray
     spiking: np.ndarray
@@ -179,7 +194,7 @@ def _registers_ref(r):
 
 def has_conv(m: Memories) -> bool:
     """Whether any layer is convolutional (the kernels are specialized on it)."""
-    return bool(m.geom[:, G_CONV].any())
+    return bool(m.conv.any())
 
 
 def kernel_view(m: Memories, r: Registers):
@@ -200,7 +215,7 @@ def delta_dtype(m) -> type:
 
 def log_depth(m) -> int:
     """Steps of OTTT_A's accumulation log (0: no accumulators): as many as fit the budgets."""
-    dense = [l for l in range(len(m.n_in)) if not m.geom[l, G_CONV]]
+    dense = [l for l in range(len(m.n_in)) if not m.conv[l]]
     if m.accum.size == 0 or not dense:
         return 0
     delta_bytes = np.dtype(delta_dtype(m)).itemsize
@@ -216,22 +231,22 @@ def new_registers(m, learning: bool = True):
     layers = m.n_in.shape[0]
     kernel = 1
     for l in range(layers):
-        if m.geom[l, G_CONV]:
+        if m.conv[l]:
             kernel = max(kernel, m.n_in[l] * m.row_len[l])
     depth = log_depth(m) if learning else min(1, log_depth(m))  # (accumulate needs a log)
     log_at = np.full((layers, 4), -1, np.int64)
     log_at[:, 2:] = 0, depth
     pre_rows = delta_rows = 0
     # presynaptic values: payloads (<= 16 bits) or traces, summed over a pooling window
-    pre_max = max(int(m.trace_hi), (1 << 16) - 1) * int(m.geom[:, G_POOL].max()) ** 2
+    pre_max = max(int(m.trace_hi), (1 << 16) - 1) * int(m.pool.max()) ** 2
     pre_type = np.int32 if pre_max < 1 << 31 else np.int64
     w_t_at, mirror = np.full((layers, 2), -1, np.int64), 0
     w_t_at[:, 1] = 0
     for l in range(1, layers):
-        if learning and depth and not m.geom[l, G_CONV]:  # (inference never learns)
+        if learning and depth and not m.conv[l]:  # (inference never learns)
             w_t_at[l, 0], mirror = mirror, mirror + m.n_in[l] * m.n_out[l]
     for l in range(layers):
-        if depth and not m.geom[l, G_CONV]:
+        if depth and not m.conv[l]:
             log_at[l, :2] = pre_rows * depth, delta_rows * depth
             pre_rows, delta_rows = pre_rows + m.n_map[l], delta_rows + m.n_out[l]
     return Registers(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
@@ -256,22 +271,21 @@ def storage_dtype(bits: int, signed: bool = True) -> type:
     return next(t for t in types if np.iinfo(t).bits >= bits)
 
 
-def dendrite_dtype(formats: ChipFormats, n_pre, geom) -> type:
+def dendrite_dtype(formats: ChipFormats, n_pre, taps) -> type:
     """int32 when no layer's dendrite sum can leave 32 bits (every presynaptic value at its
     largest magnitude on every row that reaches a neuron), else int64: the narrower sum
     vectorizes twice as wide and is exact either way."""
     largest = 0
     for l, lf in enumerate(formats.layers):
         payload = 1 if l > 0 else max(abs(formats.input.lo), abs(formats.input.hi))
-        taps = int(geom[l, G_KH] * geom[l, G_KW])
         weight = max(abs(lf.weight.lo), abs(lf.weight.hi))
-        largest = max(largest, int(n_pre[l]) * taps * weight * payload)
+        largest = max(largest, int(n_pre[l]) * int(taps[l]) * weight * payload)
     return np.int32 if largest < 2 ** 31 else np.int64
 
 
-def layer_geometry(layer, prefix, n_pre: int) -> list[int]:
-    """The geom row of a synaptic layer (see the module docstring); ``prefix`` holds the
-    pooling/flatten steps in front of it."""
+def layer_geometry(layer, prefix, n_pre: int) -> dict[str, int]:
+    """A synaptic layer's geometry (``GEOMETRY``, see the module docstring); ``prefix``
+    holds the pooling/flatten steps in front of it."""
     pools = [op for op in prefix if op.kind == "pool2d"]
     if pools:
         c, h, w = pools[0].in_shape
@@ -281,9 +295,10 @@ def layer_geometry(layer, prefix, n_pre: int) -> list[int]:
     else:
         c, h, w, p = n_pre, 1, 1, 1
     if layer.kind == "conv2d":
-        co, ho, wo = layer.out_shape
-        return [1, c, h, w, p, co, ho, wo, *layer.kernel, *layer.stride, *layer.padding]
-    return [0, c, h, w, p, layer.n_out, 1, 1, 1, 1, 1, 1, 0, 0]
+        values = (1, c, h, w, p, *layer.out_shape, *layer.kernel, *layer.stride, *layer.padding)
+    else:
+        values = (0, c, h, w, p, layer.n_out, 1, 1, 1, 1, 1, 1, 0, 0)
+    return dict(zip(GEOMETRY, values))
 
 
 def memory_rows(w: np.ndarray) -> np.ndarray:
@@ -304,21 +319,17 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
     """
     if chain is None:
         chain = [(SimpleNamespace(kind="dense", n_out=w.shape[0]), ()) for w in weights]
-    n_pre, geom = [], []
+    rows = []
     for i, ((layer, prefix), w) in enumerate(zip(chain, weights)):
-        below = w.shape[1] if i == 0 else geom[-1][G_CO] * geom[-1][G_HO] * geom[-1][G_WO]
-        g = layer_geometry(layer, prefix, below)
-        geom.append(g)
-        n_pre.append(g[G_C] * g[G_H] * g[G_W])
-    geom = np.array(geom, np.int64).reshape(len(weights), 14)
-    n_pre = np.array(n_pre, np.int64)
+        below = w.shape[1] if i == 0 else rows[-1]["out_c"] * rows[-1]["out_h"] * rows[-1]["out_w"]
+        rows.append(layer_geometry(layer, prefix, below))
+    g = SimpleNamespace(**{k: np.array([row[k] for row in rows], np.int64) for k in GEOMETRY})
+    n_pre = g.pre_c * g.pre_h * g.pre_w
     n_in = np.array([w.shape[1] if w.ndim == 2 else w.shape[1] * w.shape[2] * w.shape[3]
                      for w in weights], np.int64)
     row_len = np.array([w.shape[0] for w in weights], np.int64)
-    n_out = geom[:, G_CO] * geom[:, G_HO] * geom[:, G_WO]
-    n_map = np.where(geom[:, G_CONV] == 1,
-                     geom[:, G_C] * (geom[:, G_H] // geom[:, G_POOL])
-                     * (geom[:, G_W] // geom[:, G_POOL]), n_in)
+    n_out = g.out_c * g.out_h * g.out_w
+    n_map = np.where(g.conv == 1, g.pre_c * (g.pre_h // g.pool) * (g.pre_w // g.pool), n_in)
     w_off = np.concatenate([[0], np.cumsum(n_in * row_len)[:-1]]).astype(np.int64)
     n_off = np.concatenate([[0], np.cumsum(n_out)[:-1]]).astype(np.int64)
     layers = formats.layers
@@ -344,7 +355,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
     readout = layers[-1]
     classes = int(n_out[-1])
     return Memories(
-        n_in, n_out, row_len, n_pre, n_map, geom, w_off, n_off,
+        n_in, n_out, row_len, n_pre, n_map, *(getattr(g, k) for k in GEOMETRY), w_off, n_off,
         np.array([lf.spiking for lf in layers], np.int64),
         np.array([lf.delivery_shift for lf in layers], np.int64),
         np.array([lf.threshold for lf in layers], np.int64),
@@ -375,7 +386,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),
         bias_memory,
         np.zeros(bias_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
-        np.zeros(0, dendrite_dtype(formats, n_pre, geom)),
+        np.zeros(0, dendrite_dtype(formats, n_pre, g.kernel_h * g.kernel_w)),
         surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
                         formats.surrogate.frac, formats.surrogate.hi),
         exp_table(formats.lut_entries),

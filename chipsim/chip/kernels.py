@@ -24,9 +24,7 @@ import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
-from chipsim.chip.arrays import (G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW, G_SH,
-                                 G_SW, G_W, G_WO, has_conv, kernel_view,
-                                 new_registers)
+from chipsim.chip.arrays import has_conv, kernel_view, new_registers
 from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.overflow import ERROR, MEMBRANE, SATURATE, TRACE, bound, note_overflow
 from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
@@ -70,7 +68,7 @@ def deliver(m, r, l, pre):
     its synapse row (pooling in front maps the input to its pooled row), added whole into
     the dendrite accumulators."""
     n, base, weights, active = m.n_out[l], m.w_off[l], m.weights, r.active
-    h, w, pool = m.geom[l, G_H], m.geom[l, G_W], m.geom[l, G_POOL]
+    h, w, pool = m.pre_h[l], m.pre_w[l], m.pool[l]
     d = r.dendrite[:n]
     d[:] = 0
     rows = 0
@@ -98,10 +96,10 @@ def deliver(m, r, l, pre):
 def deliver_conv(m, r, l, pre):
     """Phase 1 into a conv layer: every input with a nonzero payload reads one kernel row per
     tap whose output lies on the map; d[o, oy, ox] += W[c, ky, kx, o] x payload."""
-    g = m.geom[l]
-    h, w, p = g[G_H], g[G_W], g[G_POOL]
-    co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
-    kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
+    h, w, p = m.pre_h[l], m.pre_w[l], m.pool[l]
+    co, ho, wo = m.out_c[l], m.out_h[l], m.out_w[l]
+    kh, kw, sh, sw = m.kernel_h[l], m.kernel_w[l], m.stride_h[l], m.stride_w[l]
+    ph, pw = m.pad_h[l], m.pad_w[l]
     hp, wp = h // p, w // p
     base, plane, weights, active = m.w_off[l], ho * wo, m.weights, r.active
     d = r.dendrite[:m.n_out[l]]
@@ -154,7 +152,7 @@ def neuron_update(m, r, l):
     mode = m.overflow_mode[MEMBRANE]
     active = over = spikes = 0
     bias_on, bias, bias_sh = m.has_bias[l], m.bias[m.b_off[l]:], m.bias_shift[l]
-    plane = m.geom[l, G_HO] * m.geom[l, G_WO]  # neurons per bias (dense: 1)
+    plane = m.out_h[l] * m.out_w[l]  # neurons per bias (dense: 1)
     d, u_reg = r.dendrite, r.u[off:off + n]
     if m.spiking[l] == 0:
         for i in range(n):
@@ -280,7 +278,7 @@ def forward_step(m, r, train, conv):
         input_trace_update(m, r)
     for l in range(m.n_in.shape[0]):
         pre = r.x_pre if l == 0 else r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]]
-        if conv and m.geom[l, G_CONV]:
+        if conv and m.conv[l]:
             deliver_conv(m, r, l, pre)
         else:
             deliver(m, r, l, pre)

@@ -29,8 +29,6 @@ import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip.fixedpoint import NEAREST, shift_round
-from chipsim.chip.arrays import (G_C, G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW,
-                                 G_SH, G_SW, G_W, G_WO)
 from chipsim.chip.kernels import pooled_index
 from chipsim.chip.overflow import (ACCUMULATOR, ERROR, ERROR_VALUE, SATURATE, WEIGHT, bound,
                                    note_overflow)
@@ -103,7 +101,7 @@ def backward_error(m, r, l, conv):
     back = r.pooled[:m.n_map[l]]
     back[:] = 0
     if nonzero:
-        if conv and m.geom[l, G_CONV]:
+        if conv and m.conv[l]:
             reads = conv_taps(m, r, l, back, back, np.bool_(False))
         elif r.w_t_at[l, 1]:  # the transposed copy: a column per neuron, vectorized over rows
             rows, w_t = m.n_in[l], r.w_t[r.w_t_at[l, 0]:]
@@ -126,7 +124,7 @@ def backward_error(m, r, l, conv):
         r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
     shift, errors = m.weight_frac[l] + m.pool_shift[l], r.scratch
-    h, w, pool = m.geom[l, G_H], m.geom[l, G_W], m.geom[l, G_POOL]
+    h, w, pool = m.pre_h[l], m.pre_w[l], m.pool[l]
     for j in range(m.n_out[p]):
         f = j if pool == 1 else pooled_index(h, w, pool, j)
         errors[j] = shift_round(back[f], shift, NEAREST, np.uint64(0), 0) if f >= 0 else 0
@@ -143,11 +141,11 @@ def conv_taps(m, r, l, pre, out, gradient):
     gradient False: the backward read, out[c, py, px] += W[c, ky, kx, o] delta[o, oy, ox]
     (returns the weight reads); True: the kernel's change, out[c, ky, kx, o] += delta x
     pre[c, py, px] for nonzero pre (returns the multiply-accumulates)."""
-    g = m.geom[l]
-    hp, wp = g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]
-    co, ho, wo = g[G_CO], g[G_HO], g[G_WO]
-    kh, kw, sh, sw, ph, pw = g[G_KH], g[G_KW], g[G_SH], g[G_SW], g[G_PH], g[G_PW]
-    channels, base, eoff = g[G_C], m.w_off[l], m.n_off[l]
+    hp, wp = m.pre_h[l] // m.pool[l], m.pre_w[l] // m.pool[l]
+    co, ho, wo = m.out_c[l], m.out_h[l], m.out_w[l]
+    kh, kw, sh, sw = m.kernel_h[l], m.kernel_w[l], m.stride_h[l], m.stride_w[l]
+    ph, pw = m.pad_h[l], m.pad_w[l]
+    channels, base, eoff = m.pre_c[l], m.w_off[l], m.n_off[l]
     weights, deltas = m.weights, r.e
     work = 0
     for o in range(co):
@@ -181,9 +179,9 @@ def conv_taps(m, r, l, pre, out, gradient):
 def pool_pre(m, r, l, pre):
     """The presynaptic values as layer l's rows see them: sums over each pooling window
     (the area's division is in the update shift); without pooling, ``pre`` itself."""
-    if m.geom[l, G_POOL] == 1:
+    if m.pool[l] == 1:
         return pre
-    pooled, h, w, pool = r.pooled[:m.n_map[l]], m.geom[l, G_H], m.geom[l, G_W], m.geom[l, G_POOL]
+    pooled, h, w, pool = r.pooled[:m.n_map[l]], m.pre_h[l], m.pre_w[l], m.pool[l]
     pooled[:] = 0
     for j in range(m.n_pre[l]):
         if pre[j] != 0:
@@ -433,7 +431,7 @@ def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     """OTTT_A's end-of-batch write of a block of layer l's parameters: params -= round(m_lr
     accum / 2^shift) where accum != 0 (``write_changes``), then accum = 0; a dense layer's
     block counts per neuron (index k of a block of row_len[l] columns is neuron k % row_len)."""
-    if m.geom[l, G_CONV] == 0:
+    if m.conv[l] == 0:
         n, off = m.row_len[l], m.n_off[l]
         counts = r.neuron_counts[ev.N_WEIGHT_UPDATES, off:off + n]
         for j in range(accum.shape[0] // n):  # rows of n neurons: no division per word
@@ -463,8 +461,7 @@ def update_bias(m, r, l, immediate):
     the bias accumulators (OTTT_A). Stochastic draws follow the weights' in channel order."""
     if m.has_bias[l] == 0:
         return
-    g = m.geom[l]
-    plane, base, eoff, channels = g[G_HO] * g[G_WO], m.b_off[l], m.n_off[l], m.row_len[l]
+    plane, base, eoff, channels = m.out_h[l] * m.out_w[l], m.b_off[l], m.n_off[l], m.row_len[l]
     sums, deltas = np.zeros(channels, np.int64), r.e[eoff:]
     for c in range(channels):
         for k in range(plane):

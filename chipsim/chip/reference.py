@@ -7,8 +7,6 @@ import numpy as np
 
 from chipsim import ops
 from chipsim.chip import counters as ev
-from chipsim.chip.arrays import (G_C, G_CO, G_CONV, G_H, G_HO, G_KH, G_KW, G_PH, G_POOL, G_PW,
-                                 G_SH, G_SW, G_W, G_WO)
 from chipsim.mapping.network import Conv2d
 from chipsim.chip.fixedpoint import NEAREST, shift_round_np
 from chipsim.chip.overflow import (ACCUMULATOR, ERROR_VALUE, MEMBRANE, TRACE, WEIGHT,
@@ -29,9 +27,9 @@ def rows(m, l, memory=None):
 
 def layer_weights(m, l) -> np.ndarray:
     """Layer l's weights in layer layout: dense (out, in), conv (out, in, kh, kw)."""
-    g = m.geom[l]
-    if g[G_CONV]:
-        kernel = rows(m, l).reshape(g[G_C], g[G_KH], g[G_KW], g[G_CO]).transpose(3, 0, 1, 2)
+    if m.conv[l]:
+        shape = (m.pre_c[l], m.kernel_h[l], m.kernel_w[l], m.out_c[l])
+        kernel = rows(m, l).reshape(shape).transpose(3, 0, 1, 2)
         return kernel.astype(np.int64)
     return rows(m, l).T.astype(np.int64)
 
@@ -48,8 +46,7 @@ def neuron_counts(m, r, l, column):
 
 def pooled_index(m, l) -> np.ndarray:
     """For every presynaptic neuron of layer l, its row of the pooled map (-1: outside)."""
-    g = m.geom[l]
-    c, h, w, p = (int(v) for v in g[[G_C, G_H, G_W, G_POOL]])
+    c, h, w, p = (int(v[l]) for v in (m.pre_c, m.pre_h, m.pre_w, m.pool))
     ch, y, x = np.unravel_index(np.arange(c * h * w), (c, h, w))
     py, px = y // p, x // p
     inside = (py < h // p) & (px < w // p)
@@ -58,15 +55,15 @@ def pooled_index(m, l) -> np.ndarray:
 
 def conv_of(m, l, channels_in=None, channels_out=None):
     """The conv of layer l over its pooled map, as chipsim.ops describes it."""
-    g = [int(v) for v in m.geom[l]]
-    return Conv2d("k", (channels_in or g[G_C], g[G_H] // g[G_POOL], g[G_W] // g[G_POOL]),
-                  channels_out or g[G_CO], (g[G_KH], g[G_KW]), (g[G_SH], g[G_SW]),
-                  (g[G_PH], g[G_PW]))
+    c, h, w, p = (int(v[l]) for v in (m.pre_c, m.pre_h, m.pre_w, m.pool))
+    return Conv2d("k", (channels_in or c, h // p, w // p), channels_out or int(m.out_c[l]),
+                  (int(m.kernel_h[l]), int(m.kernel_w[l])),
+                  (int(m.stride_h[l]), int(m.stride_w[l])), (int(m.pad_h[l]), int(m.pad_w[l])))
 
 
 def pool_pre(m, r, l, pre):
     """Sums of presynaptic values over each pooling window (the twin of the kernel)."""
-    if m.geom[l, G_POOL] == 1:
+    if m.pool[l] == 1:
         return pre
     f = pooled_index(m, l)
     pooled = np.zeros(int(m.n_map[l]), np.int64)
@@ -76,7 +73,7 @@ def pool_pre(m, r, l, pre):
 
 def deliver(m, r, l, pre):
     n = int(m.n_out[l])
-    if m.geom[l, G_CONV]:
+    if m.conv[l]:
         pooled = pool_pre(m, r, l, np.asarray(pre, np.int64))
         conv = conv_of(m, l)
         d = ops.forward(conv, layer_weights(m, l), pooled[None])[0]
@@ -104,8 +101,7 @@ def bias_current(m, l):
     n = int(m.n_out[l])
     if not m.has_bias[l]:
         return np.zeros(n, np.int64)
-    g = m.geom[l]
-    plane = int(g[G_HO] * g[G_WO])
+    plane = int(m.out_h[l] * m.out_w[l])
     b = m.bias[int(m.b_off[l]) + np.arange(n) // plane]
     sh = int(m.bias_shift[l])
     return shift_round_np(b, sh, NEAREST) if sh >= 0 else b << -sh
@@ -215,14 +211,14 @@ def backward_error(m, r, l):
     delta = neurons(m, l, r.e)
     over = messages = 0
     if np.any(delta):
-        if m.geom[l, G_CONV]:
+        if m.conv[l]:
             conv = conv_of(m, l)
             back = ops.transpose(conv, layer_weights(m, l), delta[None])[0]
             one = conv_of(m, l, 1, 1)
             taps = ops.forward(one, np.ones((1, 1, *one.kernel), np.int64),
                                np.ones((1, one.n_in), np.int64))[0]
-            per_channel = (delta.reshape(int(m.geom[l, G_CO]), -1) != 0) * taps
-            reads = int(per_channel.sum()) * int(m.geom[l, G_C])
+            per_channel = (delta.reshape(int(m.out_c[l]), -1) != 0) * taps
+            reads = int(per_channel.sum()) * int(m.pre_c[l])
         else:
             back = rows(m, l) @ delta
             reads = int(m.n_in[l] * m.n_out[l])
@@ -295,7 +291,7 @@ def write_changes(m, r, l, params, accum, changes, shift, lo, hi, immediate):
 def write_accumulated(m, r, l, params, accum, shift, lo, hi):
     """Twin of the end-of-batch write of a block: params -= round(m_lr accum), accum = 0;
     a dense layer's block counts per neuron (column k % row_len)."""
-    if not m.geom[l, G_CONV]:
+    if not m.conv[l]:
         n = int(m.row_len[l])
         neuron_counts(m, r, l, ev.N_WEIGHT_UPDATES)[:] += (
             (accum != 0).reshape(-1, n).sum(axis=0))
@@ -342,8 +338,7 @@ def accumulate(m, r, l, pre):
 def update_bias(m, r, l, immediate):
     if not m.has_bias[l]:
         return
-    g = m.geom[l]
-    channels, plane, base = int(m.row_len[l]), int(g[G_HO] * g[G_WO]), int(m.b_off[l])
+    channels, plane, base = int(m.row_len[l]), int(m.out_h[l] * m.out_w[l]), int(m.b_off[l])
     sums = neurons(m, l, r.e).reshape(channels, plane).sum(axis=1)
     column = ev.N_WEIGHT_UPDATES if immediate else ev.N_ACCUMULATOR_UPDATES
     if plane == 1:

@@ -257,7 +257,8 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
     (training, inference) the per-core events, energy under every table, cycles, router."""
     m = chip.memories
     n_off = [int(v) for v in m.n_off]
-    shapes = [(int(g[5]), int(g[6]), int(g[7])) if g[0] else (int(g[5]),) for g in m.geom]
+    shapes = [(int(m.out_c[l]), int(m.out_h[l]), int(m.out_w[l])) if m.conv[l]
+              else (int(m.out_c[l]),) for l in range(len(m.n_out))]
     tables = energy_tables(chip_cfg)
     learning = chip.rule is not None
     broadcast = learning and learning_cfg.error == "broadcast"
