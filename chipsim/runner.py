@@ -8,6 +8,7 @@ from pathlib import Path
 from chipsim import __version__, checkpoint
 from chipsim.config import Config
 from chipsim.errors import ChipsimError
+from chipsim.report.summary import wall_time
 from chipsim.report.writer import write_json, write_text
 from chipsim.simulation import Simulation
 
@@ -75,8 +76,8 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     if (out / checkpoint.FILE).exists():
         (out / checkpoint.FILE).unlink()  # the run is complete: report and weights supersede it
     where = str(out) if out.is_absolute() else f"{out} (in {Path.cwd()})"
-    echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % "
-         f"({report['seconds']:.1f} s) -> {where}")
+    echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % in "
+         f"{wall_time(report)} -> {where}")
     return report
 
 

@@ -3,6 +3,7 @@ object the Python API, the CLI and the sweeps drive. Train it, evaluate it, read
 counters and costs, and save it as a run directory."""
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from chipsim import __version__
 from chipsim.build import (make_model, network_from_config, place_on_chip,
                            requantization_line, run_label)
 from chipsim.chip.chip import Chip
-from chipsim.chip.kernel_cache import compile_notice
+from chipsim.chip.kernel_cache import compile_notice, compile_timer, record_compile_seconds
 from chipsim.config import Config, load_config
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
@@ -59,6 +60,26 @@ class Evaluation:
     recordings: dict = field(default_factory=dict)  # '<layer>.spikes' / '.membrane': (N, T, units)
 
 
+def _timing_compiles(method):
+    """Add the numba compile time inside ``method`` to ``Simulation.compile_seconds`` (once
+    when such methods nest) and keep it for the next cold start's notice."""
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        if self._timing:
+            return method(self, *args, **kwargs)
+        self._timing = True
+        try:
+            with compile_timer() as timer:
+                result = method(self, *args, **kwargs)
+        finally:
+            self._timing = False
+        if timer.seconds:
+            self.compile_seconds += timer.seconds
+            record_compile_seconds(self.compile_seconds)
+        return result
+    return timed
+
+
 class Simulation:
     """A network and its data on the chip the config describes (``chip.arithmetic: fixed``)
     or on the float64 reference.
@@ -87,6 +108,9 @@ class Simulation:
                          "since_checkpoint": 0, "epochs": []}
         self.last_evaluation: Evaluation | None = None
         self._evaluated_after = -1  # epochs trained when the last evaluation ran
+        # seconds numba spent compiling kernels for this simulation (0.0: all from its cache)
+        self.compile_seconds = 0.0
+        self._timing = False
 
     # ------------------------------------------------------------------ what it is
     @property
@@ -136,6 +160,7 @@ class Simulation:
         return self.config.learning.rule != "none"
 
     # ------------------------------------------------------------------ running
+    @_timing_compiles
     def evaluate(self, record: tuple[str, ...] = ()) -> Evaluation:
         """Classify the test set with frozen weights. ``record``: 'spikes' and/or 'membrane'
         of every layer, every sample and step. The chip's inference counters then describe
@@ -170,6 +195,7 @@ class Simulation:
                     self.chip.inference_counts)
         return self.last_evaluation
 
+    @_timing_compiles
     def train(self, epochs: int | None = None, *, show_progress: bool | None = None,
               after_batch=None, after_epoch=None, echo=None) -> list[dict]:
         """Learn ``epochs`` more epochs (default: up to ``learning.epochs``), each followed
@@ -294,6 +320,7 @@ class Simulation:
                       "train_accuracy": self.epochs[-1]["train_accuracy"],
                       "train_loss": self.epochs[-1].get("train_loss")},
             "seconds": time.perf_counter() - self.started,
+            "compile_seconds": self.compile_seconds,
         }
         if self.chip is not None:
             chip = chip_section(self.chip, quantization=self.chip.quantization,
