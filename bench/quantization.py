@@ -2,13 +2,17 @@
 
 Runs examples/digits_ottt.yaml (OTTT_A, 64-128-10, T = 6) for every weight width x rounding
 mode and seed, and the float64 reference for the same seeds; prints a Markdown table of mean
-test accuracy and spread (min-max over seeds). Other widths stay at the example's values.
+test accuracy and spread (min-max over seeds), and writes the numbers to
+bench/results/quantization.json (the README's rows are rendered from it by
+bench/readme_numbers.py; every run is deterministic for its seed). Other widths stay at the
+example's values.
 
 Run: python bench/quantization.py [--bits 4 8 16] [--seeds 0 1 2] [--epochs 15]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chipsim.config import load_config  # noqa: E402
+from chipsim.report.writer import write_text  # noqa: E402
 from chipsim.runner import run  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "quantization.json"
 
 
 def accuracy(overrides: list[str], out: Path) -> float:
@@ -34,6 +41,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quantization"))
+    parser.add_argument("--results", default=str(RESULTS), help="where the numbers go (json)")
     args = parser.parse_args()
     out = Path(args.out)
     rows = []
@@ -50,6 +58,10 @@ def main():
             rows.append((f"chip, {bits}-bit weights", rounding,
                          *cell([f"chip.bits.weight={bits}", f"chip.rounding={rounding}"])))
             print(f"done: {bits} bits, {rounding}", file=sys.stderr)
+    numbers = {"epochs": args.epochs, "seeds": args.seeds,
+               "rows": [dict(zip(("arithmetic", "rounding", "mean", "min", "max"), row))
+                        for row in rows]}
+    write_text(Path(args.results), json.dumps(numbers, indent=1))
     print(f"digits, OTTT_A, 64-128-10, T = 6, {args.epochs} epochs, seeds {args.seeds}\n")
     print("| arithmetic | rounding | test accuracy (mean) | min | max |\n|---|---|---:|---:|---:|")
     for label, rounding, mean, lo, hi in rows:

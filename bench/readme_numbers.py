@@ -1,16 +1,31 @@
-"""The README's "Measured" rows for the main job, made by running it: the digits network on
-the chip (examples/digits_ottt.yaml as shipped, OTTT_A) and with OTTT_O at batch 1, through
-the public API. Writes bench/results/readme_numbers.json and, with --write-readme, the rows
-between the markers in README.md. tests/test_readme_numbers.py fails when the README, the
-stored numbers and what the code gives today disagree.
+"""The README's "Measured" table, rendered from the stored results of the commands it names,
+so that its numbers cannot drift from what those commands give.
 
-Run: python bench/readme_numbers.py [--write-readme]   (about 20 s with compiled kernels)
+- The main job's rows: this script runs the digits network on the chip (examples/digits_ottt.yaml
+  as shipped, OTTT_A) and with OTTT_O at batch 1 through the public API and stores the numbers
+  in bench/results/readme_numbers.json (about 20 s with compiled kernels).
+- Fidelity rows (the authors' golden data, wide formats vs float64, snnTorch's network): the
+  tests measure them; ``--tests`` runs those tests with ``CHIPSIM_MEASURE_INTO`` and stores
+  what they measured in bench/results/measured.json (a few minutes). In every ordinary test run
+  the same tests fail when a value no longer matches the stored one (tests/conftest.py).
+- Accuracy against weight width and rounding, speed and memory: their benchmarks
+  (bench/quantization.py, chip_speed.py, training_memory.py) store their numbers in
+  bench/results/*.json; this script only renders them.
+
+``--write-readme`` rewrites the table between the markers in README.md.
+tests/test_readme_numbers.py fails when the README differs from what the stored results render
+and when the main job's numbers differ from what the code gives today.
+
+Run: python bench/readme_numbers.py [--tests] [--write-readme]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,10 +35,17 @@ import chipsim  # noqa: E402
 from chipsim.report.writer import write_json, write_text  # noqa: E402
 
 CONFIG = ROOT / "examples" / "digits_ottt.yaml"
-RESULTS = ROOT / "bench" / "results" / "readme_numbers.json"
+STORED = ROOT / "bench" / "results"
+RESULTS = STORED / "readme_numbers.json"
+SOURCES = {"main": RESULTS, "measured": STORED / "measured.json",
+           "quantization": STORED / "quantization.json", "speed": STORED / "chip_speed.json",
+           "memory": STORED / "training_memory.json"}
 BEGIN = "<!-- rows from bench/readme_numbers.py (do not edit by hand): begin -->"
 END = "<!-- rows from bench/readme_numbers.py: end -->"
 JOBS = {"main": [], "variant_O": ["learning.variant=O", "learning.batch_size=1"]}
+# the tests that measure the fidelity rows' numbers (conftest.measured)
+MEASURING_TESTS = [["tests/test_golden.py", "tests/test_ottt_vgg_golden.py",
+                    "tests/test_snntorch_fidelity.py"], ["tests/test_chip.py", "-k", "wide"]]
 
 
 def measure() -> dict:
@@ -55,8 +77,167 @@ def measure() -> dict:
     return out
 
 
-def rows(numbers: dict) -> str:
-    """The markdown rows of the README's Measured table for the main job."""
+def measure_in_tests() -> dict:
+    """Run the measuring tests; returns {key: value} as they measured it."""
+    with tempfile.TemporaryDirectory(prefix="chipsim-measured-") as folder:
+        into = Path(folder) / "measured.json"
+        env = {**os.environ, "CHIPSIM_MEASURE_INTO": str(into)}
+        for args in MEASURING_TESTS:
+            subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            *args], cwd=ROOT, env=env, check=True)
+        return json.loads(into.read_text())
+
+
+def load_stored() -> dict:
+    """Every stored result the table renders, by source (see SOURCES)."""
+    return {name: json.loads(path.read_text()) for name, path in SOURCES.items()}
+
+
+def sci(value: float) -> str:
+    """2 significant digits as the tests check them: 1.4e-5, 2e-6."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def pct(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %"
+
+
+def fidelity_rows(m: dict) -> list[str]:
+    """The float64 and chip fidelity rows, from what the tests measured."""
+    def values(prefix):
+        return [v for k, v in m.items() if k.startswith(prefix)]
+    golden, vgg, wide = values("golden/"), values("vgg/"), values("wide/")
+
+    def snn(key):
+        return m[f"snntorch/{key}"]
+
+    tests = "(numbers: `python bench/readme_numbers.py --tests`)"
+    return [
+        "| float64 OTTT_A/O and BPTT reproduce the authors' final weights, steps, spikes, "
+        f"traces, gradients | `pytest tests/test_golden.py` {tests} | largest relative error "
+        f"{sci(max(golden))} (rounding level; tolerance 1e-9) |",
+        "| chip with wide formats (32-bit weights, 20-bit errors and traces) vs float64, golden "
+        "nets, 2 epochs, A/O x backprop/broadcast | `pytest tests/test_chip.py -k wide` | "
+        f"relative difference {sci(min(wide))} to {sci(max(wide))} (tolerance 1e-4) |",
+        "| chip with wide formats vs float64, every neuron option (firing '>' + zero reset, IF, "
+        "per-layer neurons + biases, snnTorch's neuron + biases + spiking output), 20-12-8-4, "
+        "2 epochs | `pytest tests/test_neuron_options.py -k wide` | weights within 1e-4 "
+        "relative (A) / 3e-4 (O, which rounds every step's update), biases within 1e-3 (they "
+        "start at 0): the tolerances asserted for each option and variant |",
+        "| snnTorch's tutorial digits network (biases, Leaky beta 0.95, spiking output, T = 25) "
+        "from `torch.save` and from `export_to_nir` | `python examples/from_snntorch.py` "
+        "(`pytest tests/test_snntorch_fidelity.py` checks it) | float64: every spike count "
+        f"identical to snnTorch's on all 451 test samples, {pct(snn('accuracy'))} as snnTorch; "
+        f"chip 16-bit weights / 24-bit membrane {pct(snn('chip16-pt/accuracy'))}, output counts "
+        f"identical on {100 * snn('chip16-pt/identical'):.1f} % of samples; 8-bit "
+        f"{pct(snn('chip8-pt/accuracy'))}; 8-bit + 2 epochs of on-chip OTTT "
+        f"{pct(snn('chip8-pt-ottt/accuracy'))} |",
+        "| OTTT authors' VGG (their WS convs, x2.74, plain read-out), float64 OTTT_A / OTTT_O / "
+        f"BPTT weight changes vs their code | `pytest tests/test_ottt_vgg_golden.py` {tests} | "
+        f"largest relative error {sci(max(vgg))} (rounding level; tolerance 1e-9) |",
+    ]
+
+
+def quantization_rows(q: dict) -> list[str]:
+    """Digits accuracy against weight width and rounding (bench/quantization.py)."""
+    cell = {(r["arithmetic"], r["rounding"]): r for r in q["rows"]}
+
+    def mean(bits, rounding):
+        return f"{cell[(f'chip, {bits}-bit weights', rounding)]['mean']:.2f} %"
+
+    ref, eight = cell[("float64 reference", "-")], cell[("chip, 8-bit weights", "stochastic")]
+    seeds = f"seeds {q['seeds'][0]}-{q['seeds'][-1]}"
+    modes = ("stochastic", "nearest", "floor")
+    return [
+        f"| digits, float64 OTTT_A, 64-128-10, T = 6, {q['epochs']} epochs | "
+        "`python bench/quantization.py` (each run: `chipsim run examples/digits_ottt.yaml "
+        f"--set chip.arithmetic=float64 --set seed=S`) | {ref['mean']:.2f} % mean over {seeds} "
+        f"({ref['min']:.2f}-{ref['max']:.2f}) |",
+        "| digits on chip, 8-bit weights, stochastic rounding | same | "
+        f"{eight['mean']:.2f} % mean ({eight['min']:.2f}-{eight['max']:.2f}) |",
+        f"| same, nearest / floor rounding | same | {mean(8, 'nearest')} / {mean(8, 'floor')} |",
+        "| same, 4-bit weights, stochastic / nearest / floor | same | "
+        + " / ".join(mean(4, r) for r in modes) + " |",
+        "| same, 16-bit weights, stochastic / nearest / floor | same | "
+        + " / ".join(mean(16, r) for r in modes) + " |",
+    ]
+
+
+def speed_rows(speed: dict) -> list[str]:
+    """Inference and training speed against their baselines (bench/chip_speed.py)."""
+    rate = {(r["threads"], r["path"].split(" (")[0].split(",")[0]): r
+            for r in speed["inference"]}
+    bare, kernel, cli, dense = ("bare numba kernel", "chip inference kernel alone",
+                                "whole CLI run", "dense numpy float32")
+
+    def scale(path):  # 2 threads over 1
+        return rate[(2, path)]["events_per_s"] / rate[(1, path)]["events_per_s"]
+
+    learner = {r["learner"].split(",")[0]: r["samples_per_s"] for r in speed["training"]}
+    chip_a, chip_o = learner["chip OTTT_A"], learner["chip OTTT_O"]
+    numpy_a = learner["plain numpy float32 OTTT_A"]
+    shared = ("timed on a shared machine: the ratios move by several hundredths from run to "
+              "run, the rates more")
+    return [
+        "| inference through the whole CLI (`chipsim run`, learning.rule none), 784-1024-10 LIF, "
+        "T = 100, rate-0.1 spikes from a uint8 npz, 16-bit weights: marginal rate over 16 and "
+        "2,064 test samples, against a bare numba kernel (int16 weights, int32 dendrites and "
+        "membranes, the chip's arithmetic, no counters) in the same run | "
+        "`python bench/chip_speed.py` (table: `bench/results/chip_speed.md`) | last run: "
+        f"1 thread: CLI {sci(rate[(1, cli)]['events_per_s'])} synaptic events/s, "
+        f"{rate[(1, cli)]['ratio']:.2f} of bare; chip kernel alone "
+        f"{rate[(1, kernel)]['ratio']:.2f}; dense numpy float32 {rate[(1, dense)]['ratio']:.2f}. "
+        f"2 threads: CLI {rate[(2, cli)]['ratio']:.2f} of bare and {scale(cli):.2f}x its own "
+        f"1-thread rate (bare {scale(bare):.2f}x, chip kernel alone {scale(kernel):.2f}x); "
+        f"{shared} |",
+        "| on-chip OTTT, 784-512-10, T = 4, Bernoulli(0.1) inputs, 1 thread, every counter "
+        "counted, against a plain-numpy float32 OTTT_A (batched matmuls, BLAS on 1 thread), the "
+        "learners taking turns round by round | same | last run: chip OTTT_A (batch 64) "
+        f"{chip_a:,.0f} samples/s = {chip_a / numpy_a:.2f} of numpy's {numpy_a:,.0f}; OTTT_O "
+        f"(batch 1) {chip_o:,.0f}; building the chip is not timed; {shared} |",
+    ]
+
+
+def memory_rows(mem: dict) -> list[str]:
+    """Simulator memory against T (bench/training_memory.py)."""
+    first, last = (str(t) for t in (mem["steps"][0], mem["steps"][-1]))
+    run = mem["in_process"]
+
+    def ratio(label, key):
+        return run[label][last][key] / run[label][first][key]
+
+    traced = [v["traced_peak_bytes"] / 1024 for label in ("chip OTTT_A", "chip OTTT_O")
+              for v in run[label].values()]
+    cli = mem["cli_peak_rss_kib"]
+
+    def cli_ratio(label):
+        return cli[label][last] / cli[label][first]
+
+    return [
+        f"| simulator training memory, T = {first} to {last} | "
+        "`python bench/training_memory.py` | in-process peak RSS "
+        f"x{ratio('chip OTTT_A', 'rss_kib'):.2f} (chip OTTT_A) and "
+        f"x{ratio('chip OTTT_O', 'rss_kib'):.2f} (OTTT_O) from T = {first} to {last}; traced "
+        f"allocations of the chip at most {max(traced):.1f} KiB at every T (OTTT_A's flush "
+        "scratch grows with the steps logged per batch up to the log's depth); float64 BPTT "
+        f"traced x{ratio('float64 BPTT', 'traced_peak_bytes'):.0f}; through the CLI (the whole "
+        f"`chipsim run` process, digits, 1 epoch) x{cli_ratio('chip OTTT_A'):.3f} for OTTT_A "
+        f"and x{cli_ratio('chip OTTT_O'):.3f} for OTTT_O ({cli['chip OTTT_A'][first] / 1024:.0f} "
+        f"MiB at T = {first}) |",
+    ]
+
+
+def table(stored: dict) -> str:
+    """Every row of the README's Measured table, from the stored results."""
+    return "\n".join(["| what | command | result |", "|---|---|---|"]
+                     + fidelity_rows(stored["measured"]) + quantization_rows(stored["quantization"])
+                     + speed_rows(stored["speed"]) + memory_rows(stored["memory"])
+                     + main_rows(stored["main"]))
+
+
+def main_rows(numbers: dict) -> list[str]:
+    """The rows of the main job (this script's runs)."""
     main, var_o = numbers["main"], numbers["variant_O"]
     e, c = main["energy_per_sample_pJ"], main["cycles_per_step"]
     mem = main["memory_ottt_vs_bptt"]
@@ -65,7 +246,7 @@ def rows(numbers: dict) -> str:
     top = " and ".join(f"{ev.replace('_', ' ')} ({100 * share:.0f} %)"
                        for ev, share in main["training_top_events"])
     command = "`chipsim run examples/digits_ottt.yaml`"
-    return "\n".join([
+    return [
         f"| digits net on chip (OTTT_A, batch 8, {main['epochs']} epochs): test accuracy, "
         f"test loss | {command} | {100 * main['test_accuracy']:.2f} %, loss "
         f"{main['test_loss']:.3f} |",
@@ -90,7 +271,7 @@ def rows(numbers: dict) -> str:
         f" (T = {mem_o[0]['T']}) ... x{mem_o[-1]['state_ratio']:.0f} (T = {mem_o[-1]['T']}); "
         f"training {uj(var_o['energy_per_sample_pJ']['training']['loihi2018'] / 1e6)} per "
         f"sample (loihi2018) |",
-    ])
+    ]
 
 
 def readme_with(text: str, block: str) -> str:
@@ -101,15 +282,19 @@ def readme_with(text: str, block: str) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", action="store_true",
+                        help="also run the measuring tests (bench/results/measured.json)")
     parser.add_argument("--write-readme", action="store_true",
-                        help="rewrite the rows between the markers in README.md")
+                        help="rewrite the table between the markers in README.md")
     args = parser.parse_args()
-    numbers = measure()
-    write_json(RESULTS, numbers)
-    print(rows(numbers))
+    if args.tests:
+        write_json(SOURCES["measured"], measure_in_tests())
+    write_json(RESULTS, measure())
+    rows = table(load_stored())
+    print(rows)
     if args.write_readme:
         readme = ROOT / "README.md"
-        write_text(readme, readme_with(readme.read_text(), rows(numbers)))
+        write_text(readme, readme_with(readme.read_text(), rows))
         print(f"-> {readme}")
 
 

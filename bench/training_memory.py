@@ -10,11 +10,15 @@ Then the same through the CLI, as a user runs it: the peak RSS of the whole
 each T, after one untimed run that fills numba's cache (compiling takes more memory than
 anything the run does).
 
+Prints the tables and writes the numbers to bench/results/training_memory.json (the README's
+row is rendered from it by bench/readme_numbers.py).
+
 Run: python bench/training_memory.py [--steps 4 8 16 32 64]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -23,8 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chipsim.memory_probe import measure  # noqa: E402
+from chipsim.report.writer import write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "training_memory.json"
 # a parent that runs the CLI and prints the peak RSS (KiB) of its only child
 PEAK_OF_CHILD = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
                  "stdout=subprocess.DEVNULL); "
@@ -78,11 +84,15 @@ def main():
     print("| run (batch) | " + " | ".join(f"T={t}" for t in args.steps)
           + f" | T={last} / T={first} |")
     print("|---|" + "---:|" * (len(args.steps) + 1))
+    cli = {}
     for variant, batch in (("A", 8), ("O", 1)):
         cli_peak_rss_kib(first, variant, batch)  # fills numba's cache
         peaks = [cli_peak_rss_kib(t, variant, batch) for t in args.steps]
+        cli[f"chip OTTT_{variant}"] = dict(zip(args.steps, peaks))
         print(f"| chip OTTT_{variant} ({batch}) | " + " | ".join(f"{p / 1024:,.1f}" for p in peaks)
               + f" | {peaks[-1] / peaks[0]:.3f} |")
+    write_text(RESULTS, json.dumps({"steps": args.steps, "in_process": results,
+                                    "cli_peak_rss_kib": cli}, indent=1))
 
 
 if __name__ == "__main__":

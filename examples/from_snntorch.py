@@ -38,6 +38,9 @@ import numpy as np
 
 HIDDEN = 64
 BETA = 0.95
+# the on-chip fine-tune of the imported network (learning section)
+FINE_TUNE = {"rule": "ottt", "variant": "A", "error": "backprop", "epochs": 2, "batch_size": 8,
+             "optimizer": {"type": "sgd", "lr": 0.05}}
 TIMESTEPS = 25
 SEED = 0
 TEST_FRACTION = 0.25   # chipsim's default data.test_fraction: the same split as data.source: digits
@@ -292,9 +295,7 @@ def main(argv=None) -> int:
             rows.append((f"chip {bits}-bit weights{', 24-bit membrane' if bits > 8 else ''}, "
                          f"{path.name}", cell))
         cell, result["chip"]["8-bit + OTTT fine-tune (2 epochs)"] = chip_row(
-            path, out / f"{kind}_chip8_ottt", 8, theirs64[1],
-            {"rule": "ottt", "variant": "A", "error": "backprop", "epochs": 2,
-             "batch_size": 8, "optimizer": {"type": "sgd", "lr": 0.05}})
+            path, out / f"{kind}_chip8_ottt", 8, theirs64[1], FINE_TUNE)
         rows.append((f"chip 8-bit + OTTT 2 epochs, {path.name}", cell))
         summary["paths"][kind] = result
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

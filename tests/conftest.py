@@ -39,3 +39,44 @@ def run_cli(args, cwd=None, env=None):
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", "chipsim", *args], cwd=cwd or ROOT,
                           env=full_env, capture_output=True, text=True, timeout=600)
+
+
+# ------------------------------------------------------------------ numbers the README quotes
+MEASURED = ROOT / "bench" / "results" / "measured.json"
+
+
+def decade(value: float) -> float:
+    """The power of ten at or above ``value`` (how the README bounds rounding-level errors)."""
+    return 10.0 ** np.ceil(np.log10(value)) if value > 0 else 0.0
+
+
+@pytest.fixture
+def measured():
+    """``measured(key, value, digits=2)``: a number the README's Measured table quotes (via
+    bench/readme_numbers.py, from bench/results/measured.json). The test fails when today's
+    value, shown to ``digits`` significant digits, is not the stored one, so the README cannot
+    drift; ``digits=None``: a rounding-level error, which must stay below ten times the
+    stored value's decade (rounding noise differs between CPUs and BLAS builds). With ``CHIPSIM_MEASURE_INTO=FILE`` the values are written there instead
+    (``python bench/readme_numbers.py --tests`` does that)."""
+    into = os.environ.get("CHIPSIM_MEASURE_INTO")
+
+    def check(key: str, value: float, digits: int | None = 2) -> None:
+        value = float(value)
+        if into:
+            path = Path(into)
+            stored = json.loads(path.read_text()) if path.exists() else {}
+            path.write_text(json.dumps({**stored, key: value}, indent=1, sort_keys=True))
+            return
+        stored = json.loads(MEASURED.read_text())
+        assert key in stored, (f"{key} is not in {MEASURED}: run python bench/readme_numbers.py "
+                               "--tests --write-readme")
+        fix = "run python bench/readme_numbers.py --tests --write-readme and commit the README"
+        if digits is None:  # rounding noise differs with the CPU and BLAS: a decade's slack
+            bound = 10 * decade(stored[key])
+            assert value <= bound, f"{key}: {value:.3g}, beyond {bound:.0e}; {fix}"
+        else:
+            assert f"{value:.{digits}g}" == f"{stored[key]:.{digits}g}", (
+                f"{key}: {value:.{digits}g} today, the README quotes {stored[key]:.{digits}g}; "
+                f"{fix}")
+
+    return check

@@ -417,7 +417,8 @@ def relative(a, b):
 
 @pytest.mark.parametrize("variant,error", [("A", "backprop"), ("O", "backprop"),
                                            ("A", "broadcast"), ("O", "broadcast")])
-def test_wide_formats_converge_to_the_float64_reference(tmp_path, golden, variant, error):
+def test_wide_formats_converge_to_the_float64_reference(tmp_path, golden, variant, error,
+                                                       measured):
     """Golden nets, no momentum, two epochs: chip weights within 1e-4 of the float64 run."""
     cfg = test_golden.write_golden_run(tmp_path, golden, "ottt", variant, False, 0.0)
     common = [f"learning.batch_size={3 if variant == 'A' else 1}", f"learning.error={error}",
@@ -430,6 +431,7 @@ def test_wide_formats_converge_to_the_float64_reference(tmp_path, golden, varian
             np.load(tmp_path / "chip" / "weights.npz") as c:
         for key in ("h1", "out"):
             assert relative(c[key], f[key]) < 1e-4
+            measured(f"wide/{variant}-{error}/{key}", relative(c[key], f[key]))
     if variant == "A" and error == "backprop":  # one epoch of A is the golden single step
         assert main(["run", str(cfg), "--out", str(tmp_path / "one"),
                      *sets(common[:2] + ["learning.epochs=1"] + WIDE)]) == 0

@@ -14,7 +14,7 @@ from chipsim.data import load_dataset
 from chipsim.build import make_float_model, network_from_config
 
 from conftest import DATA, write_yaml
-from test_golden import Recorder, close
+from test_golden import Recorder, close, largest_error
 
 SCALE = 2.74  # the authors' Scale(2.74) after every neuron
 LAYERS = ("c1", "c2", "out")
@@ -31,6 +31,9 @@ NET_LAYERS = [{"name": "c1", "type": "conv2d", "channels": 4, "kernel": 3, "padd
 def vgg():
     with np.load(DATA / "ottt_vgg_golden.npz", allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
+
+
+_record_errors = largest_error("vgg")
 
 
 def test_copy_matches_recorded_sha256():

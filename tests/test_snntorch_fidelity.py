@@ -83,7 +83,7 @@ def test_trained_snntorch_network_spike_counts_identical_on_every_test_sample(
 
 @pytest.mark.filterwarnings("ignore:nirtorch")
 @pytest.mark.parametrize("kind", ["pt", "nir"])
-def test_trained_snntorch_network_on_the_chip_at_16_bits(trained, kind):
+def test_trained_snntorch_network_on_the_chip_at_16_bits(trained, kind, measured):
     """The fixed-point chip (biases in neuron memory, snnTorch's neuron: fire on u > threshold,
     subtract at the next step) with 16-bit weights and a 24-bit membrane: accuracy within 0.5
     points of snnTorch's, the output spike counts equal snnTorch's on >= 98 % of samples."""
@@ -93,21 +93,27 @@ def test_trained_snntorch_network_on_the_chip_at_16_bits(trained, kind):
     theirs = ex.accuracy(output, data.y_test)
     assert abs(numbers["accuracy"] - theirs) <= 0.005, cell
     assert numbers["output_counts_identical_fraction"] >= 0.98, cell
+    measured("snntorch/accuracy", theirs, digits=4)     # the README quotes these
+    measured(f"snntorch/chip16-{kind}/accuracy", numbers["accuracy"], digits=4)
+    measured(f"snntorch/chip16-{kind}/identical", numbers["output_counts_identical_fraction"],
+             digits=3)
     report = json.loads((run / "report.json").read_text())
     assert report["config"]["chip"]["arithmetic"] == "fixed"
     assert {q["layer"] for q in report["chip"]["quantization"]} >= {"fc1.bias", "fc2.bias"}
 
 
 @pytest.mark.filterwarnings("ignore:nirtorch")
-def test_snntorch_network_fine_tunes_on_the_8_bit_chip(trained):
-    """OTTT on the 8-bit chip keeps the imported network well above chance and near
-    snnTorch's accuracy (its biases and weights both learn)."""
+def test_snntorch_network_fine_tunes_on_the_8_bit_chip(trained, measured):
+    """OTTT on the 8-bit chip (as examples/from_snntorch.py runs it) keeps the imported
+    network well above chance and near snnTorch's accuracy (its biases and weights both
+    learn)."""
     data, (_, output) = trained["data"], trained["theirs"]
+    _, before = ex.chip_row(trained["pt"], trained["folder"] / "chip8", 8, output)
     run = trained["folder"] / "chip8_ottt"
-    cell, numbers = ex.chip_row(trained["pt"], run, 8, output,
-                                {"rule": "ottt", "variant": "A", "epochs": 1, "batch_size": 8,
-                                 "optimizer": {"type": "sgd", "lr": 0.05}})
+    cell, numbers = ex.chip_row(trained["pt"], run, 8, output, ex.FINE_TUNE)
     assert numbers["accuracy"] > ex.accuracy(output, data.y_test) - 0.03, cell
+    measured("snntorch/chip8-pt/accuracy", before["accuracy"], digits=4)
+    measured("snntorch/chip8-pt-ottt/accuracy", numbers["accuracy"], digits=4)
     with np.load(run / "weights.npz") as w:
         assert sorted(w.files) == ["fc1", "fc1.bias", "fc2", "fc2.bias"]
 
