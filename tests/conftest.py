@@ -23,6 +23,16 @@ def golden_meta():
     return json.loads((DATA / "ottt_golden.json").read_text())
 
 
+def load_script(path: Path):
+    """A script of the repository (an example, a benchmark) as a module, to test its parts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_yaml(path: Path, obj) -> Path:
     path.write_text(yaml.safe_dump(obj, sort_keys=False))
     return path
@@ -56,8 +66,9 @@ def measured():
     bench/readme_numbers.py, from bench/results/measured.json). The test fails when today's
     value, shown to ``digits`` significant digits, is not the stored one, so the README cannot
     drift; ``digits=None``: a rounding-level error, which must stay below ten times the
-    stored value's decade (rounding noise differs between CPUs and BLAS builds). With ``CHIPSIM_MEASURE_INTO=FILE`` the values are written there instead
-    (``python bench/readme_numbers.py --tests`` does that)."""
+    stored value's decade (rounding noise differs between CPUs and BLAS builds). With
+    ``CHIPSIM_MEASURE_INTO=FILE`` the values are written there instead (``python
+    bench/readme_numbers.py --tests`` does that)."""
     into = os.environ.get("CHIPSIM_MEASURE_INTO")
 
     def check(key: str, value: float, digits: int | None = 2) -> None:

@@ -3,21 +3,16 @@ stored results (bench/results/*.json), and the main job's stored numbers are wha
 gives today (the runs are deterministic for the config's seed). The fidelity rows' stored
 numbers are checked where they are measured (conftest.measured); the quantization rows' by a
 slow test here; speed and memory are timings of the last benchmark run."""
-import importlib.util
 import json
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("readme_numbers",
-                                                  ROOT / "bench" / "readme_numbers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "readme_numbers.py")
 
 
 def test_the_readme_table_is_the_stored_numbers(script):

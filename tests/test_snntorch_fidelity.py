@@ -8,7 +8,6 @@ The trained network comes from examples/from_snntorch.py (one place for the trai
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import OrderedDict
 
@@ -18,7 +17,7 @@ import yaml
 
 from chipsim.errors import DataError
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
 snn = pytest.importorskip("snntorch", reason="needs snnTorch (pip install 'chipsim[torch]')")
@@ -28,15 +27,7 @@ pytest.importorskip("nirtorch", reason="snnTorch's NIR exporter needs nirtorch")
 from chipsim.mapping.load import load_model  # noqa: E402
 
 
-def _example():
-    spec = importlib.util.spec_from_file_location("from_snntorch",
-                                                  ROOT / "examples" / "from_snntorch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ex = _example()
+ex = load_script(ROOT / "examples" / "from_snntorch.py")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ The layer geometry (``GEOMETRY``, an (L,) table each) describes what feeds the l
 presynaptic map ``pre_c, pre_h, pre_w`` before pooling, the pooling factor ``pool`` = p (an
 average over p x p is folded in: the p^2 becomes part of the layer's shifts, so p^2 must be a
 power of two), and the output map ``out_c, out_h, out_w`` (dense: n_out, 1, 1); conv layers
-(``conv`` = 1) add their kernel, stride and padding (dense: 1, 1, 0). Feedback matrices (broadcast error path) of hidden layer l:
+(``conv`` = 1) add their kernel, stride and padding (dense: 1, 1, 0).
+
+Feedback matrices (broadcast error path) of hidden layer l:
 ``feedback[fb_off[l] + c * n_out[l] + i]`` for class c.
 """
 from __future__ import annotations
