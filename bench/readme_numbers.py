@@ -16,7 +16,7 @@ so that its numbers cannot drift from what those commands give.
 tests/test_readme_numbers.py fails when the README differs from what the stored results render
 and when the main job's numbers differ from what the code gives today.
 
-Run: python bench/readme_numbers.py [--tests] [--write-readme]
+Run: python bench/readme_numbers.py [--tests] [--write-readme] [--render]
 """
 from __future__ import annotations
 
@@ -286,10 +286,13 @@ def main():
                         help="also run the measuring tests (bench/results/measured.json)")
     parser.add_argument("--write-readme", action="store_true",
                         help="rewrite the table between the markers in README.md")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: render the stored results (after a benchmark)")
     args = parser.parse_args()
-    if args.tests:
+    if args.tests and not args.render:
         write_json(SOURCES["measured"], measure_in_tests())
-    write_json(RESULTS, measure())
+    if not args.render:
+        write_json(RESULTS, measure())
     rows = table(load_stored())
     print(rows)
     if args.write_readme:
