@@ -129,7 +129,8 @@ def one_run(example: str, overrides: list[str], out: Path) -> tuple[float, float
     """(final test accuracy, wall seconds, epochs) of one run of ``example`` with overrides."""
     config = load_config(ROOT / "examples" / example, overrides + ["output.plots=false"])
     t0 = time.perf_counter()
-    report = run(config, Path(example).stem, out, echo=lambda *a: None, show_progress=False)
+    report = run(config, Path(example).stem, out, echo=lambda *a: None, show_progress=False,
+                 overwrite=True)
     return (report["final"]["test_accuracy"], time.perf_counter() - t0,
             config.learning.epochs)
 

@@ -197,7 +197,7 @@ def cli_run(config: Path, data: Path, out: Path, threads: int) -> tuple[float, d
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "chipsim", "run", str(config), "--out", str(out),
-                    "--set", f"data.path={data}"], check=True, env=env, cwd=ROOT,
+                    "--overwrite", "--set", f"data.path={data}"], check=True, env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
     return seconds, json.loads((out / "report.json").read_text())

@@ -65,7 +65,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chipsim-numba-cache-") as cache, \
             tempfile.TemporaryDirectory(prefix="chipsim-run-") as out:
-        cli = ["run", args.config, "--out", out]
+        cli = ["run", args.config, "--out", out, "--overwrite"]
         cold, events = run(cli, cache, listen=True)
         warm = min(run(cli, cache, listen=False)[0] for _ in range(2))
     if events["status"] != 0:

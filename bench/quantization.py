@@ -30,7 +30,8 @@ RESULTS = ROOT / "bench" / "results" / "quantization.json"
 
 def accuracy(overrides: list[str], out: Path) -> float:
     config = load_config(ROOT / "examples" / "digits_ottt.yaml", overrides)
-    report = run(config, "digits_ottt", out, echo=lambda *a: None, show_progress=False)
+    report = run(config, "digits_ottt", out, echo=lambda *a: None, show_progress=False,
+                 overwrite=True)
     return report["final"]["test_accuracy"]
 
 

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="show progress bars (default: only on a terminal)")
     run.add_argument("--resume", metavar="DIR", default=None,
                      help="continue the interrupted run whose directory is DIR (same config)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier run in the run directory (removes its files "
+                          "only; without it such a directory is refused)")
     mapping = sub.add_parser("map", help="place a trained network on the chip and estimate "
                                          "memory, energy and latency per inference")
     mapping.add_argument("model", help=".nir, .npz (+ .yaml architecture), .pt/.pth (+ .yaml) "
@@ -64,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     mapping.add_argument("--input-rate", type=float, default=None,
                          help="assumed input event rate (default: --rate)")
     mapping.add_argument("--out", default=None, help="output folder (default: runs/map_<model>)")
+    mapping.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier mapping in the output folder")
     sweep = sub.add_parser("sweep", help="run a grid of runs (a sweep file: base, set, axes)")
     sweep.add_argument("sweep", help="path to a SWEEP.yaml")
     sweep.add_argument("--out", help="sweep directory (default: runs/<sweep name>)")
@@ -125,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from chipsim import api
 
+            if args.resume is not None and args.overwrite:
+                raise ConfigError("run: --resume continues the run in DIR and --overwrite "
+                                  "replaces it; give one of them")
             if args.config is None and args.resume is None:
                 raise ConfigError("run: give a net.yaml, or --resume DIR to continue an "
                                   "interrupted run")
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             with _stop_on_signals() as requested:
                 api.run(config, args.resume or args.out, name=name, echo=_echo,
                         show_progress=args.progress, resume=args.resume is not None,
-                        stop=lambda: requested[0])
+                        overwrite=args.overwrite, stop=lambda: requested[0])
         elif args.command == "map":
             from chipsim import api
 
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             stem = model.parent.name if model.name == "weights.npz" else model.stem
             api.map_network(args.model, args.chip, args.set, rate=args.rate,
                             input_rate=args.input_rate, out=args.out or f"runs/map_{stem}",
-                            echo=_echo)
+                            overwrite=args.overwrite, echo=_echo)
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 

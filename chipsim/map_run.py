@@ -9,6 +9,7 @@ from chipsim.build import place_on_chip
 from chipsim.config import Config
 from chipsim.mapping.load import load_model
 from chipsim.mapping.placement import synaptic_layers
+from chipsim.output_dir import MAP_FILES, OutputDirectory
 from chipsim.report.costs import memory
 from chipsim.report.estimate import estimate_inference
 from chipsim.report.summary import mapping_markdown
@@ -16,9 +17,18 @@ from chipsim.report.writer import write_json, write_text
 
 
 def map_model(config: Config, out_dir: str | Path | None, *, rate: float, input_rate: float,
-              echo=print) -> dict:
+              echo=print, overwrite: bool = False) -> dict:
     """``python -m chipsim map``: place a trained network on the chip and estimate one
-    inference at stated spike rates; writes mapping.json and mapping.md to ``out_dir``."""
+    inference at stated spike rates; writes mapping.json and mapping.md to ``out_dir``
+    (claimed first, see chipsim.output_dir: an earlier mapping there is refused unless
+    ``overwrite``). Returns the mapping."""
+    if out_dir is None:
+        return _map(config, None, rate, input_rate, echo)
+    with OutputDirectory(out_dir, MAP_FILES, overwrite=overwrite) as out:
+        return _map(config, out, rate, input_rate, echo)
+
+
+def _map(config: Config, out: Path | None, rate: float, input_rate: float, echo) -> dict:
     chip, bits = config.chip, config.chip.bits
     nir = config.network.nir
     network = load_model(config.network.model, nir.convention, nir.dt)
@@ -48,9 +58,8 @@ def map_model(config: Config, out_dir: str | Path | None, *, rate: float, input_
                             "conv_weights": chip.conv_weights, "layers": layers},
               "memory": mem, "inference": inference}
     echo(mapping_markdown(report, brief=True))
-    if out_dir is None:
+    if out is None:
         return report
-    out = Path(out_dir)
     write_json(out / "mapping.json", report)
     write_text(out / "mapping.md", mapping_markdown(report))
     if config.output.plots:

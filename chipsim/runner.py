@@ -3,11 +3,13 @@ interruption by signals and resume, then the report, weights and figures."""
 from __future__ import annotations
 
 import signal
+import string
 from pathlib import Path
 
 from chipsim import __version__, checkpoint
 from chipsim.config import Config
-from chipsim.errors import ChipsimError
+from chipsim.errors import ChipsimError, ConfigError
+from chipsim.output_dir import RUN_FILES, OutputDirectory, unused_variant
 from chipsim.report.summary import wall_time
 from chipsim.report.writer import write_json, write_text
 from chipsim.simulation import Simulation
@@ -24,14 +26,48 @@ class Interrupted(ChipsimError):
 
 
 def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print,
-        show_progress: bool | None = None, resume: bool = False, stop=lambda: 0) -> dict:
+        show_progress: bool | None = None, resume: bool = False, stop=lambda: 0,
+        overwrite: bool = False) -> dict:
     """Train and evaluate as the config says; write the run directory; return the report.
 
-    ``resume``: continue from the checkpoint in ``out_dir``. ``stop()`` is polled after every
-    batch; a nonzero value (a signal number) checkpoints, writes a partial report and raises
-    Interrupted.
+    The directory (``out_dir``) is claimed before any work (see chipsim.output_dir): one
+    that holds an earlier run is refused unless ``overwrite`` (its files are removed first)
+    or ``resume`` (continue from its checkpoint). Without ``out_dir``: output.dir, or when
+    that holds an earlier run, output.dir_2, _3, ... (``overwrite``: output.dir). ``stop()`` is
+    polled after every batch; a nonzero value (a signal number) checkpoints, writes a partial
+    report and raises Interrupted.
     """
-    out = Path(out_dir if out_dir is not None else config.output.dir.format(name=name))
+    option = "--resume" if resume else "--out" if out_dir is not None else "output.dir"
+    path = out_dir
+    if out_dir is None:  # the default folder: a new one beside an earlier run, never over it
+        default = output_path(config, name)
+        path = default if overwrite else unused_variant(default, RUN_FILES)
+        if str(path) != str(default):
+            echo(f"{default} holds an earlier run: this one goes to {path} (--out DIR to "
+                 "choose, --overwrite to replace it)")
+    # a checkpoint that cannot be resumed (absent, damaged, another config's) is refused first
+    resumed = checkpoint.load(path, config) if resume else None
+    with OutputDirectory(path, RUN_FILES, option=option, resume=resume,
+                         overwrite=overwrite) as out:
+        return _run(config, name, out, echo, show_progress, resumed, stop)
+
+
+def output_path(config: Config, name: str) -> str:
+    """output.dir with ``{name}`` (the config file's stem) filled in."""
+    template = config.output.dir
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ConfigError(f"output.dir: '{template}' is not a valid template ({exc}); write "
+                          "braces only around name, e.g. runs/{name}") from None
+    if fields - {"name"}:
+        raise ConfigError(f"output.dir: '{template}' uses {sorted(fields - {'name'})}; the only "
+                          "field is {name} (the config file's name), e.g. runs/{name}")
+    return template.format(name=name)
+
+
+def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, stop) -> dict:
+    own_checkpoint = [resumed is not None]  # only this run's checkpoint is ever deleted
     sim = Simulation(config, name)
     echo(f"{name}: {sim.label}, {sim.shape()}, T={config.data.timesteps}, "
          f"{len(sim.data.y_train)} train / {len(sim.data.y_test)} test samples of "
@@ -39,8 +75,8 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     for line in (sim.compile_notice(), sim.requantization_note()):
         if line:
             echo(line)
-    if resume:
-        position, arrays = checkpoint.load(out, config)
+    if resumed is not None:
+        position, arrays = resumed
         checkpoint.restore_arrays(sim.model.state(), arrays, out)
         sim.position = position
         batches = -(-len(sim.data.y_train) // config.learning.batch_size)
@@ -49,6 +85,7 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
     def save_checkpoint():
         checkpoint.save(out, config, sim.position, sim.model.state(), name)
         sim.position["since_checkpoint"] = 0
+        own_checkpoint[0] = True
 
     def after_batch(sim):
         signum = stop()
@@ -73,8 +110,8 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
         echo(f"  warning: layer '{layer}' did not spike on the test set after quantization "
              "(weights too coarse for its threshold?)")
     sim.save(out, report)
-    if (out / checkpoint.FILE).exists():
-        (out / checkpoint.FILE).unlink()  # the run is complete: report and weights supersede it
+    if own_checkpoint[0]:  # the run is complete: report and weights supersede its checkpoint
+        (out / checkpoint.FILE).unlink(missing_ok=True)
     where = str(out) if out.is_absolute() else f"{out} (in {Path.cwd()})"
     echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % in "
          f"{wall_time(report)} -> {where}")

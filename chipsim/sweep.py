@@ -363,7 +363,7 @@ def run_point(job: dict) -> dict:
     try:
         config = validate_config(job["config"], source=job["name"])
         report = run(config, job["name"], job["run_dir"], echo=lambda *a: None,
-                     show_progress=False)
+                     show_progress=False, overwrite=True)  # the sweep's own point folder
         outcome = point_metrics(report)
     except ChipsimError as exc:
         outcome = _error_outcome(exc, started)

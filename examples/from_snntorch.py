@@ -213,7 +213,7 @@ def run_config(model: Path, out: Path, **chip) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "net.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return run(load_config(out / "net.yaml"), out.name, out, echo=lambda *a: None,
-               show_progress=False)
+               show_progress=False, overwrite=True)  # this example's earlier run
 
 
 def runner_counts(report: dict, out: Path) -> tuple:

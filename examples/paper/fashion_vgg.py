@@ -55,7 +55,7 @@ def main():
                 continue
             if report is None:
                 report = run(config, "fashion_vgg", run_dir, echo=lambda *a: None,
-                             show_progress=False)
+                             show_progress=False, overwrite=True)  # an unfinished earlier one
             results.setdefault(name, []).append((report, report["seconds"], seed))
             print(f"{LABELS[name]}, seed {seed}: {100 * report['final']['test_accuracy']:.2f} % "
                   f"({report['seconds']:.0f} s)", flush=True)
