@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import shlex
 import signal
@@ -24,6 +25,25 @@ REQUIRED = {"numpy": "numpy", "numba": "numba", "llvmlite": "numba", "scipy": "s
             "matplotlib": "matplotlib", "yaml": "pyyaml", "pydantic": "pydantic",
             "tqdm": "tqdm", "sklearn": "scikit-learn", "threadpoolctl": "threadpoolctl",
             "nir": "nir"}
+
+
+# what to do about the file system's refusals, by errno
+OS_ADVICE = {errno.ENOSPC: "the disk is full: free some space or write elsewhere (--out)",
+             errno.EDQUOT: "the disk quota is used up: free some space or write elsewhere",
+             errno.EROFS: "a read-only file system: write elsewhere (--out)",
+             errno.EACCES: "permission denied: use a path you can read and write",
+             errno.EPERM: "not permitted: use a path you can read and write",
+             errno.ENOENT: "no such file or folder: check the path",
+             errno.EISDIR: "a folder where a file is expected: check the path",
+             errno.ENOTDIR: "a file where a folder is expected: check the path"}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError: the path, what the system said and what to do."""
+    where = " -> ".join(f"'{f}'" for f in (exc.filename, exc.filename2) if f is not None)
+    advice = OS_ADVICE.get(exc.errno, "check the path and the file system")
+    return (f"{where + ': ' if where else ''}{exc.strerror or exc} (errno "
+            f"{errno.errorcode.get(exc.errno, exc.errno)}); {advice}")
 
 
 def _prog() -> str:
@@ -182,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chipsim: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("chipsim: error: this machine ran out of memory for the work asked (exit 3); "
+              "make it smaller (fewer samples, units or time steps, no output.record) or run "
+              "where there is more memory", file=sys.stderr)
+        return 3
+    except OSError as exc:  # the file system refused: a path, permissions, a full disk
+        print(f"chipsim: error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug in chipsim, not bad input: keep the traceback for the report
         missing = (getattr(exc, "name", None) or "").split(".")[0]
         if isinstance(exc, ModuleNotFoundError) and missing in REQUIRED:

@@ -144,3 +144,31 @@ def test_the_default_folder_moves_beside_an_earlier_run(tmp_path, capsys):
     assert main(["run", EXAMPLE, *template, "--set", "seed=1", "--overwrite"]) == 0
     assert snapshot(first)["weights.npz"] == snapshot(second)["weights.npz"] != kept["weights.npz"]
     assert not (tmp_path / "runs" / "digits_ottt_3").exists()
+
+
+@pytest.mark.parametrize("code, advice", [(errno.ENOSPC, "the disk is full"),
+                                          (errno.EROFS, "a read-only file system")])
+def test_file_system_refusals_while_writing_are_clear_messages(tmp_path, capsys, monkeypatch,
+                                                               code, advice):
+    """A full disk or a file system that turns read-only during the run: exit 2 and a line
+    naming the file, not an internal error."""
+    from chipsim.report import writer
+
+    def refuse(path, data):
+        raise OSError(code, os.strerror(code), str(path))
+    monkeypatch.setattr(writer, "atomic_write_bytes", refuse)
+    assert run(tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"chipsim: error: '{tmp_path / 'r'}") and advice in err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_running_out_of_memory_is_exit_3(tmp_path, capsys, monkeypatch):
+    from chipsim import simulation
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(simulation.Simulation, "train", exhausted)
+    assert run(tmp_path / "r") == 3
+    err = capsys.readouterr().err
+    assert "ran out of memory" in err and "Traceback" not in err
