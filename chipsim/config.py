@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chipsim.chip.presets import PRESETS, merged
 from chipsim.errors import ConfigError
+from chipsim.yaml_input import load_yaml
 
 
 class _Section(BaseModel):
@@ -355,11 +357,10 @@ def read_yaml_file(path: str | Path, what: str, error=ConfigError):
     if not path.is_file():
         raise error(f"{what} '{path}' not found")
     try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise error(f"{what} '{path}': not valid YAML: {exc}") from None
+        text = path.read_text()
     except UnicodeDecodeError:
         raise error(f"{what} '{path}': not a text file") from None
+    content = load_yaml(text, f"{what} '{path}'", error)
     return {} if content is None else content
 
 
@@ -423,10 +424,7 @@ def apply_override(raw: dict, item: str) -> None:
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, "
                           "e.g. --set chip.bits.weight=4")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value {text!r} is not valid YAML: {exc}") from None
+    value = load_yaml(text, f"--set {key}: value {text[:60]!r}", ConfigError)
     parts = key.strip().split(".")
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
@@ -605,11 +603,18 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+_SHORT = reprlib.Repr()  # (keyword arguments only from Python 3.12)
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist = 2, 4, 4
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
+
+
 def _show(value) -> str:
+    """A value in a message: short however large it is (never a whole repr first)."""
     if isinstance(value, (dict, list)):
-        text = repr(value)
+        text = _SHORT.repr(value)
         return text if len(text) <= 60 else f"a {type(value).__name__} of {len(value)} items"
-    return f"{value!r} ({type(value).__name__})" if isinstance(value, str) else repr(value)
+    return f"{_SHORT.repr(value)} ({type(value).__name__})" if isinstance(value, str) \
+        else _SHORT.repr(value)
 
 
 def _unwrap(annotation):
