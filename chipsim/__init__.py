@@ -21,7 +21,8 @@ if not _os.path.isdir(_os.path.join(_here, "rules")) and _os.path.isfile(
     __path__.append(_root)  # noqa: F821 - __path__ is defined for packages
 
 _API = ("Config", "Evaluation", "Simulation", "load_config", "map_network", "run")
-_ERRORS = ("ChipsimError", "ConfigError", "DataError", "DoesNotFitError", "SimulationError")
+_ERRORS = ("ChipsimError", "ConfigError", "DataError", "DoesNotFitError", "SimulationError",
+           "TooLargeError")
 __all__ = [*_API, *_ERRORS, "__version__"]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import reprlib
 import types
 import typing
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chipsim.chip.presets import PRESETS, merged
 from chipsim.errors import ConfigError
+from chipsim.memory_budget import available_bytes, gib
 from chipsim.yaml_input import load_yaml
 
 
@@ -477,31 +477,24 @@ def _one_per_key(messages) -> list[str]:
     return list(seen.values())
 
 
-def _physical_memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
-
-
 BYTES_PER_SYNAPSE = 32  # float64 weights, their chip copy, accumulators and gradients
 
 
 def synapse_problems(synapses: int) -> list[str]:
     """A network too large for this machine's memory, said before anything is allocated."""
-    ram = _physical_memory_bytes()
+    have, limit = available_bytes()
     need = synapses * BYTES_PER_SYNAPSE
-    if need <= ram:
+    if need <= have:
         return []
-    return [f"network.layers: {synapses:.3g} synapses need about {need / 2**30:,.0f} GiB "
-            f"({BYTES_PER_SYNAPSE} bytes each while training), this machine has "
-            f"{ram / 2**30:,.1f} GiB; use fewer or smaller layers"]
+    return [f"network.layers: {synapses:.3g} synapses need about {gib(need)} "
+            f"({BYTES_PER_SYNAPSE} bytes each while training), {gib(have)} is left under "
+            f"{limit}; use fewer or smaller layers"]
 
 
 def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
     """Sizes that cannot fit this machine's memory, found before anything is allocated
     (dense layers from the config alone; conv layers once their shapes are known)."""
-    out, ram = [], _physical_memory_bytes()
+    out, (have, limit) = [], available_bytes()
     dense = [layer.units for layer in c.network.layers or []
              if layer.type == "dense" and layer.units is not None]
     units = [n_inputs] + dense
@@ -509,9 +502,9 @@ def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
     if c.data.source == "randman":
         r = c.data.randman
         values = r.classes * r.samples_per_class * c.data.timesteps * r.units
-        if values * 8 > ram:
-            out.append(f"data.randman: {values:.3g} input values ({values * 8 / 2**30:,.0f} GiB "
-                       f"as float64) exceed this machine's {ram / 2**30:,.1f} GiB; lower "
+        if values * 8 > have:
+            out.append(f"data.randman: {values:.3g} input values ({gib(values * 8)} as "
+                       f"float64) exceed the {gib(have)} left under {limit}; lower "
                        "samples_per_class, units or data.timesteps")
     return out
 

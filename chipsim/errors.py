@@ -25,6 +25,12 @@ class DoesNotFitError(ChipsimError):
     exit_status = 3
 
 
+class TooLargeError(ChipsimError):
+    """Work or a file that needs more memory than this machine can give the process."""
+
+    exit_status = 3
+
+
 class SimulationError(ChipsimError):
     """Something went wrong while the chip was running (e.g. an overflow under policy 'error')."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from chipsim.errors import DataError
+from chipsim.memory_budget import require
 from chipsim.seeding import stream
 
 
@@ -316,11 +317,38 @@ def reparameterization(arrays: dict, layers: list, where: str) -> tuple[dict, di
     return raw, gain
 
 
+def npz_bytes(path: Path) -> int:
+    """Bytes the arrays of an npz take once unpacked, from the zip directory, after checking
+    each array's header against them (ValueError when a header declares more)."""
+    total = 0
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = header(f)
+            declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if declared > info.file_size:
+                raise ValueError(f"array '{info.filename}' declares shape {shape} of {dtype} "
+                                 f"({declared:,} bytes) but the file holds {info.file_size:,}")
+            total += info.file_size
+    return total
+
+
 def read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of an npz, loaded without pickle; any failure is a DataError naming the file."""
+    """All arrays of an npz, loaded without pickle; any failure is a DataError naming the file.
+    Sizes are checked first: every array's header against its stored bytes (a small file
+    cannot declare a huge array) and the total against the memory available (TooLargeError)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} '{path}' not found")
+    try:
+        need = npz_bytes(path)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise DataError(f"{what} '{path}' is not a readable .npz file ({exc})") from None
+    require(need, f"{what} '{path}' (its arrays unpacked)",
+            "use a smaller file, or a machine with more memory")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

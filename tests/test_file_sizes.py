@@ -1,0 +1,68 @@
+"""Sizes are checked before anything large is allocated: npz headers against the bytes they
+hold, unpacked sizes against the memory this process can still get (chipsim/memory_budget.py:
+MemAvailable, the cgroup limit, rlimits)."""
+import io
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+
+from chipsim import memory_budget
+from chipsim.cli import main
+
+from conftest import ROOT, write_yaml
+
+
+def npy_header(shape, descr="<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def net_yaml(tmp_path, data):
+    return write_yaml(tmp_path / "net.yaml", {
+        "data": {"source": "npz", "path": str(data)},
+        "network": {"layers": [{"name": "out", "units": 2, "neuron": "readout"}]}})
+
+
+def test_a_small_npz_declaring_a_huge_array_is_refused(tmp_path, capsys):
+    """2 KB declaring (10^12, 16) float64 (116 TiB): refused from its header, exit 2."""
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as z:
+        z.writestr("x.npy", npy_header((10**12, 16)) + bytes(2000))
+        z.writestr("y.npy", npy_header((10**12,), "<i8"))
+    assert main(["run", str(net_yaml(tmp_path, tmp_path / "d.npz")), "--out",
+                 str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "array 'x.npy' declares shape (1000000000000, 16) of float64" in err
+    assert "but the file holds 2,128" in err and "Traceback" not in err
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path, capsys, monkeypatch):
+    """A compressed npz whose arrays unpack to more than the memory left: exit 3, naming both
+    sizes and the limit (here a 64 MiB budget and a 256 MiB array of zeros in 250 KiB)."""
+    with zipfile.ZipFile(tmp_path / "d.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", npy_header((256 << 20,), "|u1") + bytes(256 << 20))
+    assert (tmp_path / "d.npz").stat().st_size < 300 << 10
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: (64 << 20, "a test limit"))
+    assert main(["run", str(net_yaml(tmp_path, tmp_path / "d.npz")), "--out",
+                 str(tmp_path / "r")]) == 3
+    err = capsys.readouterr().err
+    assert "(its arrays unpacked) needs about 256.0 MiB of memory; 64.0 MiB is left under a " \
+           "test limit" in err and "Traceback" not in err
+
+
+def test_the_budget_sees_an_address_space_rlimit():
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+            "from chipsim.memory_budget import available_bytes; print(*available_bytes(), "
+            "sep='|')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT)}, check=True).stdout.strip()
+    have, limit = out.split("|")
+    assert limit == "the address-space limit (ulimit -v)" and 0 < int(have) < 2 << 30
+
+
+def test_available_is_at_most_what_the_system_reports():
+    have, _ = memory_budget.available_bytes()
+    assert 0 < have <= memory_budget._read_kib("/proc/meminfo", "MemAvailable:")
