@@ -27,7 +27,8 @@ from chipsim.yaml_input import load_yaml
 
 class _Section(BaseModel):
     # strict: "8" is not an integer and "yes" is not a boolean; a typo never becomes a default.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # No .inf or .nan anywhere: they would reach report.json as Infinity / NaN.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def _f(default, description, **constraints):
@@ -301,7 +302,7 @@ class ChipConfig(_Section):
     conv_weights: Literal["shared", "unrolled"] = _f(
         "shared", "conv layers on chip: one kernel per core (shared) or every connection stored")
     cycles: CyclesConfig = _f(CyclesConfig(), "cycle costs and clock")
-    energy: Union[Literal["loihi2018", "horowitz45"], dict[str, float]] = _f(
+    energy: Union[Literal["loihi2018", "horowitz45"], dict[str, Annotated[float, at.Ge(0)]]] = _f(
         "loihi2018", "energy table: a preset name or pJ for every event type (all presets "
         "are reported; this one is the headline)")
     static_pj_per_core_step: float = _f(0.0, "static (leakage) energy per core per time step",

@@ -1,4 +1,6 @@
 """Config loading, overrides and every class of bad input: message text and exit status 2."""
+import re
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,8 @@ from chipsim.config import load_config, reference_markdown
 from chipsim.errors import ConfigError
 
 from conftest import ROOT, run_cli, write_yaml
+
+EXAMPLE = ROOT / "examples" / "digits_ottt.yaml"
 
 MINIMAL = {"network": {"layers": [{"name": "h", "units": 8},
                                   {"name": "out", "units": 10, "neuron": "readout"}]}}
@@ -192,3 +196,24 @@ def test_written_files_are_readable_by_others(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("override, key", [
+    ("chip.cycles.synaptic_ops=.inf", "chip.cycles.synaptic_ops"),
+    ("chip.cycles.barrier=.nan", "chip.cycles.barrier"),
+    ("chip.cycles.hop_cycles=-1", "chip.cycles.hop_cycles"),
+    ("chip.static_pj_per_core_step=.inf", "chip.static_pj_per_core_step"),
+    ("learning.optimizer.lr=.nan", "learning.optimizer.lr")])
+def test_infinite_nan_and_negative_costs_are_refused(override, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(EXAMPLE, [override])
+
+
+def test_a_user_energy_table_needs_finite_non_negative_pj():
+    from chipsim.report.costs import PRICED_NAMES
+
+    for bad in (".inf", ".nan", "-1.0"):
+        table = ", ".join(f"{name}: {bad if name == 'synaptic_ops' else 1.0}"
+                          for name in PRICED_NAMES)
+        with pytest.raises(ConfigError, match="chip.energy"):
+            load_config(EXAMPLE, [f"chip.energy={{{table}}}"])
