@@ -32,6 +32,8 @@ class TooLargeError(ChipsimError):
 
 
 class SimulationError(ChipsimError):
-    """Something went wrong while the chip was running (e.g. an overflow under policy 'error')."""
+    """The run stopped on what its config asked for: an overflow under policy 'error', a
+    training run that diverged. Exit 2, as for other input the user can change (exit 1 is
+    kept for chipsim's own bugs)."""
 
-    exit_status = 1
+    exit_status = 2

@@ -20,7 +20,7 @@ from chipsim.chip.kernel_cache import compile_notice, compile_timer, record_comp
 from chipsim.config import Config, load_config
 from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
-from chipsim.errors import ConfigError
+from chipsim.errors import ConfigError, SimulationError
 from chipsim.float64 import Float64Model, single_threaded_blas
 from chipsim.mapping.architecture import architecture_of, neuron_as_dict
 from chipsim.mapping.network import SYNAPTIC, Network
@@ -233,8 +233,14 @@ class Simulation:
                     labels = data.y_train[idx]
                     preds = self.model.train_batch(x, labels, outputs=True)
                     position["correct"] += int(np.sum(preds == labels))
-                    position["loss_sum"] = position.get("loss_sum", 0.0) + float(sample_losses(
-                        self.model.last_outputs, labels, learn.loss.mse_weight).sum())
+                    loss = float(sample_losses(self.model.last_outputs, labels,
+                                               learn.loss.mse_weight).sum())
+                    if not math.isfinite(loss):
+                        raise SimulationError(
+                            f"training diverged in epoch {epoch}, batch {b + 1} of {batches}: "
+                            f"the loss is {loss} (the weights grew without bound); lower "
+                            f"learning.optimizer.lr (now {learn.optimizer.lr:g})")
+                    position["loss_sum"] = position.get("loss_sum", 0.0) + loss
                     position["batch"] = b + 1
                     position["since_checkpoint"] += len(idx)
                     bar.update(len(idx))

@@ -42,6 +42,7 @@ def sample_losses(o: np.ndarray, labels: np.ndarray, mse_weight: float) -> np.nd
     from scipy.special import log_softmax
 
     n, _, c = o.shape
-    ce = -log_softmax(o, axis=2)[np.arange(n), :, labels]
-    mse = ((o - onehot(labels, c)[:, None, :]) ** 2).mean(axis=2)
-    return ((1.0 - mse_weight) * ce + mse_weight * mse).mean(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged run: its caller says so
+        ce = -log_softmax(o, axis=2)[np.arange(n), :, labels]
+        mse = ((o - onehot(labels, c)[:, None, :]) ** 2).mean(axis=2)
+        return ((1.0 - mse_weight) * ce + mse_weight * mse).mean(axis=1)

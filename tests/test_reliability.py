@@ -150,7 +150,7 @@ def test_overflow_policy_error_names_layer_variable_step_value(tmp_path, capsys)
     status = main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "chip.bits.membrane=9",
                    "--set", "chip.membrane_headroom=2", "--set", "chip.overflow={membrane: error}"])
     err = capsys.readouterr().err
-    assert status == 1 and "Traceback" not in err
+    assert status == 2 and "Traceback" not in err
     assert "overflow of the membrane in layer" in err and "time step" in err and "value" in err
 
 

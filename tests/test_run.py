@@ -255,3 +255,12 @@ def test_small_usage_errors_say_what_to_do(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "the package 'numba' is not installed" in err and "pip install numba" in err
     assert "Traceback" not in err
+
+
+def test_a_diverging_float64_run_stops_naming_the_epoch_and_the_key(tmp_path, capsys):
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set",
+                 "chip.arithmetic=float64", "--set", "learning.optimizer.lr=1000",
+                 "--set", "learning.epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert "training diverged in epoch 1, batch" in err and "learning.optimizer.lr (now 1000)" in err
+    assert "Traceback" not in err and not (tmp_path / "r" / "weights.npz").exists()
