@@ -23,6 +23,19 @@ from chipsim.report.writer import write_npz
 FILE = "checkpoint.npz"
 
 
+def data_fingerprint(config) -> dict | None:
+    """What identifies the data file a run learns from (data.path): its size and sha256
+    (files over 256 MiB: size and modification time), so a resume notices a replaced file."""
+    path = config.data.path
+    if not path or not Path(path).is_file():
+        return None
+    stat = Path(path).stat()
+    if stat.st_size > 256 << 20:
+        return {"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(path), "bytes": stat.st_size, "sha256": digest}
+
+
 def config_hash(config) -> str:
     """sha256 of the resolved config without its output section (where results go)."""
     body = config.model_dump(mode="json")
@@ -35,7 +48,8 @@ def save(directory: Path, config, position: dict, arrays: dict[str, np.ndarray],
     """DIR/checkpoint.npz with the resolved config (a resume needs nothing else) and the
     run's name."""
     meta = {"chipsim_version": __version__, "config_sha256": config_hash(config),
-            "config": config.model_dump(mode="json"), "name": name, "position": position}
+            "config": config.model_dump(mode="json"), "name": name, "position": position,
+            "data_file": data_fingerprint(config)}
     blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = Path(directory) / FILE
     write_npz(path, {"__meta__": blob, **{f"model/{k}": v for k, v in arrays.items()}})
@@ -79,10 +93,56 @@ def load(directory: Path, config) -> tuple[dict, dict[str, np.ndarray]]:
     meta, arrays = _read(directory)
     position = meta["position"]
     if meta.get("config_sha256") != config_hash(config):
-        raise DataError(f"checkpoint '{path}' was written by a different config (only "
-                        "output.* may change between a run and its resume); resume with the "
-                        "same net.yaml and --set options, or with --resume DIR alone")
+        changed = _changed_keys(meta.get("config"), config.model_dump(mode="json"))
+        raise DataError(f"checkpoint '{path}' was written by a different config"
+                        + (f" ({', '.join(changed[:5])} changed)" if changed else "")
+                        + "; only output.* may change between a run and its resume: resume "
+                        "with the same net.yaml and --set options, or with --resume DIR alone")
+    stored = meta.get("data_file")
+    if stored is not None and stored != data_fingerprint(config):
+        raise DataError(f"checkpoint '{path}': the data file '{stored['path']}' is not the one "
+                        "the run started with (its size or content changed); restore it, or "
+                        "start the run again")
+    problem = _position_problem(position, config)
+    if problem:
+        raise DataError(f"checkpoint '{path}' is damaged ({problem}); it cannot be resumed "
+                        "(start the run again, or restore the file)")
     return position, arrays
+
+
+def _changed_keys(saved, now: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ (output.* aside)."""
+    if not isinstance(saved, dict):
+        return []
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        dotted = f"{prefix}{key}"
+        if dotted == "output":
+            continue
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed_keys(a, b, dotted + ".")
+        elif a != b:
+            out.append(dotted)
+    return out
+
+
+def _position_problem(position: dict, config) -> str | None:
+    """What is impossible about a stored position for this config (None: nothing)."""
+    ints = {k: position.get(k) for k in ("epoch", "batch", "correct", "since_checkpoint")}
+    for key, value in ints.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"position.{key} is {value!r}, expected a whole number >= 0"
+    if not 1 <= ints["epoch"] <= config.learning.epochs + 1:
+        return (f"position.epoch is {ints['epoch']}, the config trains epochs 1 to "
+                f"{config.learning.epochs}")
+    if not isinstance(position.get("epochs"), list) or not all(
+            isinstance(e, dict) for e in position["epochs"]):
+        return "position.epochs is not a list of epoch records"
+    loss = position.get("loss_sum", 0.0)
+    if not isinstance(loss, (int, float)) or loss != loss:
+        return f"position.loss_sum is {loss!r}"
+    return None
 
 
 def restore_arrays(target: dict[str, np.ndarray], saved: dict[str, np.ndarray], path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from chipsim import __version__, checkpoint
 from chipsim.config import Config
-from chipsim.errors import ChipsimError, ConfigError
+from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.output_dir import RUN_FILES, OutputDirectory, unused_variant
 from chipsim.report.summary import wall_time
 from chipsim.report.writer import write_json, write_text
@@ -80,6 +80,10 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
         checkpoint.restore_arrays(sim.model.state(), arrays, out)
         sim.position = position
         batches = -(-len(sim.data.y_train) // config.learning.batch_size)
+        if position["batch"] > batches:
+            raise DataError(f"checkpoint in '{out}' is damaged (position.batch is "
+                            f"{position['batch']}, an epoch has {batches} batches); it cannot "
+                            "be resumed (start the run again)")
         echo(f"  resuming at epoch {position['epoch']}, batch {position['batch']} of {batches}")
 
     def save_checkpoint():

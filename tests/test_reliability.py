@@ -237,3 +237,54 @@ def test_run_needs_a_config_or_a_checkpoint_that_holds_one(tmp_path, capsys):
     write_npz(tmp_path / "checkpoint.npz", {"__meta__": np.frombuffer(meta.encode(), np.uint8)})
     assert main(["run", "--resume", str(tmp_path)]) == 2
     assert "does not hold its config" in capsys.readouterr().err
+
+
+def _interrupted_run(tmp_path, config_sets=LONG):
+    from chipsim.runner import Interrupted, run
+
+    with pytest.raises(Interrupted):
+        run(load_config(EXAMPLE, config_sets), "x", tmp_path / "r", echo=lambda *a: None,
+            stop=lambda: signal.SIGINT)
+    return tmp_path / "r" / "checkpoint.npz"
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"epoch": 10**9}, "position.epoch is 1000000000, the config trains epochs 1 to"),
+    ({"epoch": "1"}, "position.epoch is '1', expected a whole number"),
+    ({"batch": 10**6}, "position.batch is 1000000, an epoch has"),
+    ({"epochs": 3}, "position.epochs is not a list"),
+    ({"correct": None}, "position.correct is None")])
+def test_crafted_checkpoint_positions_are_refused(tmp_path, capsys, change, expect):
+    ckpt = _interrupted_run(tmp_path)
+    with np.load(ckpt) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays["__meta__"].tobytes())
+    meta["position"].update(change)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(ckpt, **arrays)
+    assert main(["run", "--resume", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and "Traceback" not in err
+
+
+def test_resume_names_the_changed_key_and_notices_a_replaced_data_file(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=rng.random((64, 8)), y=rng.integers(0, 2, 64))
+    net = write_yaml(tmp_path / "net.yaml", {
+        "data": {"source": "npz", "path": str(data)},
+        "network": {"layers": [{"name": "h", "units": 8}, {"name": "out", "units": 2,
+                                                           "neuron": "readout"}]},
+        "learning": {"epochs": 3, "batch_size": 1}})
+    from chipsim.runner import Interrupted, run
+
+    with pytest.raises(Interrupted):
+        run(load_config(net), "x", tmp_path / "r", echo=lambda *a: None,
+            stop=lambda: signal.SIGINT)
+    assert main(["run", str(net), "--resume", str(tmp_path / "r"), "--set", "seed=5",
+                 "--set", "learning.optimizer.lr=0.01"]) == 2
+    assert "(learning.optimizer.lr, seed changed)" in capsys.readouterr().err
+    np.savez(data, x=rng.random((64, 8)), y=rng.integers(0, 2, 64))   # replaced
+    assert main(["run", "--resume", str(tmp_path / "r")]) == 2
+    assert f"the data file '{data}' is not the one the run started with" in \
+        capsys.readouterr().err
