@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chipsim import runner
+from chipsim.build import run_name
 from chipsim.config import Config, load_config, load_map_config
 from chipsim.errors import ConfigError
 from chipsim.map_run import map_model
@@ -36,7 +37,7 @@ def run(config, out: str | Path | None = None, *, name: str | None = None,
     files first). ``stop()`` is polled after every batch: a signal number checkpoints and
     raises runner.Interrupted."""
     if name is None:
-        name = Path(config).stem if isinstance(config, (str, Path)) else "chipsim"
+        name = run_name(config)
     return runner.run(load_config(config, overrides), name, out, echo=echo,
                       show_progress=show_progress, resume=resume, stop=stop,
                       overwrite=overwrite)

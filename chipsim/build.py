@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-
+from pathlib import Path
 
 from chipsim.chip.arrays import build_memories
 from chipsim.chip.chip import Chip
@@ -199,6 +199,19 @@ def make_float_model(config: Config, network: Network, feedback) -> Float64Model
                                                ws.readout) if ws.enabled else None)
     return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay),
                         standardization, predict_spikes=predicts_by_spikes(config, network))
+
+
+def run_name(config) -> str:
+    """A run's name: its config file's stem ('chipsim' for a dict or Config), with any byte
+    that is not UTF-8 shown as U+FFFD (a name goes into JSON, summaries and figures)."""
+    if not isinstance(config, (str, Path)):
+        return "chipsim"
+    return clean_name(Path(config).stem)
+
+
+def clean_name(name: str) -> str:
+    """``name`` with undecodable bytes (surrogate escapes from the file system) replaced."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def run_label(config: Config) -> str:

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 raw, name = saved_config(args.resume)
                 config = api.load_config(raw, args.set)
             else:
-                config, name = api.load_config(args.config, args.set), Path(args.config).stem
+                config, name = api.load_config(args.config, args.set), api.run_name(args.config)
             with _stop_on_signals() as requested:
                 api.run(config, args.resume or args.out, name=name, echo=_echo,
                         show_progress=args.progress, resume=args.resume is not None,

@@ -114,6 +114,8 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
         echo(f"  warning: layer '{layer}' did not spike on the test set after quantization "
              "(weights too coarse for its threshold?)")
     sim.save(out, report)
+    for warning in report.get("warnings", []):
+        echo(f"  warning: {warning}")
     if own_checkpoint[0]:  # the run is complete: report and weights supersede its checkpoint
         (out / checkpoint.FILE).unlink(missing_ok=True)
     where = str(out) if out.is_absolute() else f"{out} (in {Path.cwd()})"

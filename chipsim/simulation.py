@@ -13,8 +13,8 @@ import numpy as np
 import yaml
 
 from chipsim import __version__
-from chipsim.build import (make_model, network_from_config, place_on_chip,
-                           requantization_line, run_label)
+from chipsim.build import (clean_name, make_model, network_from_config, place_on_chip,
+                           requantization_line, run_label, run_name)
 from chipsim.chip.chip import Chip
 from chipsim.chip.kernel_cache import compile_notice, compile_timer, record_compile_seconds
 from chipsim.config import Config, load_config
@@ -92,9 +92,7 @@ class Simulation:
 
     def __init__(self, config, name: str | None = None, overrides: list[str] = ()):
         self.config: Config = load_config(config, overrides)
-        if name is None:
-            name = Path(config).stem if isinstance(config, (str, Path)) else "chipsim"
-        self.name = name
+        self.name = run_name(config) if name is None else clean_name(name)
         self.started = time.perf_counter()
         if self.config.chip.arithmetic == "fixed":
             energy_tables(self.config.chip)  # a user table is checked before any work
@@ -368,7 +366,11 @@ class Simulation:
         if self.last_evaluation is not None and self.last_evaluation.recordings:
             write_npz(out / "record.npz", self.last_evaluation.recordings)
         if self.config.output.plots if plots is None else plots:
-            self._plot(report, out)
+            try:
+                self._plot(report, out)
+            except Exception as exc:  # figures are extra: they never cost the run its results
+                report.setdefault("warnings", []).append(
+                    f"figures not drawn ({type(exc).__name__}: {exc})")
         write_text(out / "summary.md", summary_markdown(report))
         report["seconds"] = time.perf_counter() - self.started
         write_json(out / "report.json", report)
@@ -391,6 +393,8 @@ class Simulation:
         counts = (self.chip.inference_counts.copy(), self.chip.inference_neuron_counts.copy())
         predicted, kept = self.model.infer(one, ("spikes",))
         self.chip.inference_counts[:], self.chip.inference_neuron_counts[:] = counts
+        if not kept:  # no spiking layer (a read-out only network): nothing to draw
+            return
         about = plots.conditions(report).replace("; ", "\n")
         plots.spike_raster(
             {k.removesuffix(".spikes"): v[0] for k, v in kept.items()}, out / "spike_raster.png",

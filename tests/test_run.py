@@ -8,7 +8,7 @@ import pytest
 
 from chipsim.cli import main
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, write_yaml
 
 EXAMPLE = str(ROOT / "examples" / "digits_ottt.yaml")
 
@@ -264,3 +264,31 @@ def test_a_diverging_float64_run_stops_naming_the_epoch_and_the_key(tmp_path, ca
     err = capsys.readouterr().err
     assert "training diverged in epoch 1, batch" in err and "learning.optimizer.lr (now 1000)" in err
     assert "Traceback" not in err and not (tmp_path / "r" / "weights.npz").exists()
+
+
+def test_a_read_out_only_network_and_an_undecodable_file_name_keep_their_results(tmp_path):
+    """No spiking layer (nothing to draw in a raster) and a config file name with a byte that
+    is not UTF-8: the run writes its report, summary and figures."""
+    name = os.fsdecode(b"read\xffout.yaml")
+    config = write_yaml(tmp_path / name, {
+        "network": {"layers": [{"name": "out", "units": 10, "neuron": "readout"}]},
+        "learning": {"epochs": 1}})
+    assert main(["run", str(config), "--out", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["name"] == "read\ufffdout" and "warnings" not in report
+    assert (tmp_path / "r" / "summary.md").exists()
+    assert (tmp_path / "r" / "learning_curve.png").exists()
+    assert not (tmp_path / "r" / "spike_raster.png").exists()
+
+
+def test_a_figure_that_fails_costs_the_run_nothing(tmp_path, capsys, monkeypatch):
+    from chipsim.report import plots
+
+    def broken(*args, **kwargs):
+        raise ValueError("a plotting bug")
+    monkeypatch.setattr(plots, "energy_breakdown", broken)
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set",
+                 "learning.epochs=1"]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["warnings"] == ["figures not drawn (ValueError: a plotting bug)"]
+    assert "warning: figures not drawn (ValueError: a plotting bug)" in capsys.readouterr().out
