@@ -262,7 +262,8 @@ def test_a_diverging_float64_run_stops_naming_the_epoch_and_the_key(tmp_path, ca
                  "chip.arithmetic=float64", "--set", "learning.optimizer.lr=1000",
                  "--set", "learning.epochs=3"]) == 2
     err = capsys.readouterr().err
-    assert "training diverged in epoch 1, batch" in err and "learning.optimizer.lr (now 1000)" in err
+    assert "training diverged in epoch 1, batch" in err
+    assert "learning.optimizer.lr (now 1000)" in err
     assert "Traceback" not in err and not (tmp_path / "r" / "weights.npz").exists()
 
 
