@@ -50,24 +50,45 @@ NEURON_KEYS = {f.name for f in dataclasses.fields(Neuron)}
 def read_architecture(path: str | Path) -> dict:
     arch = read_yaml_file(path, "architecture (the .yaml beside the weights file)", DataError)
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) \
-            or not isinstance(arch.get("input"), list):
-        raise DataError(f"architecture '{path}': expected a mapping with 'input' (a shape "
-                        "list) and 'layers' (a list of layers)")
+            or not isinstance(arch.get("input"), list) or not arch["input"] \
+            or not all(_whole(v, 1) for v in arch["input"]):
+        raise DataError(f"architecture '{path}': expected a mapping with 'input' (a shape: "
+                        "a list of whole numbers >= 1) and 'layers' (a list of layers)")
     return arch
 
 
-def _pair(value, where):
-    if isinstance(value, int) and not isinstance(value, bool):
+def _whole(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _count(spec: dict, key: str, where: str, low: int = 1) -> int:
+    """spec[key] as a whole number >= low, or DataError naming the key."""
+    value = spec.get(key)
+    if not _whole(value, low):
+        got = "nothing" if key not in spec else repr(value)
+        raise DataError(f"{where}.{key}: expected a whole number >= {low}, got {got}")
+    return value
+
+
+def _pair(value, where, low: int = 1):
+    if _whole(value, low):
         return (value, value)
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if isinstance(value, list) and len(value) == 2 and all(_whole(v, low) for v in value):
         return tuple(value)
-    raise DataError(f"{where}: expected an integer or a pair of integers, got {value!r}")
+    raise DataError(f"{where}: expected a whole number >= {low} or a pair of them, got "
+                    f"{value!r}")
 
 
 def _neuron(spec, where, default: Neuron) -> Neuron:
     if not isinstance(spec, dict) or not set(spec) <= NEURON_KEYS:
         raise DataError(f"{where}: a neuron is a mapping with keys {sorted(NEURON_KEYS)}")
     values = {**default.__dict__, **spec}
+    tau, threshold = values["tau"], values["threshold"]
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 1.0:
+        raise DataError(f"{where}.tau: expected a number >= 1 (.inf: no leak), got {tau!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+            or not 0.0 < threshold < float("inf"):
+        raise DataError(f"{where}.threshold: expected a finite number > 0, got {threshold!r}")
     if values["firing"] not in (">=", ">") or values["reset"] not in ("subtract", "zero") \
             or values["reset_at"] not in ("same_step", "next_step") \
             or (values["reset"], values["reset_at"]) == ("zero", "next_step"):
@@ -86,27 +107,30 @@ def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: st
         if not isinstance(spec, dict) or "type" not in spec or "name" not in spec:
             raise DataError(f"{at}: each layer needs 'name' and 'type'")
         name, kind = str(spec["name"]), spec["type"]
+        at = f"{where}: layers[{i}] ('{name}')"
         neuron_spec = spec.get("neuron")
         spiking = neuron_spec != "readout"
         neuron = _neuron(neuron_spec, f"{at}.neuron", default) if isinstance(neuron_spec, dict) else None
         if kind == "dense":
-            layer = Dense(name, math.prod(shape), int(spec["units"]), spiking, neuron)
+            layer = Dense(name, math.prod(shape), _count(spec, "units", at), spiking, neuron)
             shape = (layer.n_out,)
         elif kind == "conv2d":
             if len(shape) != 3:
                 raise DataError(f"{at}: conv2d needs a (C, H, W) input, got {shape} (give the "
                                 "input's shape, e.g. network.input_shape: [1, 28, 28])")
-            layer = Conv2d(name, shape, int(spec["channels"]), _pair(spec["kernel"], at),
-                           _pair(spec.get("stride", 1), at), _pair(spec.get("padding", 0), at),
+            layer = Conv2d(name, shape, _count(spec, "channels", at),
+                           _pair(spec.get("kernel"), f"{at}.kernel"),
+                           _pair(spec.get("stride", 1), f"{at}.stride"),
+                           _pair(spec.get("padding", 0), f"{at}.padding", low=0),
                            spiking, neuron)
             shape = layer.out_shape
         elif kind in ("avgpool2d", "sumpool2d"):
             if len(shape) != 3:
                 raise DataError(f"{at}: pooling needs a (C, H, W) input, got {shape}")
-            k = _pair(spec["kernel"], at)
-            layer = Pool2d(name, shape, k, _pair(spec.get("stride", list(k)), at),
+            k = _pair(spec.get("kernel"), f"{at}.kernel")
+            layer = Pool2d(name, shape, k, _pair(spec.get("stride", list(k)), f"{at}.stride"),
                            "avg" if kind == "avgpool2d" else "sum",
-                           _pair(spec.get("padding", 0), at))
+                           _pair(spec.get("padding", 0), f"{at}.padding", low=0))
             shape = layer.out_shape
         elif kind == "flatten":
             layer = Flatten(name, shape)

@@ -66,3 +66,36 @@ def test_the_budget_sees_an_address_space_rlimit():
 def test_available_is_at_most_what_the_system_reports():
     have, _ = memory_budget.available_bytes()
     assert 0 < have <= memory_budget._read_kib("/proc/meminfo", "MemAvailable:")
+
+
+def test_npz_data_without_inputs_or_with_complex_values_is_refused(tmp_path, capsys):
+    for name, x in (("zero", np.zeros((10, 0))), ("complex", np.ones((10, 4)) * (1 + 1j))):
+        np.savez(tmp_path / f"{name}.npz", x=x, y=np.arange(10) % 2)
+        assert main(["run", str(net_yaml(tmp_path, tmp_path / f"{name}.npz")), "--out",
+                     str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert "expected real numbers shaped (N, in) or (N, T, in) with at least one input" in err
+
+
+def test_architecture_files_name_the_layer_and_key(tmp_path, capsys):
+    """The .yaml beside a weights file: bad values are refused naming layer and key."""
+    import yaml
+
+    weights = {"fc": np.ones((3, 4)), "out": np.ones((2, 3))}
+    cases = [({"name": "fc", "type": "dense", "units": "abc"}, None,
+              "layers[0] ('fc').units: expected a whole number >= 1, got 'abc'"),
+             ({"name": "fc", "type": "dense"}, None,
+              "('fc').units: expected a whole number >= 1, got nothing"),
+             ({"name": "fc", "type": "conv2d", "channels": 3, "kernel": 1, "stride": 0}, None,
+              "('fc').stride: expected a whole number >= 1 or a pair of them, got 0"),
+             ({"name": "fc", "type": "dense", "units": 3}, {"tau": float("nan")},
+              "neuron.tau: expected a number >= 1 (.inf: no leak), got nan")]
+    for i, (layer, neuron, expect) in enumerate(cases):
+        arch = {"input": [1, 2, 2] if layer["type"] == "conv2d" else [4], "layers": [layer]}
+        if neuron:
+            arch["neuron"] = neuron
+        np.savez(tmp_path / f"m{i}.npz", **weights)
+        (tmp_path / f"m{i}.yaml").write_text(yaml.safe_dump(arch))
+        assert main(["map", str(tmp_path / f"m{i}.npz"), "--out", str(tmp_path / f"o{i}")]) == 2
+        err = capsys.readouterr().err
+        assert expect in err and "Traceback" not in err

@@ -40,10 +40,11 @@ def load_npz(path: str, test_fraction: float, timesteps: int, seed: int) -> Data
 
 def _checked(arrays, xk, yk, where, timesteps):
     x, y = arrays[xk], arrays[yk]
-    numeric = np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_
-    if x.ndim not in (2, 3) or not numeric:
+    real = (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)
+            or x.dtype == np.bool_)
+    if x.ndim not in (2, 3) or not real or x.shape[-1] == 0:
         raise DataError(f"{where}: '{xk}' has shape {x.shape} and dtype {x.dtype}; expected "
-                        "numbers shaped (N, in) or (N, T, in)")
+                        "real numbers shaped (N, in) or (N, T, in) with at least one input")
     if np.issubdtype(x.dtype, np.inexact) and not np.all(np.isfinite(x)):  # ints are finite
         raise DataError(f"{where}: '{xk}' holds NaN or inf values")
     if x.ndim == 3 and x.shape[1] != timesteps:
