@@ -181,8 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 
-            run_sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                      show_progress=args.progress)
+            rows = run_sweep(args.sweep, out=args.out, workers=args.workers,
+                             scheduler=args.scheduler, show_progress=args.progress)
+            failed = [r for r in rows if r["status"] == "error"]
+            if failed:  # the sweep finished, but not every point: say so in the status
+                first = failed[0]
+                print(f"chipsim: error: {len(failed)} of {len(rows)} sweep points failed (their "
+                      f"rows in results.csv have status 'error'); the first: {first['error']}",
+                      file=sys.stderr)
+                return 1
         elif args.command == "plot":
             from chipsim.report.sweep_plots import plot_results
 

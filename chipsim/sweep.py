@@ -31,6 +31,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -173,10 +174,18 @@ def load_sweep(path: str | Path) -> SweepSpec:
                      tuple(dict(e) for e in extra))
 
 
+MAX_POINTS = 100_000
+
+
 def expand(spec: SweepSpec) -> list[Point]:
     """Every point of the sweep, its config resolved and validated; ConfigError naming the
     failing points (before anything runs)."""
     keys = list(spec.axes)
+    count = (0 if not keys else len(next(iter(spec.axes.values()))) if spec.mode == "zip"
+             else math.prod(len(v) for v in spec.axes.values())) + len(spec.extra)
+    if count > MAX_POINTS:
+        raise ConfigError(f"{spec.source}: axes: the sweep has {count:,} points (each a run); at "
+                          f"most {MAX_POINTS:,}: use fewer values per axis, or mode: zip")
     if not keys:
         combos = []
     elif spec.mode == "zip":

@@ -159,7 +159,8 @@ def test_killed_sweep_resumes_only_the_missing_points(small, tmp_path):
     assert 1 <= len(partial) < 5 and len(partial) <= len(done) < 4
     assert all(row in expected for row in partial), (partial, expected)  # rows are final
 
-    assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    # (point 4 fails by design: the sweep finishes and exits 1)
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--no-progress"]) == 1
     final = read_csv(out / "results.csv")
     assert without_seconds(final) == expected
     after = {p.parent.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/report.json")}
@@ -246,3 +247,21 @@ def test_figure_helpers_merge_coinciding_lines_skip_chance_and_name_keys():
     assert sp._axis_name("chip.bits.weight") == "weight width (bits)"
     assert sp._value("chip.rounding", "floor") == "floor rounding"
     assert sp._axis_name("learning.surrogate.alpha") == "learning.surrogate.alpha"
+
+
+def test_a_sweep_with_failed_points_exits_1_naming_them(small, tmp_path, capsys):
+    path, _, _ = small
+    assert main(["sweep", str(path), "--out", str(tmp_path / "s"), "--workers", "1",
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "chipsim: error: 1 of 5 sweep points failed" in err and MISSING in err
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path, capsys):
+    """A 400-byte file asking for 10^8 points: exit 2 at once, no MemoryError."""
+    axes = {"seed": list(range(100)), "learning.epochs": list(range(1, 101)),
+            "chip.bits.weight": list(range(2, 12)), "data.timesteps": list(range(1, 1001))}
+    path = write_yaml(tmp_path / "huge.yaml", {"base": str(EXAMPLE), "axes": axes})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "s")]) == 2
+    assert "the sweep has 100,000,000 points (each a run); at most 100,000" in \
+        capsys.readouterr().err
