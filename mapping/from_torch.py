@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from chipsim.errors import DataError
+from chipsim.memory_budget import require
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
                                      tau_from_leak)
 
@@ -460,6 +461,11 @@ def _load_state_dict(path: Path) -> dict:
                 break
     tensors = {k: v for k, v in loaded.items()
                if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    # a tensor's size, not its file's: an expanded (stride-0) tensor of a few bytes on disk
+    # can stand for gigabytes once copied into an array
+    require(8 * sum(t.numel() for t in tensors.values()),
+            f"torch file '{path}' (its tensors as float64 arrays)",
+            "use a smaller file, or save contiguous tensors of the model's size")
     if not tensors:
         raise DataError(f"torch file '{path}' holds no tensors keyed by name (keys: "
                         f"{', '.join(map(str, list(loaded)[:10])) or 'none'}); expected a "

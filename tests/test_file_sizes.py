@@ -7,6 +7,7 @@ import sys
 import zipfile
 
 import numpy as np
+import pytest
 
 from chipsim import memory_budget
 from chipsim.cli import main
@@ -99,3 +100,15 @@ def test_architecture_files_name_the_layer_and_key(tmp_path, capsys):
         assert main(["map", str(tmp_path / f"m{i}.npz"), "--out", str(tmp_path / f"o{i}")]) == 2
         err = capsys.readouterr().err
         assert expect in err and "Traceback" not in err
+
+
+def test_a_small_torch_file_with_an_expanded_tensor_is_refused(tmp_path, capsys):
+    """7 KB holding a stride-0 tensor that stands for 10^10 values (80 GB as float64)."""
+    torch = pytest.importorskip("torch")
+    state = {"fc.weight": torch.zeros(3, 4), "huge": torch.zeros(1).expand(10**10)}
+    torch.save(state, tmp_path / "m.pt")
+    assert (tmp_path / "m.pt").stat().st_size < 10_000
+    (tmp_path / "m.yaml").write_text("input: [4]\nlayers:\n- {name: fc, type: dense, units: 3}\n")
+    assert main(["map", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "(its tensors as float64 arrays) needs about 74.5 GiB of memory" in err
