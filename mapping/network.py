@@ -279,11 +279,19 @@ def load_weights(path: str | Path, layers: list, bias: bool):
             a = arrays[key]
             if a.shape != shape:
                 problems.append(f"array '{key}' has shape {a.shape}, layer needs {shape}")
-            elif not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
-                problems.append(f"array '{key}' holds NaN, inf or non-numbers")
+            elif not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a) \
+                    or not np.all(np.isfinite(a)):
+                problems.append(f"array '{key}' holds NaN, inf, complex or non-numbers")
             else:
                 (biases if key.endswith(".bias") else weights)[key.removesuffix(".bias")] = (
                     a.astype(np.float64))
+    known = {f"{layer.name}{suffix}" for layer in layers
+             for suffix in ("", ".raw", ".gain") + ((".bias",) if bias else ())}
+    unused = sorted(set(arrays) - known)
+    if unused:
+        problems.append(f"arrays the network does not use: {', '.join(unused)} (a layer name "
+                        "that does not match" + ("" if bias else ", or biases while "
+                                                 "network.bias is false") + ")")
     if problems:
         raise DataError(f"weights file '{path}': " + "; ".join(problems)
                         + f" (arrays present: {', '.join(sorted(arrays)) or 'none'})")

@@ -112,3 +112,15 @@ def test_a_small_torch_file_with_an_expanded_tensor_is_refused(tmp_path, capsys)
     assert main(["map", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o")]) == 3
     err = capsys.readouterr().err
     assert "(its tensors as float64 arrays) needs about 74.5 GiB of memory" in err
+
+
+def test_initial_weights_with_arrays_the_network_does_not_use_are_refused(tmp_path, capsys):
+    """A misspelt layer name or biases for a network without them: said, not ignored."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "w.npz", fc1=rng.random((128, 64)), out=rng.random((10, 128)),
+             **{"fc2": rng.random((10, 128)), "out.bias": np.zeros(10)})
+    assert main(["run", str(ROOT / "examples" / "digits_ottt.yaml"), "--out",
+                 str(tmp_path / "r"), "--set", f"network.init.weights={tmp_path / 'w.npz'}"]) == 2
+    err = capsys.readouterr().err
+    assert "arrays the network does not use: fc2, out.bias (a layer name that does not match, " \
+           "or biases while network.bias is false)" in err
