@@ -10,6 +10,7 @@ from chipsim import __version__, checkpoint
 from chipsim.config import Config
 from chipsim.errors import ChipsimError, ConfigError, DataError
 from chipsim.output_dir import RUN_FILES, OutputDirectory, unused_variant
+from chipsim.report.chip_section import saturation_warnings
 from chipsim.report.summary import wall_time
 from chipsim.report.writer import write_json, write_text
 from chipsim.simulation import Simulation
@@ -110,6 +111,8 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
     if record or sim.last_evaluation is None:  # else the last epoch's evaluation is final
         sim.evaluate(record)
     report = sim.report()
+    for line in saturation_warnings(report["chip"]) if "chip" in report else []:
+        echo(f"  warning: {line}")
     for layer in report.get("chip", {}).get("silent_layers_after_quantization", []):
         echo(f"  warning: layer '{layer}' did not spike on the test set after quantization "
              "(weights too coarse for its threshold?)")

@@ -293,3 +293,16 @@ def test_a_figure_that_fails_costs_the_run_nothing(tmp_path, capsys, monkeypatch
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["warnings"] == ["figures not drawn (ValueError: a plotting bug)"]
     assert "warning: figures not drawn (ValueError: a plotting bug)" in capsys.readouterr().out
+
+
+def test_saturation_that_destroys_learning_is_a_warning_naming_the_key(tmp_path, capsys):
+    """32-bit errors overflow the 24-bit accumulators on nearly every write: said on the
+    console, with the key to change (the main job says nothing)."""
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "chip.bits.error=32",
+                 "--set", "learning.epochs=1", "--set", "output.plots=false"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: layer 'fc1':" in out and "accumulator updates saturated" in out
+    assert "widen chip.bits.accumulator (or narrow chip.bits.error" in out
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "ok"), "--set", "learning.epochs=1",
+                 "--set", "output.plots=false"]) == 0
+    assert "saturated" not in capsys.readouterr().out

@@ -28,5 +28,27 @@ def chip_section(chip, quantization: list[dict], train_samples: int, test_sample
     }
 
 
+# (saturations, the writes they are a share of, the key that widens the variable)
+SATURATIONS = (("overflow_accumulator", "accumulator_updates",
+                "chip.bits.accumulator (or narrow chip.bits.error, which feeds it)"),
+               ("overflow_weight", "weight_updates", "chip.bits.weight (or chip.weight_headroom)"),
+               ("overflow_error", "modulator_ops", "chip.bits.error"))
+SATURATION_WARNING = 0.01  # of a layer's writes of that variable while training
+
+
+def saturation_warnings(chip_report: dict) -> list[str]:
+    """A line per layer and variable where more than 1 % of the training writes saturated:
+    learning degrades there (a count alone in report.json is easy to miss)."""
+    out = []
+    for layer, c in chip_report["counts"]["training"].items():
+        for saturated, writes, key in SATURATIONS:
+            if c.get(writes) and c[saturated] > SATURATION_WARNING * c[writes]:
+                out.append(f"layer '{layer}': {c[saturated]:,} of {c[writes]:,} "
+                           f"{writes.replace('_', ' ')} saturated "
+                           f"({100 * c[saturated] / c[writes]:.1f} %) while training; learning "
+                           f"suffers: widen {key}")
+    return out
+
+
 def _divide(part: dict, n: int) -> dict:
     return {layer: {k: (v / n if n else 0.0) for k, v in c.items()} for layer, c in part.items()}
