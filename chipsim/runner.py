@@ -19,10 +19,12 @@ from chipsim.simulation import Simulation
 class Interrupted(ChipsimError):
     """The run was asked to stop (SIGINT / SIGTERM); a checkpoint and a partial report exist."""
 
-    def __init__(self, signum: int, directory: Path):
+    def __init__(self, signum: int, directory: Path, complete: bool = False):
         name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}: checkpoint and partial report in {directory}")
-        self.directory = directory
+        super().__init__(f"interrupted by {name} while the results were written; they are "
+                         f"complete in {directory}" if complete else
+                         f"interrupted by {name}: checkpoint and partial report in {directory}")
+        self.directory = None if complete else directory  # (None: nothing to resume)
         self.exit_status = 128 + signum
 
 
@@ -109,7 +111,7 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
               echo=echo)
     record = tuple(config.output.record)
     if record or sim.last_evaluation is None:  # else the last epoch's evaluation is final
-        sim.evaluate(record)
+        sim.evaluate(record, after_chunk=after_batch)
     report = sim.report()
     for line in saturation_warnings(report["chip"]) if "chip" in report else []:
         echo(f"  warning: {line}")
@@ -121,6 +123,8 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
         echo(f"  warning: {warning}")
     if own_checkpoint[0]:  # the run is complete: report and weights supersede its checkpoint
         (out / checkpoint.FILE).unlink(missing_ok=True)
+    if stop():  # a signal while the results were written: honoured, nothing is lost
+        raise Interrupted(stop(), out, complete=True)
     where = str(out) if out.is_absolute() else f"{out} (in {Path.cwd()})"
     echo(f"test accuracy {100 * report['final']['test_accuracy']:.2f} % in "
          f"{wall_time(report)} -> {where}")

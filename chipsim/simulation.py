@@ -159,10 +159,11 @@ class Simulation:
 
     # ------------------------------------------------------------------ running
     @_timing_compiles
-    def evaluate(self, record: tuple[str, ...] = ()) -> Evaluation:
+    def evaluate(self, record: tuple[str, ...] = (), after_chunk=None) -> Evaluation:
         """Classify the test set with frozen weights. ``record``: 'spikes' and/or 'membrane'
         of every layer, every sample and step. The chip's inference counters then describe
-        this pass. The first evaluation before any training is epoch 0's."""
+        this pass. The first evaluation before any training is epoch 0's. ``after_chunk(self)``
+        is called after every chunk of test samples (the CLI honours signals there)."""
         config, data = self.config, self.data
         timesteps = config.data.timesteps
         if self.chip is not None:
@@ -179,6 +180,8 @@ class Simulation:
                 preds.append(p)
                 for key, value in k.items():
                     kept.setdefault(key, []).append(value)
+                if after_chunk is not None:
+                    after_chunk(self)
         accuracy = float(np.mean(np.concatenate(preds) == data.y_test))
         self.last_evaluation = Evaluation(accuracy, loss / len(data.y_test),
                                           {k: np.concatenate(v) for k, v in kept.items()})
@@ -211,7 +214,7 @@ class Simulation:
         data, position = self.data, self.position
         timesteps, encoding = self.config.data.timesteps, self.config.data.encoding
         if not self.epochs:
-            self.evaluate()
+            self.evaluate(after_chunk=after_batch)
         n_train = len(data.y_train)
         batches = -(-n_train // learn.batch_size)
         trained = []
@@ -245,7 +248,7 @@ class Simulation:
                     if after_batch is not None:
                         after_batch(self)
             seconds = time.perf_counter() - t0
-            test = self.evaluate()
+            test = self.evaluate(after_chunk=after_batch)
             record = {"epoch": epoch, "train_accuracy": position["correct"] / n_train,
                       "test_accuracy": test.accuracy,
                       "train_loss": position.get("loss_sum", 0.0) / n_train,

@@ -288,3 +288,41 @@ def test_resume_names_the_changed_key_and_notices_a_replaced_data_file(tmp_path,
     assert main(["run", "--resume", str(tmp_path / "r")]) == 2
     assert f"the data file '{data}' is not the one the run started with" in \
         capsys.readouterr().err
+
+
+def test_a_signal_during_evaluation_or_writing_is_honoured(tmp_path):
+    """SIGTERM while the test set is evaluated checkpoints and stops (the resumed run ends
+    with the uninterrupted run's weights); SIGTERM while the results are written stops after
+    them with 143, the run complete."""
+    from chipsim.runner import Interrupted, run
+
+    quick = ["learning.epochs=1", "output.plots=false"]
+    config = load_config(EXAMPLE, quick)
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "whole"), *sets(quick)]) == 0
+    batches = -(-1346 // config.learning.batch_size)
+    calls = []
+
+    def stop_in_evaluation():  # 1: epoch 0's evaluation, then the batches, then epoch 1's
+        calls.append(1)
+        return signal.SIGTERM if len(calls) == batches + 2 else 0
+
+    with pytest.raises(Interrupted) as info:
+        run(config, "x", tmp_path / "eval", echo=lambda *a: None, stop=stop_in_evaluation)
+    assert info.value.directory == tmp_path / "eval"
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["complete"] is False
+    assert main(["run", "--resume", str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "weights.npz").read_bytes() == \
+        (tmp_path / "whole" / "weights.npz").read_bytes()
+
+    calls.clear()
+
+    def stop_while_writing():
+        calls.append(1)
+        return signal.SIGTERM if len(calls) > batches + 2 else 0
+
+    with pytest.raises(Interrupted) as info:
+        run(config, "x", tmp_path / "write", echo=lambda *a: None, stop=stop_while_writing)
+    assert info.value.exit_status == 143 and info.value.directory is None
+    assert "while the results were written; they are complete" in str(info.value)
+    assert json.loads((tmp_path / "write" / "report.json").read_text())["complete"] is True
+    assert not (tmp_path / "write" / "checkpoint.npz").exists()
