@@ -17,7 +17,8 @@ from chipsim.simulation import Simulation
 
 
 class Interrupted(ChipsimError):
-    """The run was asked to stop (SIGINT / SIGTERM); a checkpoint and a partial report exist."""
+    """The run was asked to stop (SIGINT / SIGTERM): a checkpoint and a partial report exist
+    (``directory``: resume there), or with ``complete`` the results were already written."""
 
     def __init__(self, signum: int, directory: Path, complete: bool = False):
         name = signal.Signals(signum).name
