@@ -394,21 +394,36 @@ def _error_outcome(exc: BaseException, started: float, internal: bool = False) -
 
 
 def _run_local(jobs: list[dict], workers: int) -> Iterator[tuple[str, dict]]:
-    """(hash, outcome) of each job as it finishes, from spawned worker processes."""
+    """(hash, outcome) of each job as it finishes, from spawned worker processes.
+
+    A worker that dies (killed, or by the kernel's OOM killer) breaks the whole pool: every
+    point it had not finished gets a second try in a new pool; only a point that breaks that
+    one too becomes an error row."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(os.getpid(),))
-    finished = False
-    try:
-        futures = {pool.submit(run_point, job): job["hash"] for job in jobs}
-        for future in as_completed(futures):
-            yield futures[future], _outcome_of(future)
-        finished = True
-    finally:
-        # Interrupted: drop the queued points and do not wait for the running ones.
-        pool.shutdown(wait=finished, cancel_futures=not finished)
+    pending, retried = list(jobs), set()
+    while pending:
+        pool = ProcessPoolExecutor(max_workers=workers,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(os.getpid(),))
+        finished, broken = False, []
+        try:
+            futures = {pool.submit(run_point, job): job for job in pending}
+            for future in as_completed(futures):
+                job = futures[future]
+                if isinstance(future.exception(), BrokenProcessPool) \
+                        and job["hash"] not in retried:
+                    broken.append(job)
+                    continue
+                yield job["hash"], _outcome_of(future)
+            finished = True
+        finally:
+            # Interrupted: drop the queued points and do not wait for the running ones.
+            pool.shutdown(wait=finished, cancel_futures=not finished)
+        retried.update(job["hash"] for job in broken)
+        pending = broken
 
 
 def _init_worker(parent: int) -> None:
@@ -474,8 +489,12 @@ def _outcome_of(future) -> dict:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # the worker process died or the task was lost
+        from concurrent.futures.process import BrokenProcessPool
+
+        why = ("its worker process died twice (killed, or out of memory: see the system log)"
+               if isinstance(exc, BrokenProcessPool) else f"{type(exc).__name__}: {exc}")
         return {**_error_outcome(exc, time.perf_counter()), "seconds": None,
-                "error": f"worker failed: {type(exc).__name__}: {exc}", "resumed": False}
+                "error": f"worker failed: {why}", "resumed": False}
 
 
 # ============================================================================= results

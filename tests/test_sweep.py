@@ -265,3 +265,52 @@ def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(tmp_path / "s")]) == 2
     assert "the sweep has 100,000,000 points (each a run); at most 100,000" in \
         capsys.readouterr().err
+
+
+def _sweep_process(path, out, *extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "chipsim", "sweep", str(path), "--out",
+                             str(out), "--workers", "1", "--no-progress", *extra], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait_for_rows(proc, out, n, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (out / "results.csv").is_file() and len(read_csv(out / "results.csv")) >= n:
+            return
+        assert proc.poll() is None, "the sweep ended too early: " + proc.stderr.read()
+        time.sleep(0.01)
+    raise AssertionError("no results in time")
+
+
+def test_a_killed_worker_costs_no_point_and_sigint_stops_the_sweep(tmp_path):
+    """SIGKILL to the worker (as the OOM killer does): the pool breaks, the unfinished points
+    run again in a new one and every point ends ok. SIGINT to the sweep: it stops (130)."""
+    path = write_yaml(tmp_path / "s.yaml", {"base": str(EXAMPLE), "set": FAST,
+                                            "axes": {"seed": [0, 1, 2, 3, 4, 5]}})
+    out = tmp_path / "killed_worker"
+    proc = _sweep_process(path, out)
+    try:
+        _wait_for_rows(proc, out, 1)
+        worker = next(pid for pid in _children(proc.pid)
+                      if b"resource_tracker" not in _cmdline(pid))
+        os.kill(worker, signal.SIGKILL)
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rows = read_csv(out / "results.csv")
+    assert [r["status"] for r in rows] == ["ok"] * 6
+
+    out = tmp_path / "interrupted"
+    proc = _sweep_process(path, out)
+    try:
+        _wait_for_rows(proc, out, 1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(read_csv(out / "results.csv")) < 6
