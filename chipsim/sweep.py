@@ -281,7 +281,7 @@ def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | No
             try:
                 for key, outcome in stream:
                     outcomes[key] = outcome
-                    write_results(out, spec, points, outcomes)
+                    append_results(out, spec, points, key, outcomes)
                     mine = [p for p in points if p.hash == key]
                     bar.update(len(mine))
                     line = _progress_line(mine[0], outcome,
@@ -292,6 +292,7 @@ def run_sweep(path: str | Path, out: str | Path | None = None, workers: int | No
                         bar.write(line)
             finally:
                 stream.close()
+                write_results(out, spec, points, outcomes)  # in point order, with the JSON
         echo(f"sweep {spec.name}: {len(jobs)} run(s) in {time.perf_counter() - started:.1f} s")
     rows = result_rows(spec, points, outcomes)
     errors = sum(r["status"] == "error" for r in rows)
@@ -521,21 +522,41 @@ def value_columns(spec: SweepSpec) -> list[str]:
 
 def write_results(out: Path, spec: SweepSpec, points: list[Point],
                   outcomes: dict[str, dict]) -> None:
-    """results.csv (finished points, values as YAML scalars) and results.json, atomically."""
+    """results.csv (finished points in point order, values as YAML scalars) and results.json,
+    atomically (at the start and the end of a sweep; in between rows are appended)."""
     rows = result_rows(spec, points, outcomes)
     columns = [*ID_COLUMNS, *value_columns(spec), *METRIC_COLUMNS]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else _cell(row[c]) for c in columns])
-    write_text(out / "results.csv", buf.getvalue())
+    write_text(out / "results.csv", _csv_lines(columns, rows, header=True))
     write_json(out / "results.json", {
         "name": spec.name, "sweep_file": str(spec.source.resolve()), "base": str(spec.base),
         "mode": spec.mode, "set": spec.set, "axes": spec.axes, "extra": list(spec.extra),
         "points_total": len(points), "points_done": len(rows),
         "columns": columns,
         "rows": [{**r, "dir": f"points/{r['hash']}"} for r in rows]})
+
+
+def append_results(out: Path, spec: SweepSpec, points: list[Point], key: str,
+                   outcomes: dict[str, dict]) -> None:
+    """Add the rows of the points with hash ``key`` to results.csv: one append and fsync per
+    point, whatever the sweep's size (the whole file is rewritten in order at the end)."""
+    rows = result_rows(spec, [p for p in points if p.hash == key], outcomes)
+    columns = [*ID_COLUMNS, *value_columns(spec), *METRIC_COLUMNS]
+    fd = os.open(out / "results.csv", os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, _csv_lines(columns, rows).encode())  # one write: a line whole or not
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _csv_lines(columns: list[str], rows: list[dict], header: bool = False) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _cell(row[c]) for c in columns])
+    return buf.getvalue()
 
 
 def _cell(value) -> str:

@@ -314,3 +314,26 @@ def test_a_killed_worker_costs_no_point_and_sigint_stops_the_sweep(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert len(read_csv(out / "results.csv")) < 6
+
+
+def test_a_finished_point_appends_one_line_not_the_whole_file(tmp_path):
+    """Bookkeeping is O(1) per point: results.csv gains the point's line (fsync'ed), the
+    earlier lines are not rewritten; the ordered rewrite happens once, at the end."""
+    from chipsim.sweep import _error_outcome, append_results, write_results
+
+    path = write_yaml(tmp_path / "s.yaml", {"base": str(EXAMPLE), "axes": {"seed": [0, 1, 2]}})
+    spec = load_sweep(path)
+    points = expand(spec)
+    outcome = {**_error_outcome(ValueError("x"), time.perf_counter()), "resumed": False}
+    outcomes = {points[2].hash: outcome}
+    write_results(tmp_path, spec, points, outcomes)
+    before = (tmp_path / "results.csv").read_bytes()
+    json_before = (tmp_path / "results.json").stat().st_mtime_ns
+    outcomes[points[0].hash] = outcome
+    append_results(tmp_path, spec, points, points[0].hash, outcomes)
+    after = (tmp_path / "results.csv").read_bytes()
+    assert after.startswith(before) and after.count(b"\n") == before.count(b"\n") + 1
+    assert (tmp_path / "results.json").stat().st_mtime_ns == json_before
+    assert [r["point"] for r in read_csv(tmp_path / "results.csv")] == ["2", "0"]
+    write_results(tmp_path, spec, points, outcomes)
+    assert [r["point"] for r in read_csv(tmp_path / "results.csv")] == ["0", "2"]
