@@ -46,7 +46,6 @@ import dataclasses
 import math
 import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -447,8 +446,9 @@ def _load_state_dict(path: Path) -> dict:
         raise DataError(f"torch file '{path}' is not a readable torch.save file (loading it "
                         f"without pickle failed: {detail.group(1) if detail else 'unknown'})"
                         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError,
-            AttributeError, TypeError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # a damaged file makes torch's unpickler fail in many ways
         raise DataError(f"torch file '{path}' is not a readable torch.save file "
                         f"({type(exc).__name__}: {exc})") from None
     if not isinstance(loaded, dict):
