@@ -22,6 +22,7 @@ from chipsim.data import Dataset, load_dataset
 from chipsim.data.encoders import encode
 from chipsim.errors import ConfigError, SimulationError
 from chipsim.float64 import Float64Model, single_threaded_blas
+from chipsim.memory_budget import require
 from chipsim.mapping.architecture import architecture_of, neuron_as_dict
 from chipsim.mapping.network import SYNAPTIC, Network
 from chipsim.progress import progress
@@ -98,6 +99,7 @@ class Simulation:
             energy_tables(self.config.chip)  # a user table is checked before any work
         self.data: Dataset = load_dataset(self.config.data, self.config.seed)
         self.network: Network = network_from_config(self.config, self.data)
+        self._check_recording_memory()
         self.model = make_model(self.config, self.network, self.data)
         self.placement = (place_on_chip(self.config, self.network, self.model.rule)
                           if self.chip is not None else None)
@@ -109,6 +111,22 @@ class Simulation:
         # seconds numba spent compiling kernels for this simulation (0.0: all from its cache)
         self.compile_seconds = 0.0
         self._timing = False
+
+    # bytes per recorded value at the peak (chunks of int64, their real-valued copies and the
+    # concatenation of all chunks); spikes are uint8
+    RECORD_BYTES = {"spikes": 2, "membrane": 24}
+
+    def _check_recording_memory(self) -> None:
+        """output.record keeps every layer's values for every test sample and step: refused
+        (TooLargeError, exit 3) before any work when that cannot fit the memory left."""
+        record = tuple(self.config.output.record)
+        if not record:
+            return
+        units = sum(l.n_out for l in self.network.layers if l.kind in SYNAPTIC)
+        n, steps = len(self.data.y_test), self.config.data.timesteps
+        require(n * steps * units * sum(self.RECORD_BYTES[r] for r in record),
+                f"output.record {list(record)} ({n} test samples x T = {steps} x {units} "
+                "units)", "record fewer kinds, or use fewer test samples or time steps")
 
     # ------------------------------------------------------------------ what it is
     @property

@@ -124,3 +124,16 @@ def test_initial_weights_with_arrays_the_network_does_not_use_are_refused(tmp_pa
     err = capsys.readouterr().err
     assert "arrays the network does not use: fc2, out.bias (a layer name that does not match, " \
            "or biases while network.bias is false)" in err
+
+
+def test_recordings_that_cannot_fit_are_refused_before_training(tmp_path, capsys,
+                                                                monkeypatch):
+    """output.record keeps N x T x units values: checked against the memory left before any
+    training (here a 4 MiB budget: digits' 451 x 6 x 138 membranes need about 8.5 MiB)."""
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: (4 << 20, "a test limit"))
+    assert main(["run", str(ROOT / "examples" / "digits_ottt.yaml"), "--out",
+                 str(tmp_path / "r"), "--set", "output.record=[membrane]"]) == 3
+    err = capsys.readouterr().err
+    assert "output.record ['membrane'] (451 test samples x T = 6 x 138 units) needs about " \
+           "8.5 MiB of memory; 4.0 MiB is left under a test limit" in err
+    assert not (tmp_path / "r").exists()                  # nothing written, no empty folder
