@@ -8,7 +8,7 @@ from pathlib import Path
 
 from chipsim import __version__, checkpoint
 from chipsim.config import Config
-from chipsim.errors import ChipsimError, ConfigError, DataError
+from chipsim.errors import ChipsimError, ConfigError, DataError, SimulationError
 from chipsim.output_dir import RUN_FILES, OutputDirectory, unused_variant
 from chipsim.report.chip_section import saturation_warnings
 from chipsim.report.summary import wall_time
@@ -108,8 +108,13 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
     def after_epoch(sim):  # a log a plotting tool can follow while the run goes on
         write_text(out / "metrics.csv", sim.metrics_csv())
 
-    sim.train(show_progress=show_progress, after_batch=after_batch, after_epoch=after_epoch,
-              echo=echo)
+    try:
+        sim.train(show_progress=show_progress, after_batch=after_batch,
+                  after_epoch=after_epoch, echo=echo)
+    except SimulationError as exc:  # an overflow under policy 'error', a diverged run: what
+        write_text(out / "metrics.csv", sim.metrics_csv())  # ran so far is kept
+        _write_partial(out, name, config, sim.epochs, stopped_by=str(exc))
+        raise
     record = tuple(config.output.record)
     if record or sim.last_evaluation is None:  # else the last epoch's evaluation is final
         sim.evaluate(record, after_chunk=after_batch)
@@ -132,9 +137,12 @@ def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, sto
     return report
 
 
-def _write_partial(out: Path, name: str, config: Config, epochs: list, signum: int) -> None:
-    """report.json of an interrupted run: what is known so far, marked incomplete."""
+def _write_partial(out: Path, name: str, config: Config, epochs: list, signum: int = 0,
+                   stopped_by: str = "") -> None:
+    """report.json of a run that did not finish (a signal, or ``stopped_by``: the error that
+    stopped it): what is known so far, marked incomplete."""
+    why = ({"interrupted_by": signal.Signals(signum).name} if signum
+           else {"stopped_by": stopped_by})
     write_json(out / "report.json", {
-        "chipsim_version": __version__, "name": name, "complete": False,
-        "interrupted_by": signal.Signals(signum).name,
+        "chipsim_version": __version__, "name": name, "complete": False, **why,
         "config": config.model_dump(mode="json"), "epochs": epochs})

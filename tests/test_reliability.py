@@ -152,6 +152,8 @@ def test_overflow_policy_error_names_layer_variable_step_value(tmp_path, capsys)
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err
     assert "overflow of the membrane in layer" in err and "time step" in err and "value" in err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())  # what ran is kept
+    assert report["complete"] is False and "overflow of the membrane" in report["stopped_by"]
 
 
 # ----------------------------------------------------------------------------- hostile input
