@@ -129,6 +129,24 @@ def _stop_on_signals():
             signal.signal(s, h)
 
 
+@contextlib.contextmanager
+def _interrupt_on_signals():
+    """SIGINT and SIGTERM stop a sweep at once (its finished points are kept; a rerun skips
+    them), even where the shell started chipsim with SIGINT ignored (a background job)."""
+    received = [0]
+
+    def handler(signum, frame):
+        received[0] = signum
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def _echo(*parts) -> None:
     """print, but a closed stdout (``chipsim run ... | head``) silences the rest of the run's
     output instead of stopping the run: its files are still written."""
@@ -181,8 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             from chipsim.sweep import run_sweep
 
-            rows = run_sweep(args.sweep, out=args.out, workers=args.workers,
-                             scheduler=args.scheduler, show_progress=args.progress)
+            try:
+                with _interrupt_on_signals() as received:
+                    rows = run_sweep(args.sweep, out=args.out, workers=args.workers,
+                                     scheduler=args.scheduler, show_progress=args.progress)
+            except KeyboardInterrupt:
+                name = signal.Signals(received[0] or signal.SIGINT).name
+                print(f"chipsim: {name}: sweep stopped; its finished points are kept (run the "
+                      "same command again to do the rest)", file=sys.stderr)
+                return 128 + (received[0] or signal.SIGINT)
             failed = [r for r in rows if r["status"] == "error"]
             if failed:  # the sweep finished, but not every point: say so in the status
                 first = failed[0]
