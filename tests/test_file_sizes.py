@@ -137,3 +137,17 @@ def test_recordings_that_cannot_fit_are_refused_before_training(tmp_path, capsys
     assert "output.record ['membrane'] (451 test samples x T = 6 x 138 units) needs about " \
            "8.5 MiB of memory; 4.0 MiB is left under a test limit" in err
     assert not (tmp_path / "r").exists()                  # nothing written, no empty folder
+
+
+def test_a_layer_of_ten_million_units_is_refused_before_allocation(tmp_path, capsys,
+                                                                   monkeypatch):
+    """10^7 hidden units on digits: 7.4e8 synapses, about 28 GiB at the measured 37-40 bytes
+    each; against 16 GiB left it is refused at validation (it used to pass a physical-memory
+    check and meet the OOM killer)."""
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: (16 << 30, "a test limit"))
+    assert main(["run", str(ROOT / "examples" / "digits_ottt.yaml"), "--out",
+                 str(tmp_path / "r"), "--set", "network.layers.0.units=10000000"]) == 2
+    err = capsys.readouterr().err
+    assert "7.4e+08 synapses need about 27.6 GiB" in err and "16.0 GiB is left under a test " \
+           "limit" in err
+    assert not (tmp_path / "r").exists()
