@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chipsim.chip.presets import PRESETS, merged
 from chipsim.errors import ConfigError
-from chipsim.memory_budget import available_bytes, gib
+from chipsim import memory_budget
+from chipsim.memory_budget import gib
 from chipsim.yaml_input import load_yaml
 
 
@@ -486,7 +487,7 @@ BYTES_PER_SYNAPSE = 40
 
 def synapse_problems(synapses: int) -> list[str]:
     """A network too large for this machine's memory, said before anything is allocated."""
-    have, limit = available_bytes()
+    have, limit = memory_budget.available_bytes()
     need = synapses * BYTES_PER_SYNAPSE
     if need <= have:
         return []
@@ -498,7 +499,7 @@ def synapse_problems(synapses: int) -> list[str]:
 def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
     """Sizes that cannot fit this machine's memory, found before anything is allocated
     (dense layers from the config alone; conv layers once their shapes are known)."""
-    out, (have, limit) = [], available_bytes()
+    out, (have, limit) = [], memory_budget.available_bytes()
     dense = [layer.units for layer in c.network.layers or []
              if layer.type == "dense" and layer.units is not None]
     units = [n_inputs] + dense
