@@ -99,7 +99,7 @@ class Simulation:
             energy_tables(self.config.chip)  # a user table is checked before any work
         self.data: Dataset = load_dataset(self.config.data, self.config.seed)
         self.network: Network = network_from_config(self.config, self.data)
-        self._check_recording_memory()
+        self._check_run_memory()
         self.model = make_model(self.config, self.network, self.data)
         self.placement = (place_on_chip(self.config, self.network, self.model.rule)
                           if self.chip is not None else None)
@@ -116,17 +116,30 @@ class Simulation:
     # concatenation of all chunks); spikes are uint8
     RECORD_BYTES = {"spikes": 2, "membrane": 24}
 
-    def _check_recording_memory(self) -> None:
-        """output.record keeps every layer's values for every test sample and step: refused
-        (TooLargeError, exit 3) before any work when that cannot fit the memory left."""
-        record = tuple(self.config.output.record)
-        if not record:
-            return
+    def _check_run_memory(self) -> None:
+        """What the run allocates besides the synapses (checked when the network is built),
+        against the memory left, before any work (TooLargeError, exit 3, naming the largest
+        part): output.record's recordings of every layer, sample and step; a training batch
+        encoded for T steps (float64, and its payloads) with its outputs kept for the loss;
+        BPTT's stored steps; the neuron registers."""
+        config, data = self.config, self.data
+        record = tuple(config.output.record)
+        steps, batch = config.data.timesteps, config.learning.batch_size
         units = sum(l.n_out for l in self.network.layers if l.kind in SYNAPTIC)
-        n, steps = len(self.data.y_test), self.config.data.timesteps
-        require(n * steps * units * sum(self.RECORD_BYTES[r] for r in record),
-                f"output.record {list(record)} ({n} test samples x T = {steps} x {units} "
-                "units)", "record fewer kinds, or use fewer test samples or time steps")
+        classes, n_test = self.network.layers[-1].n_out, len(data.y_test)
+        parts = {
+            f"output.record {list(record)} ({n_test} test samples x T = {steps} x {units} "
+            "units)": n_test * steps * units * sum(self.RECORD_BYTES[r] for r in record),
+            f"a training batch ({batch} samples x T = {steps} x {data.n_inputs} inputs, "
+            "encoded, with its outputs)": batch * steps * (16 * data.n_inputs + 16 * classes),
+            "the neuron registers": 12 * 8 * units,
+        }
+        if config.learning.rule == "bptt":  # every step's states kept for the backward pass
+            parts[f"BPTT's {steps} stored steps ({batch} samples x {units} units)"] = \
+                4 * 8 * batch * steps * units
+        largest = max(parts, key=parts.get)
+        require(sum(parts.values()), f"this run (mostly {largest})",
+                "use fewer time steps, a smaller batch or test set, or record less")
 
     # ------------------------------------------------------------------ what it is
     @property

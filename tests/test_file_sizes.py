@@ -134,8 +134,8 @@ def test_recordings_that_cannot_fit_are_refused_before_training(tmp_path, capsys
     assert main(["run", str(ROOT / "examples" / "digits_ottt.yaml"), "--out",
                  str(tmp_path / "r"), "--set", "output.record=[membrane]"]) == 3
     err = capsys.readouterr().err
-    assert "output.record ['membrane'] (451 test samples x T = 6 x 138 units) needs about " \
-           "8.5 MiB of memory; 4.0 MiB is left under a test limit" in err
+    assert "this run (mostly output.record ['membrane'] (451 test samples x T = 6 x 138 " \
+           "units)) needs about 8.6 MiB of memory; 4.0 MiB is left under a test limit" in err
     assert not (tmp_path / "r").exists()                  # nothing written, no empty folder
 
 
@@ -150,4 +150,16 @@ def test_a_layer_of_ten_million_units_is_refused_before_allocation(tmp_path, cap
     err = capsys.readouterr().err
     assert "7.4e+08 synapses need about 27.6 GiB" in err and "16.0 GiB is left under a test " \
            "limit" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_huge_number_of_time_steps_is_refused_before_training(tmp_path, capsys):
+    """T = 10^5 and batches of 4096: one encoded batch alone is 4096 x 10^5 x 64 float64
+    (about 450 GiB), refused before any work instead of a MemoryError in the first batch."""
+    assert main(["run", str(ROOT / "examples" / "digits_ottt.yaml"), "--out",
+                 str(tmp_path / "r"), "--set", "data.timesteps=100000",
+                 "--set", "learning.batch_size=4096"]) == 3
+    err = capsys.readouterr().err
+    assert "this run (mostly a training batch (4096 samples x T = 100000 x 64 inputs, " \
+           "encoded, with its outputs)) needs about" in err
     assert not (tmp_path / "r").exists()
