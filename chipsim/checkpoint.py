@@ -18,6 +18,8 @@ import numpy as np
 
 from chipsim import __version__
 from chipsim.errors import DataError
+from chipsim.mapping.network import npz_bytes
+from chipsim.memory_budget import require
 from chipsim.report.writer import write_npz
 
 FILE = "checkpoint.npz"
@@ -62,6 +64,13 @@ def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise DataError(f"--resume {directory}: no {FILE} there (checkpoints are written with "
                         "output.checkpoint_every > 0, or when a run is interrupted)")
+    try:
+        need = npz_bytes(path)  # a small file cannot declare huge arrays (mapping.network)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise DataError(f"checkpoint '{path}' is damaged or truncated ({exc}); it cannot be "
+                        "resumed (start the run again, or restore the file)") from None
+    require(need, f"checkpoint '{path}' (its arrays unpacked)",
+            "resume on a machine with more memory")
     try:
         with np.load(path, allow_pickle=False) as f:
             files = {k: f[k] for k in f.files}

@@ -109,35 +109,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _stop_on_signals():
-    """SIGINT and SIGTERM ask the run to stop after the current batch (it checkpoints and
-    exits 130 / 143); a second signal stops at once."""
-    requested = [0]
-
-    def handler(signum, frame):
-        if requested[0]:
-            raise KeyboardInterrupt
-        requested[0] = signum
-        print(f"chipsim: {signal.Signals(signum).name}: finishing the current batch, then "
-              "writing a checkpoint (send again to stop at once)", file=sys.stderr)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield requested
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-@contextlib.contextmanager
-def _interrupt_on_signals():
-    """SIGINT and SIGTERM stop a sweep at once (its finished points are kept; a rerun skips
-    them), even where the shell started chipsim with SIGINT ignored (a background job)."""
+def _on_signals(graceful: bool):
+    """Handle SIGINT and SIGTERM (also where the shell started chipsim with SIGINT ignored, a
+    background job); yields [the first signal's number, 0 until then]. ``graceful`` (a run):
+    the first signal asks the run to stop after the current batch (it checkpoints and exits
+    130 / 143) and a second stops at once; otherwise (a sweep, whose finished points are kept)
+    the first stops at once, by KeyboardInterrupt."""
     received = [0]
 
     def handler(signum, frame):
+        if received[0] or not graceful:
+            received[0] = received[0] or signum
+            raise KeyboardInterrupt
         received[0] = signum
-        raise KeyboardInterrupt
+        print(f"chipsim: {signal.Signals(signum).name}: finishing the current batch, then "
+              "writing a checkpoint (send again to stop at once)", file=sys.stderr)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -181,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 config = api.load_config(raw, args.set)
             else:
                 config, name = api.load_config(args.config, args.set), api.run_name(args.config)
-            with _stop_on_signals() as requested:
+            with _on_signals(graceful=True) as requested:
                 api.run(config, args.resume or args.out, name=name, echo=_echo,
                         show_progress=args.progress, resume=args.resume is not None,
                         overwrite=args.overwrite, stop=lambda: requested[0])
@@ -200,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             from chipsim.sweep import run_sweep
 
             try:
-                with _interrupt_on_signals() as received:
+                with _on_signals(graceful=False) as received:
                     rows = run_sweep(args.sweep, out=args.out, workers=args.workers,
                                      scheduler=args.scheduler, show_progress=args.progress)
             except KeyboardInterrupt:

@@ -70,13 +70,14 @@ chipsim's neurons have no synaptic current state.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from chipsim import memory_budget
 from chipsim.errors import ConfigError, DataError
+from chipsim.memory_budget import gib
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
                                      tau_from_leak)
 
@@ -167,13 +168,10 @@ def _read_graph(path: Path, where: str):
 
 
 def _check_size(path: Path, where: str) -> None:
-    """Refuse files whose arrays would not fit in memory, before nir.read allocates them."""
+    """Refuse files whose arrays would not fit in memory, before nir.read allocates them
+    (twice: nir.read's arrays and chipsim's float64 copies)."""
     import h5py
 
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 2**34
     sizes = []
 
     def visit(name, obj):
@@ -187,10 +185,11 @@ def _check_size(path: Path, where: str) -> None:
         raise DataError(f"{where} is not a readable NIR graph: {type(exc).__name__}: "
                         f"{_short(exc)} (expected an HDF5 file written by nir.write)") from None
     total = sum(s for s, _ in sizes)
-    if total > ram // 2:
+    have, limit = memory_budget.available_bytes()
+    if total > have // 2:
         biggest = max(sizes)[1]
         raise DataError(f"{where}: its arrays hold {total / 2**30:,.1f} GiB (largest: "
-                        f"'{biggest}'), more than half of this machine's {ram / 2**30:,.1f} GiB")
+                        f"'{biggest}'), more than half of the {gib(have)} left under {limit}")
 
 
 def _short(exc: Exception, limit: int = 300) -> str:

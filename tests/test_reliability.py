@@ -328,3 +328,17 @@ def test_a_signal_during_evaluation_or_writing_is_honoured(tmp_path):
     assert "while the results were written; they are complete" in str(info.value)
     assert json.loads((tmp_path / "write" / "report.json").read_text())["complete"] is True
     assert not (tmp_path / "write" / "checkpoint.npz").exists()
+
+
+def test_a_checkpoint_declaring_a_huge_array_is_refused_from_its_header(tmp_path, capsys):
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (10**12,)})
+    (tmp_path / "r").mkdir()
+    with zipfile.ZipFile(tmp_path / "r" / "checkpoint.npz", "w") as z:
+        z.writestr("model/w.npy", buf.getvalue() + bytes(100))
+    assert main(["run", EXAMPLE, "--resume", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "is damaged or truncated (array 'model/w.npy' declares shape (1000000000000,)" in err
