@@ -245,6 +245,8 @@ class Simulation:
         data, position = self.data, self.position
         timesteps, encoding = self.config.data.timesteps, self.config.data.encoding
         if not self.epochs:
+            if self.chip is not None:  # a cold first run: compile both kernels side by side
+                self.chip.compile_training_elsewhere()
             self.evaluate(after_chunk=after_batch)
         n_train = len(data.y_train)
         batches = -(-n_train // learn.batch_size)

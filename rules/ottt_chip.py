@@ -17,7 +17,7 @@ constants, round to nearest, saturate to the error width.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 import numba as nb
@@ -209,7 +209,8 @@ class ChipRule:
     every time step of every sample of a batch, then any end-of-batch write.
     ``train_batch_ref(m, r, x, labels, flags, preds, outputs)`` is its numpy twin. (The
     composition lives in the rule module so numba can cache it: a kernel that takes another
-    kernel as an argument is recompiled in every process.)
+    kernel as an argument is recompiled in every process. ``train_kernel`` pickles: a
+    helper process may compile it.)
     """
 
     name: str
@@ -230,5 +231,5 @@ def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
         needs.add("input_trace")
     flags = np.array([variant == "O", error == "broadcast"], np.int64)
     return ChipRule(f"OTTT_{variant} ({error})", frozenset(needs), flags,
-                    lambda conv: ottt_train_kernel(variant == "O", error == "broadcast", conv),
+                    partial(ottt_train_kernel, variant == "O", error == "broadcast"),
                     ottt_train_batch_ref, ERROR_UNIT)

@@ -70,3 +70,26 @@ def test_a_spike_file_keeps_its_narrow_type(tmp_path):
     np.savez(tmp_path / "f.npz", x=rng.random((8, 3)).astype(np.float32), y=np.arange(8) % 2)
     ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / "f.npz")), 0)
     assert ds.x_train.dtype == np.float64
+
+
+def test_an_uncompressed_data_file_is_mapped_not_read(tmp_path):
+    """np.savez data is memory-mapped (read-only, no serial read of the whole file); the
+    arrays equal numpy's reading, in C and Fortran order; compressed files are read."""
+    from chipsim.mapping.network import read_npz
+
+    rng = np.random.default_rng(0)
+    arrays = {"x": (rng.random((20, 5, 7)) < 0.3).astype(np.uint8), "y": np.arange(20) % 3,
+              "x_test": np.asfortranarray(rng.random((6, 5, 7))), "y_test": np.arange(6) % 3,
+              "empty": np.zeros((0, 4), np.int16)}
+    np.savez(tmp_path / "s.npz", **arrays)
+    np.savez_compressed(tmp_path / "c.npz", **arrays)
+    mapped = read_npz(tmp_path / "s.npz", "data file", mapped=True)
+    read = read_npz(tmp_path / "c.npz", "data file", mapped=True)
+    for key, value in arrays.items():
+        for got in (mapped[key], read[key]):
+            assert got.dtype == value.dtype and got.shape == value.shape
+            assert np.array_equal(got, value)
+    assert isinstance(mapped["x"].base, np.memmap) and not mapped["x"].flags.writeable
+    assert mapped["x_test"].flags.f_contiguous and not isinstance(read["x"].base, np.memmap)
+    ds = load_dataset(DataConfig(source="npz", path=str(tmp_path / "s.npz"), timesteps=5), 0)
+    assert np.array_equal(ds.x_train, arrays["x"]) and np.array_equal(ds.x_test, arrays["x_test"])

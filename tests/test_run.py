@@ -164,6 +164,57 @@ def test_a_cold_kernel_cache_is_announced(tmp_path):
     assert f"{quoted} {measured:.1f} s" in third.stdout.splitlines()[0]
 
 
+def test_a_helper_process_compiles_a_kernel_into_the_cache(tmp_path):
+    """compile_in_helper compiles in another process; after wait_for_helper the kernel loads
+    from numba's cache here (a cache hit, no compile), and the wait counts as compiling."""
+    import subprocess
+    import sys
+
+    (tmp_path / "tiny_kernel.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 2 * x\n\n\n"
+        "def kernel():\n    return twice\n")
+    code = ("import sys, numba; sys.path.insert(0, sys.argv[1])\n"
+            "from chipsim.chip.kernel_cache import *\n"  # (first: it sets the cache folder)
+            "import tiny_kernel\n"
+            "with compile_timer() as timer:\n"
+            "    helper = compile_in_helper(tiny_kernel.kernel, (numba.int64,))\n"
+            "    wait_for_helper(helper)\n"
+            "    print(tiny_kernel.twice(21), helper.returncode)\n"
+            "stats = tiny_kernel.twice.stats\n"
+            "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), timer.seconds)\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result, status = done.stdout.split()[:2]
+    hits, misses, seconds = done.stdout.split()[2:]
+    assert (result, status, hits, misses) == ("42", "0", "1", "0")
+    assert float(seconds) > 0.05  # the helper's start and compile, waited for
+
+
+def test_the_training_kernel_compiled_elsewhere_is_the_one_training_calls(monkeypatch):
+    """The signature a cold run hands to the helper is exactly the one the first training
+    batch calls the kernel with (else the helper's work would be for nothing)."""
+    from chipsim.chip import chip as chip_module
+    from chipsim.simulation import Simulation
+
+    handed = []
+    monkeypatch.setattr(chip_module, "is_cached", lambda kernel: False)
+    monkeypatch.setattr(chip_module, "compile_in_helper",
+                        lambda factory, signature: handed.append((factory, signature)))
+    for overrides in ([], ["learning.variant=O", "learning.batch_size=1",
+                           "data.encoding=rate"]):
+        sim = Simulation(EXAMPLE, overrides=overrides + ["learning.epochs=1"])
+        sim.data = type(sim.data)(sim.data.name, sim.data.x_train[:8], sim.data.y_train[:8],
+                                  sim.data.x_test[:8], sim.data.y_test[:8], sim.data.n_classes)
+        sim.train()
+        factory, signature = handed[-1]
+        assert factory() is sim.chip.rule.train_kernel(False)
+        assert signature in factory().signatures
+    assert len(handed) == 2
+
+
 def test_the_measured_compile_time_reaches_the_outputs(tmp_path, capsys, monkeypatch):
     """A run's numba compile time (measured by compile_timer, once although train calls
     evaluate) is in report.json, summary.md and the last console line, and kept for the next

@@ -6,11 +6,14 @@ as the chip would; inference with frozen weights runs samples in parallel.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numba
 import numpy as np
 
 from chipsim.chip import counters as ev
 from chipsim.chip import kernels, reference
+from chipsim.chip.kernel_cache import compile_in_helper, is_cached, wait_for_helper
 from chipsim.chip.arrays import Memories, has_conv, kernel_view, new_registers, storage_dtype
 from chipsim.chip.formats import ChipFormats
 from chipsim.chip.overflow import ERROR, VARIABLES
@@ -27,6 +30,7 @@ class Chip:
         self.inference_neuron_counts = np.zeros_like(self.registers.neuron_counts)
         self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
         self._view = None  # (memories, registers, their kernel_view)
+        self._helper = None  # a process compiling the training kernel
 
     def __repr__(self) -> str:  # the formats, not the memories
         widths = ", ".join(f"{lf.name} {lf.weight.bits}-bit weights" for lf in self.formats.layers)
@@ -47,6 +51,21 @@ class Chip:
         conv = has_conv(self.memories)
         return [kernels.infer_kernel(conv)] + (
             [self.rule.train_kernel(conv)] if training and self.rule else [])
+
+    def compile_training_elsewhere(self) -> None:
+        """When both the inference and the training kernel must compile (a cold cache), have
+        a helper process compile the training kernel while this one compiles and runs the
+        inference kernel; the first training batch waits for it. (Call before an evaluation
+        that precedes training.)"""
+        if self.reference or self.rule is None or self._helper is not None or any(
+                is_cached(k) for k in self.kernels(training=True)):
+            return
+        shape = (1, 1, self.memories.n_in[0])  # a writable C-order batch, as train_batch's
+        xq = np.zeros(shape, self.payloads(np.zeros(shape)).dtype)
+        args = self.kernel_args() + self._train_arrays(xq, np.zeros(1, np.int64), True)
+        signature = tuple(numba.typeof(a) for a in args)  # (the types, not the sizes, count)
+        self._helper = compile_in_helper(
+            partial(self.rule.train_kernel, has_conv(self.memories)), signature)
 
     # ------------------------------------------------------------------ input
     def payloads(self, x: np.ndarray) -> np.ndarray:
@@ -70,20 +89,27 @@ class Chip:
     def train_payloads(self, xq: np.ndarray, labels: np.ndarray,
                        outputs: bool = False) -> np.ndarray:
         """``train_batch`` on inputs already converted by ``payloads`` (C order)."""
-        rule = self.rule
-        preds = np.empty(len(labels), np.int64)
-        kept = outputs
-        outputs = (np.empty((len(labels), xq.shape[1], int(self.memories.n_out[-1])), np.int64)
-                   if kept else np.zeros((0, 0, 0), np.int64))
+        rule, kept = self.rule, outputs
+        xq, labels, preds, outputs = self._train_arrays(xq, labels, kept)
         if self.reference:
-            rule.train_batch_ref(self.memories, self.registers, xq, np.asarray(labels, np.int64),
-                                 rule.flags, preds, outputs)
+            rule.train_batch_ref(self.memories, self.registers, xq, labels, rule.flags, preds,
+                                 outputs)
         else:
-            rule.train_kernel(has_conv(self.memories))(
-                *self.kernel_args(), xq, np.asarray(labels, np.int64), preds, outputs)
+            if self._helper is not None:
+                wait_for_helper(self._helper)
+                self._helper = None
+            rule.train_kernel(has_conv(self.memories))(*self.kernel_args(), xq, labels, preds,
+                                                       outputs)
         self._check_overflow(len(labels))
         self.last_outputs = self.formats.layers[-1].membrane.to_real(outputs) if kept else None
         return preds
+
+    def _train_arrays(self, xq: np.ndarray, labels, kept: bool) -> tuple:
+        """The training kernel's arguments after (memories, registers): inputs, labels,
+        predictions, and the outputs u[t] (kept: (B, T, classes), else empty)."""
+        outputs = (np.empty((len(labels), xq.shape[1], int(self.memories.n_out[-1])), np.int64)
+                   if kept else np.zeros((0, 0, 0), np.int64))
+        return xq, np.asarray(labels, np.int64), np.empty(len(labels), np.int64), outputs
 
     def _check_overflow(self, batch: int) -> None:
         """Under the 'error' policy, stop with what overflowed, where and when."""

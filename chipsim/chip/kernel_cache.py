@@ -10,12 +10,23 @@ after a digest of every kernel source of the package instead.
 A run measures its compile time (numba's compile events) and keeps the last one beside the
 kernel folders, so the next cold start (a new environment's first run, or new kernel sources)
 can say how long it will take on this machine.
+
+numba compiles under one lock per process, so a second core cannot help within a process. A
+cold training run compiles two entry points, the inference kernel (its epoch-0 evaluation comes
+first) and the training kernel; ``compile_in_helper`` hands the second to a helper process that
+writes it to the cache while this one compiles and runs the first, and the first training batch
+then loads it (the first run takes about the longer of the two compiles, not their sum).
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -82,16 +93,72 @@ def compile_notice(dispatchers) -> str | None:
 @contextmanager
 def compile_timer():
     """Measure the seconds numba spends compiling inside the block (``.seconds``; 0.0 when
-    every kernel came from the cache). Nested compiles count once."""
+    every kernel came from the cache), plus the time spent waiting for a helper's compile.
+    Nested compiles count once."""
     from numba.core import event
 
     timer = SimpleNamespace(seconds=0.0)
+    waited = _helper_wait[0]
 
     def add(seconds: float) -> None:
         timer.seconds += seconds
 
     with event.install_timer("numba:compile", add):
-        yield timer
+        try:
+            yield timer
+        finally:
+            timer.seconds += _helper_wait[0] - waited
+
+
+_helper_wait = [0.0]  # seconds this process has waited for helpers' compiles
+HELPER = "import sys; from chipsim.chip.kernel_cache import compile_from; compile_from(sys.stdin.buffer)"
+
+
+def compile_in_helper(factory, signature) -> subprocess.Popen | None:
+    """Start a helper process compiling the kernel ``factory()`` returns for ``signature``
+    (numba types) into the cache; ``wait_for_helper`` before the kernel's first call here.
+    None (the kernel compiles here at its first call) on a single core or when no process
+    can be started. ``factory`` must pickle (a module-level function or a partial of one)."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    try:
+        job = pickle.dumps((factory, signature))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+    package_root = str(Path(__file__).resolve().parents[2])  # also when run from a checkout
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
+    try:
+        helper = subprocess.Popen([sys.executable, "-c", HELPER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        with helper.stdin:
+            helper.stdin.write(job)
+    except OSError:
+        return None
+    atexit.register(_stop, helper)  # a run that ends before its training needs no helper
+    return helper
+
+
+def wait_for_helper(helper: subprocess.Popen) -> None:
+    """Wait until the helper has compiled (its time counts as compiling, ``compile_timer``).
+    A helper that failed changes nothing: the kernel then compiles here."""
+    t0 = time.perf_counter()
+    helper.wait()
+    _helper_wait[0] += time.perf_counter() - t0
+    atexit.unregister(_stop)  # (all of them: a run waits for its one helper before any other)
+
+
+def _stop(helper: subprocess.Popen) -> None:
+    if helper.poll() is None:
+        helper.kill()
+        helper.wait()
+
+
+def compile_from(stream) -> None:
+    """The helper's side: compile (factory, signature) read from ``stream``; numba's
+    ``cache=True`` writes the machine code to the cache."""
+    factory, signature = pickle.load(stream)
+    factory().compile(signature)
 
 
 def last_compile_seconds() -> float | None:

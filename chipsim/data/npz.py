@@ -13,7 +13,7 @@ def load_npz(path: str, test_fraction: float, timesteps: int, seed: int) -> Data
 
     Without x_test/y_test a stratified seeded ``test_fraction`` is split off.
     """
-    arrays = read_npz(path, "data file")
+    arrays = read_npz(path, "data file", mapped=True)
     where = f"data file '{path}'"
     for key in ("x", "y"):
         if key not in arrays:
