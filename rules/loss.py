@@ -38,11 +38,14 @@ def step_loss_grad(o: np.ndarray, labels: np.ndarray, mse_weight: float,
 
 def sample_losses(o: np.ndarray, labels: np.ndarray, mse_weight: float) -> np.ndarray:
     """Each sample's loss sum_t L[t] (the per-step loss above, summed over the T steps) from
-    its read-out o (N, T, C); shape (N,). Their mean over a batch is sum_t step_loss."""
-    from scipy.special import log_softmax
-
+    its read-out o (N, T, C); shape (N,). Their mean over a batch is sum_t step_loss.
+    (Called after every training batch: the log-softmax is scipy's arithmetic, written out,
+    without scipy's 0.2 s import and 0.1 ms per call.)"""
     n, _, c = o.shape
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged run: its caller says so
-        ce = -log_softmax(o, axis=2)[np.arange(n), :, labels]
+        top = o.max(axis=2, keepdims=True)
+        shifted = o - np.where(np.isfinite(top), top, 0.0)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
+        ce = -log_p[np.arange(n), :, labels]
         mse = ((o - onehot(labels, c)[:, None, :]) ** 2).mean(axis=2)
         return ((1.0 - mse_weight) * ce + mse_weight * mse).mean(axis=1)

@@ -54,6 +54,21 @@ def test_loss_gradient_matches_finite_differences(b, c, mse_weight, seed):
         assert abs(fd - g[idx]) < 1e-7
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 7), st.integers(2, 12), st.floats(-3, 3),
+       st.integers(0, 2**31))
+def test_per_sample_losses_are_scipys_log_softmax_bit_for_bit(n, t, c, decade, seed):
+    from scipy.special import log_softmax
+
+    from chipsim.rules.loss import onehot, sample_losses
+
+    rng = np.random.default_rng(seed)
+    o, y = rng.normal(0, 10 ** decade, (n, t, c)), rng.integers(0, c, n)
+    ce = -log_softmax(o, axis=2)[np.arange(n), :, y]
+    mse = ((o - onehot(y, c)[:, None, :]) ** 2).mean(axis=2)
+    assert np.array_equal(sample_losses(o, y, 0.05), (0.95 * ce + 0.05 * mse).mean(axis=1))
+
+
 def test_surrogate_peak_and_symmetry():
     assert sigmoid_surrogate(np.array(0.0), 4.0) == 1.0
     z = np.linspace(-3, 3, 13)
