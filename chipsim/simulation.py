@@ -117,11 +117,19 @@ class Simulation:
     RECORD_BYTES = {"spikes": 2, "membrane": 24}
 
     def _check_run_memory(self) -> None:
-        """What the run allocates besides the synapses (checked when the network is built),
-        against the memory left, before any work (TooLargeError, exit 3, naming the largest
-        part): output.record's recordings of every layer, sample and step; a training batch
-        encoded for T steps (float64, and its payloads) with its outputs kept for the loss;
-        BPTT's stored steps; the neuron registers."""
+        """``memory_estimate`` against the memory left, before any work (TooLargeError,
+        exit 3, naming the largest part)."""
+        parts = self.memory_estimate()
+        largest = max(parts, key=parts.get)
+        require(sum(parts.values()), f"this run (mostly {largest})",
+                "use fewer time steps, a smaller batch or test set, or record less")
+
+    def memory_estimate(self) -> dict[str, int]:
+        """Bytes the run allocates besides the synapses (checked when the network is built)
+        and the data, by part: output.record's recordings of every layer, sample and step; a
+        training batch encoded for T steps (float64, and its payloads) with its outputs kept
+        for the loss; BPTT's stored steps; the neuron registers. (An upper bound of the
+        peak: tests/test_reliability.py measures it.)"""
         config, data = self.config, self.data
         record = tuple(config.output.record)
         steps, batch = config.data.timesteps, config.learning.batch_size
@@ -134,12 +142,14 @@ class Simulation:
             "encoded, with its outputs)": batch * steps * (16 * data.n_inputs + 16 * classes),
             "the neuron registers": 12 * 8 * units,
         }
-        if config.learning.rule == "bptt":  # every step's states kept for the backward pass
+        if config.learning.rule == "bptt":
+            # every step's record (each layer's inputs; each unit's u, spike and trace), then
+            # the backward pass's stacked copies and gradients: float64, measured 12.7 KB a
+            # sample-step on digits (192 inputs, 138 units), where this gives 14.1 KB
+            inputs = sum(l.n_in for l in self.network.layers if l.kind in SYNAPTIC)
             parts[f"BPTT's {steps} stored steps ({batch} samples x {units} units)"] = \
-                4 * 8 * batch * steps * units
-        largest = max(parts, key=parts.get)
-        require(sum(parts.values()), f"this run (mostly {largest})",
-                "use fewer time steps, a smaller batch or test set, or record less")
+                8 * batch * steps * (2 * inputs + 10 * units)
+        return parts
 
     # ------------------------------------------------------------------ what it is
     @property

@@ -163,3 +163,34 @@ def test_a_huge_number_of_time_steps_is_refused_before_training(tmp_path, capsys
     assert "this run (mostly a training batch (4096 samples x T = 100000 x 64 inputs, " \
            "encoded, with its outputs)) needs about" in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("overrides, samples", [
+    (["data.timesteps=100000", "learning.batch_size=1"], 1),  # the issue's T = 10^5
+    (["data.timesteps=200", "output.record=[spikes, membrane]"], 40),
+    (["chip.arithmetic=float64", "learning.rule=bptt", "data.timesteps=50",
+      "learning.batch_size=64"], 64)])
+def test_the_run_memory_estimate_bounds_the_measured_peak(overrides, samples):
+    """The up-front estimate (Simulation.memory_estimate) is at least the peak of what a run
+    allocates (numpy's allocations, traced) and not a wild over-estimate (under 8x): T = 10^5
+    takes tens of MB, not the 21.5 GiB it once allocated."""
+    import tracemalloc
+
+    from chipsim.data import Dataset
+    from chipsim.simulation import Simulation
+
+    sim = Simulation(ROOT / "examples" / "digits_ottt.yaml",
+                     overrides=overrides + ["learning.epochs=1"])
+    d = sim.data
+    sim.data = Dataset(d.name, d.x_train[:samples], d.y_train[:samples], d.x_test[:samples],
+                       d.y_test[:samples], d.n_classes)
+    estimate = sum(sim.memory_estimate().values())
+    tracemalloc.start()
+    try:
+        sim.train()
+        sim.evaluate(record=tuple(sim.config.output.record))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"{overrides}: estimate {estimate / 2**20:.1f} MiB, traced peak {peak / 2**20:.1f} MiB")
+    assert peak <= estimate < 8 * peak
