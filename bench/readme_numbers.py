@@ -8,8 +8,8 @@ so that its numbers cannot drift from what those commands give.
   tests measure them; ``--tests`` runs those tests with ``CHIPSIM_MEASURE_INTO`` and stores
   what they measured in bench/results/measured.json (a few minutes). In every ordinary test run
   the same tests fail when a value no longer matches the stored one (tests/conftest.py).
-- Accuracy against weight width and rounding, speed and memory: their benchmarks
-  (bench/quantization.py, chip_speed.py, training_memory.py) store their numbers in
+- Accuracy against weight width and rounding, speed, start-up time and memory: their benchmarks
+  (bench/quantization.py, chip_speed.py, compile_time.py, training_memory.py) store them in
   bench/results/*.json; this script only renders them.
 
 ``--write-readme`` rewrites the table between the markers in README.md.
@@ -39,7 +39,7 @@ STORED = ROOT / "bench" / "results"
 RESULTS = STORED / "readme_numbers.json"
 SOURCES = {"main": RESULTS, "measured": STORED / "measured.json",
            "quantization": STORED / "quantization.json", "speed": STORED / "chip_speed.json",
-           "memory": STORED / "training_memory.json"}
+           "memory": STORED / "training_memory.json", "startup": STORED / "compile_time.json"}
 BEGIN = "<!-- rows from bench/readme_numbers.py (do not edit by hand): begin -->"
 END = "<!-- rows from bench/readme_numbers.py: end -->"
 JOBS = {"main": [], "variant_O": ["learning.variant=O", "learning.batch_size=1"]}
@@ -199,6 +199,18 @@ def speed_rows(speed: dict) -> list[str]:
     ]
 
 
+def startup_rows(start: dict) -> list[str]:
+    """The main job's cold and warm start (bench/compile_time.py)."""
+    return [
+        "| the README's main job, first run in a new environment (empty numba cache) and later "
+        "runs, wall time with figures | `python bench/compile_time.py` | last run: "
+        f"{start['cold_seconds']:.1f} s cold, of which {start['compile_seconds']:.1f} s "
+        "compiling (the training kernel in a helper process while the run compiles and uses the "
+        f"inference kernel); {start['warm_seconds']:.1f} s warm; timed on a shared machine "
+        "whose timings spread by up to 1.5x from hour to hour |",
+    ]
+
+
 def memory_rows(mem: dict) -> list[str]:
     """Simulator memory against T (bench/training_memory.py)."""
     first, last = (str(t) for t in (mem["steps"][0], mem["steps"][-1]))
@@ -232,7 +244,8 @@ def table(stored: dict) -> str:
     """Every row of the README's Measured table, from the stored results."""
     return "\n".join(["| what | command | result |", "|---|---|---|"]
                      + fidelity_rows(stored["measured"]) + quantization_rows(stored["quantization"])
-                     + speed_rows(stored["speed"]) + memory_rows(stored["memory"])
+                     + speed_rows(stored["speed"]) + startup_rows(stored["startup"])
+                     + memory_rows(stored["memory"])
                      + main_rows(stored["main"]))
 
 
