@@ -458,16 +458,22 @@ def validate_config(raw: dict, source: str = "config") -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        messages = _one_per_key(_format_error(err) for err in exc.errors())
-        raise ConfigError(_join(source, messages)) from None
+        raise ConfigError(_join(source, schema_problems(exc, Config))) from None
     problems = _cross_checks(config)
     if problems:
         raise ConfigError(_join(source, problems))
     return config
 
 
-def _join(source: str, messages: list[str]) -> str:
-    head = f"{source}: {len(messages)} problem{'s' if len(messages) > 1 else ''} in the config"
+def schema_problems(exc: ValidationError, root: type[BaseModel]) -> list[str]:
+    """One line per offending key of a failed validation against the schema ``root`` (net.yaml's
+    Config, or another file's schema such as an architecture): the dotted key, what it
+    accepts (from the declaration) and what it got, with a guess for a misspelt key."""
+    return _one_per_key(_format_error(err, root) for err in exc.errors())
+
+
+def _join(source: str, messages: list[str], what: str = "the config") -> str:
+    head = f"{source}: {len(messages)} problem{'s' if len(messages) > 1 else ''} in {what}"
     return head + "\n" + "\n".join(f"  {m}" for m in messages)
 
 
@@ -577,10 +583,19 @@ def _cross_checks(c: Config) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- messages
-def _format_error(err: dict) -> str:
+def _format_error(err: dict, root: type[BaseModel]) -> str:
     loc, kind, given = err["loc"], err["type"], err.get("input")
-    path, annotation, metadata, parent = _walk(loc)
+    path, annotation, metadata, parent = _walk(loc, root)
     dotted = ".".join(str(p) for p in path) or "(top level)"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):  # kinds told apart by a key
+        key = err["ctx"]["discriminator"].strip("'")
+        tags = [tag for arm in typing.get_args(_unwrap(annotation)[0])
+                for tag in _literal_choices(_unwrap(arm)[0].model_fields[key].annotation)]
+        expected = "one of " + ", ".join(repr(t) for t in tags)
+        if kind == "union_tag_not_found":
+            return f"{dotted}.{key}: required, {expected}"
+        tag = str(err["ctx"]["tag"])
+        return f"{dotted}.{key}: unknown {tag!r}{_did_you_mean(tag, tags)}; expected {expected}"
     if kind == "extra_forbidden":
         key = str(loc[-1])
         valid = list(parent.model_fields) if parent else []
@@ -628,16 +643,20 @@ def _is_union(annotation) -> bool:
     return typing.get_origin(annotation) in (Union, types.UnionType)
 
 
-def _walk(loc):
-    """Follow a pydantic error location through the schema.
+def _walk(loc, root: type[BaseModel]):
+    """Follow a pydantic error location through the schema ``root``.
 
     Returns the clean dotted path (union member tags dropped), the annotation and constraint
     metadata of the field it ends at, and the model class that holds the last key.
     """
-    annotation, metadata, parent, path = Config, [], None, []
+    annotation, metadata, parent, path = root, [], None, []
     for part in loc:
         base, _ = _unwrap(annotation)
         if _is_union(base):  # descend into the member the next key belongs to, if any
+            tagged = [arm for arm in typing.get_args(base) if _is_tag_of(part, _unwrap(arm)[0])]
+            if tagged:  # pydantic's tag of a member (a class name, a 'type' value): not a key
+                annotation, metadata = _unwrap(tagged[0])
+                continue
             for arm in typing.get_args(base):
                 arm_base, arm_meta = _unwrap(arm)
                 if (isinstance(part, int) and typing.get_origin(arm_base) is list) or (
@@ -665,6 +684,16 @@ def _walk(loc):
     return path, annotation, metadata, parent
 
 
+def _is_tag_of(part, member) -> bool:
+    """Whether a location part is pydantic's tag of the union member ``member``: its class
+    name, or its value of the discriminating key 'type'."""
+    if not (isinstance(part, str) and isinstance(member, type) and issubclass(member, BaseModel)):
+        return False
+    kind = member.model_fields.get("type")
+    return part == member.__name__ or (kind is not None and part in _literal_choices(
+        kind.annotation) and typing.get_origin(_unwrap(kind.annotation)[0]) is Literal)
+
+
 def _literal_choices(annotation) -> list:
     base, _ = _unwrap(annotation)
     if typing.get_origin(base) is Literal:
@@ -683,8 +712,8 @@ def _expectation(annotation, metadata=()) -> str:
     origin = typing.get_origin(base)
     if origin is Literal:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(base))
-    if _is_union(base):
-        return " or ".join("null" if arm is type(None) else _expectation(arm)
+    if _is_union(base):  # (the field's bounds apply to each member: tau >= 1 or null)
+        return " or ".join("null" if arm is type(None) else _expectation(arm, metadata)
                            for arm in typing.get_args(base))
     if base is bool:
         return "true or false"

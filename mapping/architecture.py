@@ -35,13 +35,81 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Annotated, Literal, Union
 
+import annotated_types as at
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chipsim.config import read_yaml_file
+from chipsim.config import Pad, Size, _join, read_yaml_file, schema_problems
 from chipsim.errors import DataError
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
                                      reparameterization)
+
+
+# ----------------------------------------------------------------------------- the schema
+# The file is validated by the same machinery as net.yaml (chipsim.config): unknown keys,
+# wrong types and values out of range are named with what the key accepts.
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NeuronSpec(_Spec):
+    """A neuron's keys, the fields of ``Neuron``; those given replace the default's."""
+
+    tau: Union[float, None] = Field(None, ge=1.0, description="time constant in steps "
+                                    "(.inf: no leak)")
+    threshold: Union[float, None] = Field(None, gt=0.0, lt=math.inf)
+    reset: Union[Literal["subtract", "zero"], None] = None
+    firing: Union[Literal[">=", ">"], None] = None
+    reset_at: Union[Literal["same_step", "next_step"], None] = None
+
+
+# a layer spikes with the default neuron ('lif'), its own, or is a read-out
+LayerNeuron = Union[Literal["lif", "readout"], NeuronSpec]
+
+
+class DenseSpec(_Spec):
+    name: str
+    type: Literal["dense"]
+    units: Annotated[int, at.Ge(1)]
+    neuron: LayerNeuron = "lif"
+    neuron_module: Union[str, None] = None
+
+
+class Conv2dSpec(_Spec):
+    name: str
+    type: Literal["conv2d"]
+    channels: Annotated[int, at.Ge(1)]
+    kernel: Size
+    stride: Size = 1
+    padding: Pad = 0
+    neuron: LayerNeuron = "lif"
+    neuron_module: Union[str, None] = None
+
+
+class PoolSpec(_Spec):
+    name: str
+    type: Literal["avgpool2d", "sumpool2d"]
+    kernel: Size
+    stride: Union[Size, None] = None  # the kernel's
+    padding: Pad = 0
+
+
+class FlattenSpec(_Spec):
+    name: str
+    type: Literal["flatten"]
+
+
+class ArchitectureFile(_Spec):
+    # other top-level keys (a run's weights.yaml has a chip: section) are read elsewhere
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    input: Annotated[list[Annotated[int, at.Ge(1)]], at.MinLen(1)]
+    neuron: NeuronSpec = NeuronSpec()
+    layers: Annotated[list[Annotated[Union[DenseSpec, Conv2dSpec, PoolSpec, FlattenSpec],
+                                     Field(discriminator="type")]], at.MinLen(1)]
+
 
 # every field of the Neuron dataclass, so a field added there is written and read back
 NEURON_KEYS = {f.name for f in dataclasses.fields(Neuron)}
@@ -49,95 +117,82 @@ NEURON_KEYS = {f.name for f in dataclasses.fields(Neuron)}
 
 def read_architecture(path: str | Path) -> dict:
     arch = read_yaml_file(path, "architecture (the .yaml beside the weights file)", DataError)
-    if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) \
-            or not isinstance(arch.get("input"), list) or not arch["input"] \
-            or not all(_whole(v, 1) for v in arch["input"]):
-        raise DataError(f"architecture '{path}': expected a mapping with 'input' (a shape: "
-                        "a list of whole numbers >= 1) and 'layers' (a list of layers)")
+    validate_architecture(arch, f"architecture '{path}'")
     return arch
 
 
-def _whole(value, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+def validate_architecture(arch, where: str) -> ArchitectureFile:
+    """``arch`` checked against the schema above (DataError naming every offending key; a
+    layer's name follows its index)."""
+    if not isinstance(arch, dict):
+        raise DataError(f"{where}: expected a mapping with 'input' (a shape: a list of whole "
+                        "numbers >= 1) and 'layers' (a list of layers)")
+    try:
+        return ArchitectureFile.model_validate(arch)
+    except ValidationError as exc:
+        problems = [_with_layer_name(p, arch.get("layers")) for p in
+                    schema_problems(exc, ArchitectureFile)]
+        raise DataError(_join(where, problems, "the architecture")) from None
 
 
-def _count(spec: dict, key: str, where: str, low: int = 1) -> int:
-    """spec[key] as a whole number >= low, or DataError naming the key."""
-    value = spec.get(key)
-    if not _whole(value, low):
-        got = "nothing" if key not in spec else repr(value)
-        raise DataError(f"{where}.{key}: expected a whole number >= {low}, got {got}")
-    return value
+def _with_layer_name(problem: str, layers) -> str:
+    """'layers.3.units: ...' as 'layers.3 ('fc1').units: ...' when the layer has a name."""
+    parts = problem.split(".", 2)
+    if parts[0] == "layers" and len(parts) > 1 and parts[1].split(":")[0].isdigit() \
+            and isinstance(layers, list):
+        i = int(parts[1].split(":")[0])
+        name = layers[i].get("name") if i < len(layers) and isinstance(layers[i], dict) else None
+        if isinstance(name, str):
+            return f"layers.{i} ('{name}')" + problem[len(f"layers.{i}"):]
+    return problem
 
 
-def _pair(value, where, low: int = 1):
-    if _whole(value, low):
-        return (value, value)
-    if isinstance(value, list) and len(value) == 2 and all(_whole(v, low) for v in value):
-        return tuple(value)
-    raise DataError(f"{where}: expected a whole number >= {low} or a pair of them, got "
-                    f"{value!r}")
+def _pair(value) -> tuple:
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
-def _neuron(spec, where, default: Neuron) -> Neuron:
-    if not isinstance(spec, dict) or not set(spec) <= NEURON_KEYS:
-        raise DataError(f"{where}: a neuron is a mapping with keys {sorted(NEURON_KEYS)}")
-    values = {**default.__dict__, **spec}
-    tau, threshold = values["tau"], values["threshold"]
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 1.0:
-        raise DataError(f"{where}.tau: expected a number >= 1 (.inf: no leak), got {tau!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-            or not 0.0 < threshold < float("inf"):
-        raise DataError(f"{where}.threshold: expected a finite number > 0, got {threshold!r}")
-    if values["firing"] not in (">=", ">") or values["reset"] not in ("subtract", "zero") \
-            or values["reset_at"] not in ("same_step", "next_step") \
-            or (values["reset"], values["reset_at"]) == ("zero", "next_step"):
-        raise DataError(f"{where}: firing is '>=' or '>', reset 'subtract' or 'zero', reset_at "
-                        "'same_step' or 'next_step' (a zero reset only in the same step)")
+def _neuron(spec: dict, where: str, default: Neuron) -> Neuron:
+    """The default neuron with the keys given replaced (keys and values already checked)."""
+    values = {**default.__dict__, **{k: v for k, v in spec.items() if v is not None}}
+    if (values["reset"], values["reset_at"]) == ("zero", "next_step"):
+        raise DataError(f"{where}: reset 'zero' only in the same step (reset_at: same_step)")
     return Neuron(**{**values, "tau": float(values["tau"]),
                      "threshold": float(values["threshold"])})
 
 
 def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: str) -> list:
-    """Layer descriptions from specs (name, type and the type's keys), shapes inferred."""
+    """Layer descriptions from validated specs (name, type and the type's keys; absent or
+    None keys take their defaults), shapes inferred."""
     shape = tuple(int(v) for v in input_shape)
     layers = []
     for i, spec in enumerate(specs):
-        at = f"{where}: layers[{i}]"
-        if not isinstance(spec, dict) or "type" not in spec or "name" not in spec:
-            raise DataError(f"{at}: each layer needs 'name' and 'type'")
         name, kind = str(spec["name"]), spec["type"]
-        at = f"{where}: layers[{i}] ('{name}')"
+        at = f"{where}: layers.{i} ('{name}')"
         neuron_spec = spec.get("neuron")
         spiking = neuron_spec != "readout"
         neuron = _neuron(neuron_spec, f"{at}.neuron", default) if isinstance(neuron_spec, dict) else None
         if kind == "dense":
-            layer = Dense(name, math.prod(shape), _count(spec, "units", at), spiking, neuron)
+            layer = Dense(name, math.prod(shape), spec["units"], spiking, neuron)
             shape = (layer.n_out,)
         elif kind == "conv2d":
             if len(shape) != 3:
                 raise DataError(f"{at}: conv2d needs a (C, H, W) input, got {shape} (give the "
                                 "input's shape, e.g. network.input_shape: [1, 28, 28])")
-            layer = Conv2d(name, shape, _count(spec, "channels", at),
-                           _pair(spec.get("kernel"), f"{at}.kernel"),
-                           _pair(spec.get("stride", 1), f"{at}.stride"),
-                           _pair(spec.get("padding", 0), f"{at}.padding", low=0),
+            layer = Conv2d(name, shape, spec["channels"], _pair(spec["kernel"]),
+                           _pair(spec.get("stride") or 1), _pair(spec.get("padding") or 0),
                            spiking, neuron)
             shape = layer.out_shape
         elif kind in ("avgpool2d", "sumpool2d"):
             if len(shape) != 3:
                 raise DataError(f"{at}: pooling needs a (C, H, W) input, got {shape}")
-            k = _pair(spec.get("kernel"), f"{at}.kernel")
-            layer = Pool2d(name, shape, k, _pair(spec.get("stride", list(k)), f"{at}.stride"),
+            k = _pair(spec["kernel"])
+            layer = Pool2d(name, shape, k, _pair(spec.get("stride") or k),
                            "avg" if kind == "avgpool2d" else "sum",
-                           _pair(spec.get("padding", 0), f"{at}.padding", low=0))
+                           _pair(spec.get("padding") or 0))
             shape = layer.out_shape
-        elif kind == "flatten":
+        else:
             layer = Flatten(name, shape)
             shape = (math.prod(shape),)
-        else:
-            raise DataError(f"{at}: unknown type {kind!r}; types: dense, conv2d, avgpool2d, "
-                            "sumpool2d, flatten")
         if min(shape) < 1:
             raise DataError(f"{at}: layer '{name}' leaves no output (shape {shape}); check "
                             "kernel, stride and padding against the input size")
@@ -159,15 +214,16 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
     writes them (False for a torch state_dict, where a gain means its weight is raw).
     ``neuron_modules``: the caller reads the layers' ``neuron_module`` keys (torch files);
     elsewhere such a key is refused rather than ignored."""
+    spec = validate_architecture(arch, where)
     if not neuron_modules:
-        named = [str(spec.get("name")) for spec in arch["layers"]
-                 if isinstance(spec, dict) and "neuron_module" in spec]
+        named = [layer.name for layer in spec.layers if getattr(layer, "neuron_module", None)]
         if named:
             raise DataError(f"{where}: layers {', '.join(named)} give neuron_module, which "
                             "only torch state_dict files (.pt, .pth) carry; give the neuron "
                             "with neuron: {tau: ..., threshold: ...} instead")
-    default = _neuron(arch.get("neuron", {}), f"{where}: neuron", Neuron())
-    layers = layers_from_specs(arch["input"], arch["layers"], default, where)
+    default = _neuron(spec.neuron.model_dump(), f"{where}: neuron", Neuron())
+    layers = layers_from_specs(spec.input, [layer.model_dump() for layer in spec.layers],
+                               default, where)
     w_out, b_out, used = {}, {}, set()
     for layer in layers:
         if layer.kind not in ("dense", "conv2d"):

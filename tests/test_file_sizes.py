@@ -79,18 +79,26 @@ def test_npz_data_without_inputs_or_with_complex_values_is_refused(tmp_path, cap
 
 
 def test_architecture_files_name_the_layer_and_key(tmp_path, capsys):
-    """The .yaml beside a weights file: bad values are refused naming layer and key."""
+    """The .yaml beside a weights file: bad values are refused naming layer and key, by the
+    same schema machinery as net.yaml (unknown keys and types with a guess)."""
     import yaml
 
     weights = {"fc": np.ones((3, 4)), "out": np.ones((2, 3))}
     cases = [({"name": "fc", "type": "dense", "units": "abc"}, None,
-              "layers[0] ('fc').units: expected a whole number >= 1, got 'abc'"),
+              "layers.0 ('fc').units: expected an integer >= 1, got 'abc' (str)"),
              ({"name": "fc", "type": "dense"}, None,
-              "('fc').units: expected a whole number >= 1, got nothing"),
+              "layers.0 ('fc').units: required, an integer >= 1"),
+             ({"name": "fc", "type": "dense", "unit": 3}, None,
+              "layers.0 ('fc').unit: unknown key 'unit' (did you mean 'units'?); valid keys in "
+              "layers.0: name, type, units, neuron, neuron_module"),
+             ({"name": "fc", "type": "dens", "units": 3}, None,
+              "layers.0 ('fc').type: unknown 'dens' (did you mean 'dense'?); expected one of "
+              "'dense', 'conv2d', 'avgpool2d', 'sumpool2d', 'flatten'"),
              ({"name": "fc", "type": "conv2d", "channels": 3, "kernel": 1, "stride": 0}, None,
-              "('fc').stride: expected a whole number >= 1 or a pair of them, got 0"),
+              "layers.0 ('fc').stride: expected an integer in [1, 4096] or a list of exactly 2 "
+              "items, each an integer in [1, 4096], got 0"),
              ({"name": "fc", "type": "dense", "units": 3}, {"tau": float("nan")},
-              "neuron.tau: expected a number >= 1 (.inf: no leak), got nan")]
+              "neuron.tau: expected a number >= 1.0 or null, got nan")]
     for i, (layer, neuron, expect) in enumerate(cases):
         arch = {"input": [1, 2, 2] if layer["type"] == "conv2d" else [4], "layers": [layer]}
         if neuron:

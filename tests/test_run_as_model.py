@@ -150,6 +150,10 @@ def test_architecture_round_trips_neurons_pooling_and_inf_tau(tmp_path):
     assert back.layers == net.layers and back.neuron == net.neuron
     assert back.neuron_of(back.layers[0]).tau == math.inf
     assert ".inf" in path.read_text()
+    # the schema that reads these files knows every Neuron field
+    from chipsim.mapping.architecture import NEURON_KEYS, NeuronSpec
+
+    assert set(NeuronSpec.model_fields) == NEURON_KEYS
 
 
 def test_run_directory_errors_name_what_is_missing(tmp_path, capsys):

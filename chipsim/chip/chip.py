@@ -138,9 +138,8 @@ class Chip:
         ``record``: the output layer's u[t] (the loss's o[t]; real) as 'output' (N, T,
         classes). Counts accumulate in ``inference_counts``.
         """
-        m = self.memories
-        xq = np.ascontiguousarray(self.payloads(x))
-        n, steps = xq.shape[:2]
+        m, x = self.memories, np.asarray(x)
+        n, steps = x.shape[:2]
         neurons = int(m.n_off[-1] + m.n_out[-1])
         spikes = (np.zeros((n, steps, neurons), np.uint8) if "spikes" in record
                   else np.zeros((0, 0, 0), np.uint8))
@@ -149,6 +148,7 @@ class Chip:
         output = (np.zeros((n, steps, int(m.n_out[-1])), np.int64) if "output" in record
                   else np.zeros((0, 0, 0), np.int64))
         if self.reference:
+            xq = np.ascontiguousarray(self.payloads(x))
             preds = np.empty(n, np.int64)
             for k in range(n):
                 r = new_registers(m)
@@ -159,8 +159,9 @@ class Chip:
                 self.inference_counts += r.counters
                 self.inference_neuron_counts += r.neuron_counts
         else:
-            preds, counts, neuron_counts = kernels.infer_batch(m, xq, spikes, membrane, output,
-                                                               numba.get_num_threads())
+            preds, counts, neuron_counts = kernels.infer_batch(
+                m, x, spikes, membrane, output, numba.get_num_threads(),
+                lambda part: np.ascontiguousarray(self.payloads(part)))
             self.inference_counts += counts
             self.inference_neuron_counts += neuron_counts
         self._check_inference_overflow()

@@ -368,14 +368,16 @@ def infer_kernel(conv: bool):
 INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threads balance load
 
 
-def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int):
+def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloads=None):
     """Frozen-weight inference of N samples on ``threads`` threads, chunk by chunk.
 
-    Returns (predictions (N,), counters (L, events), neuron counts (4, neurons)). Each thread
-    counts in registers of its own; integer sums do not depend on which thread ran which
-    chunk, so the result is the same for any thread count. (Plain threads around a nogil
-    kernel instead of numba's parallel loop: the same speed, and it compiles in about half
-    the time.)
+    x: (N, T, n_in) payloads in C order, or inputs that ``payloads`` turns into such payloads
+    a chunk at a time, in the threads (so the conversion runs in parallel as well, and never
+    for all N at once). Returns (predictions (N,), counters (L, events), neuron counts
+    (4, neurons)). Each thread counts in registers of its own; integer sums do not depend on
+    which thread ran which chunk, so the result is the same for any thread count. (Plain
+    threads around a nogil kernel instead of numba's parallel loop: the same speed, and it
+    compiles in about half the time.)
     """
     n = x.shape[0]
     preds = np.zeros(n, np.int64)
@@ -391,8 +393,11 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int):
             # on the array's numba handle, one handle per view; shared, the threads fought
             # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
             owned.view = kernel_view(m, r)
-        infer_range(*owned.view, x, start, min(start + INFER_CHUNK, n), rec_spikes,
-                    rec_membrane, rec_output, preds)
+        stop = min(start + INFER_CHUNK, n)
+        part = x[start:stop] if payloads is None else payloads(x[start:stop])
+        infer_range(*owned.view, part, 0, stop - start, *(
+            rec[start:stop] if rec.shape[0] else rec
+            for rec in (rec_spikes, rec_membrane, rec_output)), preds[start:stop])
 
     starts = range(0, n, INFER_CHUNK)
     if threads <= 1 or len(starts) == 1:
