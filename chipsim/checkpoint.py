@@ -13,10 +13,14 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from typing import Annotated, Union
 
+import annotated_types as at
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chipsim import __version__
+from chipsim.config import schema_problems
 from chipsim.errors import DataError
 from chipsim.mapping.network import npz_bytes
 from chipsim.memory_budget import require
@@ -136,21 +140,29 @@ def _changed_keys(saved, now: dict, prefix: str = "") -> list[str]:
     return out
 
 
+class Position(BaseModel):
+    """Where training stands, as a checkpoint stores it (validated by the same machinery as
+    net.yaml; other keys, such as the initial spike rates, pass as they are)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+
+    epoch: Annotated[int, at.Ge(1)]
+    batch: Annotated[int, at.Ge(0)]
+    correct: Annotated[int, at.Ge(0)]
+    since_checkpoint: Annotated[int, at.Ge(0)]
+    loss_sum: float = 0.0
+    epochs: list[dict[str, Union[float, str, None]]]  # one record per evaluated epoch
+
+
 def _position_problem(position: dict, config) -> str | None:
     """What is impossible about a stored position for this config (None: nothing)."""
-    ints = {k: position.get(k) for k in ("epoch", "batch", "correct", "since_checkpoint")}
-    for key, value in ints.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return f"position.{key} is {value!r}, expected a whole number >= 0"
-    if not 1 <= ints["epoch"] <= config.learning.epochs + 1:
-        return (f"position.epoch is {ints['epoch']}, the config trains epochs 1 to "
+    try:
+        Position.model_validate(position)
+    except ValidationError as exc:
+        return "; ".join(f"position.{p}" for p in schema_problems(exc, Position))
+    if position["epoch"] > config.learning.epochs + 1:
+        return (f"position.epoch is {position['epoch']}, the config trains epochs 1 to "
                 f"{config.learning.epochs}")
-    if not isinstance(position.get("epochs"), list) or not all(
-            isinstance(e, dict) for e in position["epochs"]):
-        return "position.epochs is not a list of epoch records"
-    loss = position.get("loss_sum", 0.0)
-    if not isinstance(loss, (int, float)) or loss != loss:
-        return f"position.loss_sum is {loss!r}"
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import reprlib
+import string
 import types
 import typing
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Annotated, Any, Literal, Union
 
 import annotated_types as at
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from chipsim.chip.presets import PRESETS, merged
 from chipsim.errors import ConfigError
@@ -336,6 +338,20 @@ class OutputConfig(_Section):
         [], "record.npz on the test set: (N, T, units) per layer")
     checkpoint_every: int = _f(0, "samples between checkpoints (0: none)", ge=0, le=10**12)
 
+    @field_validator("dir")
+    @classmethod
+    def _only_the_name_field(cls, template: str) -> str:
+        # any other field would run Python's formatting on the name ({name.__class__})
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"'{template}' is not a valid template ({exc}); write braces only "
+                             "around name, e.g. runs/{name}") from None
+        if fields - {"name"}:
+            raise ValueError(f"'{template}' uses {sorted(fields - {'name'})}; the only field is "
+                             "{name} (the config file's name), e.g. runs/{name}")
+        return template
+
 
 class Config(_Section):
     seed: int = _f(0, "fixes every random choice", ge=0, le=2**32 - 1)
@@ -605,6 +621,8 @@ def _format_error(err: dict, root: type[BaseModel]) -> str:
     expected = _expectation(annotation, metadata)
     if kind == "missing":
         return f"{dotted}: required, {expected}"
+    if kind == "value_error":  # a validator's own words
+        return f"{dotted}: {err['ctx']['error']}"
     if kind == "literal_error" and isinstance(given, str):
         choices = [str(c) for c in _literal_choices(annotation)]
         return f"{dotted}: unknown {given!r}{_did_you_mean(str(given), choices)}; expected {expected}"

@@ -3,12 +3,11 @@ interruption by signals and resume, then the report, weights and figures."""
 from __future__ import annotations
 
 import signal
-import string
 from pathlib import Path
 
 from chipsim import __version__, checkpoint
 from chipsim.config import Config
-from chipsim.errors import ChipsimError, ConfigError, DataError, SimulationError
+from chipsim.errors import ChipsimError, DataError, SimulationError
 from chipsim.output_dir import RUN_FILES, OutputDirectory, unused_variant
 from chipsim.report.chip_section import saturation_warnings
 from chipsim.report.summary import wall_time
@@ -57,17 +56,9 @@ def run(config: Config, name: str, out_dir: str | Path | None = None, echo=print
 
 
 def output_path(config: Config, name: str) -> str:
-    """output.dir with ``{name}`` (the config file's stem) filled in."""
-    template = config.output.dir
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise ConfigError(f"output.dir: '{template}' is not a valid template ({exc}); write "
-                          "braces only around name, e.g. runs/{name}") from None
-    if fields - {"name"}:
-        raise ConfigError(f"output.dir: '{template}' uses {sorted(fields - {'name'})}; the only "
-                          "field is {name} (the config file's name), e.g. runs/{name}")
-    return template.format(name=name)
+    """output.dir with ``{name}`` (the config file's stem) filled in (the schema allows no
+    other field)."""
+    return config.output.dir.format(name=name)
 
 
 def _run(config: Config, name: str, out: Path, echo, show_progress, resumed, stop) -> dict:

@@ -119,7 +119,7 @@ def test_stale_temporary_files_of_chipsim_are_removed(tmp_path):
 def test_bad_output_dir_templates_are_refused(tmp_path, capsys, no_work, template, expect):
     assert main(["run", EXAMPLE, "--set", f"output.dir={tmp_path}/{template}", *QUICK]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("chipsim: error: output.dir") and expect in err
+    assert "problem in the config\n  output.dir: '" in err and expect in err
 
 
 def test_a_run_writes_only_the_files_it_may_remove(tmp_path):

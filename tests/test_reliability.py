@@ -252,10 +252,12 @@ def _interrupted_run(tmp_path, config_sets=LONG):
 
 @pytest.mark.parametrize("change, expect", [
     ({"epoch": 10**9}, "position.epoch is 1000000000, the config trains epochs 1 to"),
-    ({"epoch": "1"}, "position.epoch is '1', expected a whole number"),
+    ({"epoch": "1"}, "position.epoch: expected an integer >= 1, got '1' (str)"),
     ({"batch": 10**6}, "position.batch is 1000000, an epoch has"),
-    ({"epochs": 3}, "position.epochs is not a list"),
-    ({"correct": None}, "position.correct is None")])
+    ({"epochs": 3}, "position.epochs: expected a list, each a mapping of names to a number or "
+                    "a string or null, got 3"),
+    ({"correct": None}, "position.correct: expected an integer >= 0, got None"),
+    ({"loss_sum": float("nan")}, "position.loss_sum: expected a number, got nan")])
 def test_crafted_checkpoint_positions_are_refused(tmp_path, capsys, change, expect):
     ckpt = _interrupted_run(tmp_path)
     with np.load(ckpt) as f:
