@@ -33,19 +33,23 @@ from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules.loss import sample_losses
 from chipsim.seeding import stream
 
-# Test samples are encoded and simulated a chunk at a time: about 8 MiB of encoded input per
-# chunk (float64 from an encoder; pre-encoded data in its own type), so the peak memory does
-# not grow with T, and enough samples for the inference threads to share (the chunking changes
-# no result: the encoder's generator draws the same stream however it is cut).
+# Test samples are encoded and simulated a chunk at a time: about 8 MiB of what a chunk holds
+# at once, so the peak memory does not grow with T, and enough samples for the inference
+# threads to share (the chunking changes no result: the encoder's generator draws the same
+# stream however it is cut).
 EVAL_CHUNK_BYTES = 8 << 20
 EVAL_CHUNK_MAX = 2048
 
 
-def eval_chunk(data: Dataset, timesteps: int) -> int:
-    """Test samples per evaluation chunk (see EVAL_CHUNK_BYTES)."""
-    value_bytes = data.x_test.itemsize if data.pre_encoded else 8
-    return min(EVAL_CHUNK_MAX, max(1, EVAL_CHUNK_BYTES // (value_bytes * timesteps
-                                                            * data.n_inputs)))
+def eval_chunk(data: Dataset, timesteps: int, encoding: str, classes: int) -> int:
+    """Test samples per evaluation chunk (see EVAL_CHUNK_BYTES): a chunk holds the outputs
+    u[t] kept for the loss (int64 and real), and the input when an encoder draws it
+    (float64); pre-encoded and direct-coded inputs are views, which inference converts a few
+    samples at a time."""
+    per_step = 16 * classes
+    if not data.pre_encoded and encoding != "direct":
+        per_step += 8 * data.n_inputs
+    return min(EVAL_CHUNK_MAX, max(1, EVAL_CHUNK_BYTES // (per_step * timesteps)))
 
 
 # the columns of metrics.csv (keys of the epoch records)
@@ -211,7 +215,7 @@ class Simulation:
             self.chip.reset_inference_counts()
         rng = stream(config.seed, "encode-test")
         preds, kept, loss = [], {}, 0.0
-        chunk = eval_chunk(data, timesteps)
+        chunk = eval_chunk(data, timesteps, config.data.encoding, self.network.layers[-1].n_out)
         with single_threaded_blas():
             for start in range(0, len(data.y_test), chunk):
                 x = encode(data.x_test[start:start + chunk], timesteps, config.data.encoding, rng)

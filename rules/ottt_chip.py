@@ -125,7 +125,7 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
             for t in range(x.shape[1]):
                 r.clock[1] = t
                 kn.load_input(r, x[b, t])
-                kn.forward_step(m, r, np.bool_(True), conv)
+                kn.forward_step(m, r, r.x_pre, np.bool_(True), conv)
                 kn.add_readout(m, r, total)
                 if outputs.shape[0] > 0:
                     kn.copy_output(m, r, outputs[b, t])
@@ -219,6 +219,10 @@ class ChipRule:
     train_kernel: Callable
     train_batch_ref: Callable
     error_unit: str = ""
+    # kernels(m, r) the training kernel calls last (OTTT_A's end-of-batch write): on a cold
+    # cache this process compiles them while a helper compiles the training kernel, which
+    # then finds them in the cache
+    engine_kernels: tuple = ()
 
 
 def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
@@ -232,4 +236,5 @@ def ottt_chip_rule(variant: str, error: str, input_trace: bool) -> ChipRule:
     flags = np.array([variant == "O", error == "broadcast"], np.int64)
     return ChipRule(f"OTTT_{variant} ({error})", frozenset(needs), flags,
                     partial(ottt_train_kernel, variant == "O", error == "broadcast"),
-                    ottt_train_batch_ref, ERROR_UNIT)
+                    ottt_train_batch_ref, ERROR_UNIT,
+                    (le.apply_accumulators,) if variant == "A" else ())

@@ -1,6 +1,5 @@
 """Float64 reference: neuron semantics, loss gradient, optimizer and the OTTT/BPTT relations."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from chipsim.float64 import Params, initial_state, step, train_batch

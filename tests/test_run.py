@@ -117,7 +117,8 @@ def test_test_set_chunking_changes_no_result(tmp_path, monkeypatch):
     sets = [a for o in ["learning.rule=none", "data.encoding=rate", "output.plots=false",
                         "output.record=[spikes]"] for a in ("--set", o)]
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "whole"), *sets]) == 0
-    monkeypatch.setattr(simulation, "EVAL_CHUNK_BYTES", 8 * 6 * 64 * 7)   # 7 samples a chunk
+    # 7 samples a chunk: outputs (16 bytes x 10 classes) and rate-coded input (8 x 64) x T = 6
+    monkeypatch.setattr(simulation, "EVAL_CHUNK_BYTES", (16 * 10 + 8 * 64) * 6 * 7)
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "chunks"), *sets]) == 0
     for name in ("record.npz", "weights.npz"):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunks" / name).read_bytes()
@@ -181,7 +182,8 @@ def test_a_helper_process_compiles_a_kernel_into_the_cache(tmp_path):
             "    wait_for_helper(helper)\n"
             "    print(tiny_kernel.twice(21), helper.returncode)\n"
             "stats = tiny_kernel.twice.stats\n"
-            "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), timer.seconds)\n")
+            "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()),\n"
+            "      timer.seconds)\n")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
            "PYTHONPATH": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,

@@ -66,6 +66,9 @@ class Chip:
         signature = tuple(numba.typeof(a) for a in args)  # (the types, not the sizes, count)
         self._helper = compile_in_helper(
             partial(self.rule.train_kernel, has_conv(self.memories)), signature)
+        if self._helper is not None:  # meanwhile, what the helper reaches last
+            for kernel in self.rule.engine_kernels:
+                kernel.compile(signature[:2])
 
     # ------------------------------------------------------------------ input
     def payloads(self, x: np.ndarray) -> np.ndarray:

@@ -111,7 +111,8 @@ def compile_timer():
 
 
 _helper_wait = [0.0]  # seconds this process has waited for helpers' compiles
-HELPER = "import sys; from chipsim.chip.kernel_cache import compile_from; compile_from(sys.stdin.buffer)"
+HELPER = ("import sys; from chipsim.chip.kernel_cache import compile_from; "
+          "compile_from(sys.stdin.buffer)")
 
 
 def compile_in_helper(factory, signature) -> subprocess.Popen | None:
