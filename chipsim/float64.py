@@ -255,8 +255,15 @@ class Float64Model:
         return train_batch(self.network, self.params, x, labels, self.rule, self.optimizer,
                            self.predict_spikes, self.last_outputs)
 
-    def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
-        return infer(self.network, self.params, x, record, self.predict_spikes)
+    def infer(self, x: np.ndarray, record: tuple[str, ...] = (), losses_of=None):
+        """``infer`` on this model; ``losses_of`` as the chip's (``Chip.infer``)."""
+        preds, kept = infer(self.network, self.params, x,
+                            (*record, "output") if losses_of is not None else record,
+                            self.predict_spikes)
+        if losses_of is not None:
+            out = kept["output"] if "output" in record else kept.pop("output")
+            kept["loss"] = losses_of(out, 0, len(out))
+        return preds, kept
 
     def weights(self) -> tuple[dict, dict]:
         """(weights, biases) as float64 arrays keyed by layer name, (out, in) layout."""

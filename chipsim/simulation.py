@@ -42,10 +42,10 @@ EVAL_CHUNK_MAX = 2048
 
 
 def eval_chunk(data: Dataset, timesteps: int, encoding: str, classes: int) -> int:
-    """Test samples per evaluation chunk (see EVAL_CHUNK_BYTES): a chunk holds the outputs
-    u[t] kept for the loss (int64 and real), and the input when an encoder draws it
-    (float64); pre-encoded and direct-coded inputs are views, which inference converts a few
-    samples at a time."""
+    """Test samples per evaluation chunk (see EVAL_CHUNK_BYTES): a chunk holds the input when
+    an encoder draws it (float64; pre-encoded and direct-coded inputs are views, which the
+    chip converts a few samples at a time) and, on the float64 reference, the outputs u[t]
+    the loss is computed from (the chip reduces them to losses as it makes them)."""
     per_step = 16 * classes
     if not data.pre_encoded and encoding != "direct":
         per_step += 8 * data.n_inputs
@@ -219,9 +219,10 @@ class Simulation:
         with single_threaded_blas():
             for start in range(0, len(data.y_test), chunk):
                 x = encode(data.x_test[start:start + chunk], timesteps, config.data.encoding, rng)
-                p, k = self.model.infer(x, (*record, "output"))
-                loss += float(sample_losses(k.pop("output"), data.y_test[start:start + chunk],
-                                            config.learning.loss.mse_weight).sum())
+                labels, weight = data.y_test[start:start + chunk], config.learning.loss.mse_weight
+                p, k = self.model.infer(x, record, lambda o, a, b, y=labels: sample_losses(
+                    o, y[a:b], weight))
+                loss += float(k.pop("loss").sum())
                 preds.append(p)
                 for key, value in k.items():
                     kept.setdefault(key, []).append(value)

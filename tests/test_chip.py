@@ -503,7 +503,10 @@ def test_layers_silenced_by_quantization_are_reported(tmp_path, capsys):
 
 def test_inference_is_the_same_on_any_number_of_threads():
     """Chunks run on threads with per-thread counts: predictions, records and every count are
-    equal for 1 and 2 threads (integer sums do not depend on the order)."""
+    equal for 1 and 2 threads (integer sums do not depend on the order). Losses computed in
+    the threads from each chunk's outputs equal the losses of the recorded outputs, and the
+    numpy twin's."""
+    from chipsim.rules.loss import sample_losses
     import numba
 
     from chipsim.config import validate_config
@@ -525,7 +528,11 @@ def test_inference_is_the_same_on_any_number_of_threads():
             numba.set_num_threads(threads)
             chip = make_model(cfg, network_from_config(cfg, data), data)
             x3 = np.broadcast_to(x[:, None], (100, 5, 40))
-            preds, rec = chip.infer(x3, ("spikes", "membrane"))
+            preds, rec = chip.infer(x3, ("spikes", "membrane", "output"),
+                                    lambda o, a, b: sample_losses(o, data.y_test[a:b], 0.1))
+            assert np.array_equal(rec["loss"], sample_losses(rec["output"], data.y_test, 0.1))
+            _, alone = chip.infer(x3, (), lambda o, a, b: sample_losses(o, data.y_test[a:b], 0.1))
+            assert set(alone) == {"loss"} and np.array_equal(alone["loss"], rec["loss"])
             outcomes.append((preds, rec, chip.inference_counts.copy(),
                              chip.inference_neuron_counts.copy()))
     finally:
@@ -534,3 +541,6 @@ def test_inference_is_the_same_on_any_number_of_threads():
     assert np.array_equal(p1, p2) and np.array_equal(c1, c2) and np.array_equal(n1, n2)
     assert all(np.array_equal(r1[k], r2[k]) for k in r1)
     assert c1[0, 4] > 0   # spikes happened
+    twin = twin_of(chip)
+    _, rec_twin = twin.infer(x3, (), lambda o, a, b: sample_losses(o, data.y_test[a:b], 0.1))
+    assert np.array_equal(rec_twin["loss"], r1["loss"])

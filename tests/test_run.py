@@ -99,8 +99,8 @@ def test_rule_none_simulates_the_test_set_once(tmp_path, monkeypatch):
 
     calls = []
     infer = Chip.infer
-    monkeypatch.setattr(Chip, "infer", lambda self, x, record=(): calls.append(len(x))
-                        or infer(self, x, record))
+    monkeypatch.setattr(Chip, "infer", lambda self, x, *args: calls.append(len(x))
+                        or infer(self, x, *args))
     assert main(["run", EXAMPLE, "--out", str(tmp_path / "r"), "--set", "learning.rule=none",
                  "--set", "output.plots=false"]) == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text())

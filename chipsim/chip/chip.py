@@ -133,22 +133,31 @@ class Chip:
         return {0: lf.membrane, 1: f.trace, 2: f.error, 3: lf.weight, 4: lf.accumulator}[kind]
 
     # ------------------------------------------------------------------ inference
-    def infer(self, x: np.ndarray, record: tuple[str, ...] = ()):
+    def infer(self, x: np.ndarray, record: tuple[str, ...] = (), losses_of=None):
         """Frozen-weight inference on (N, T, n_in). Returns (predictions, recordings).
 
         recordings map '<layer>.spikes' (uint8) and '<layer>.membrane' (real units: u after
         charging, before reset; read-out: o[t]) to (N, T, units) arrays; 'output' in
         ``record``: the output layer's u[t] (the loss's o[t]; real) as 'output' (N, T,
-        classes). Counts accumulate in ``inference_counts``.
+        classes). ``losses_of(outputs, start, stop)``: the losses of samples [start, stop)
+        from their u[t] (real), computed as the inference threads make them (no (N, T,
+        classes) array), as 'loss' (N,). Counts accumulate in ``inference_counts``.
         """
         m, x = self.memories, np.asarray(x)
         n, steps = x.shape[:2]
+        to_real = self.formats.layers[-1].membrane.to_real
+        losses = np.zeros(n) if losses_of is not None else None
+
+        def outputs_done(start, stop, out):
+            losses[start:stop] = losses_of(to_real(out), start, stop)
+
         neurons = int(m.n_off[-1] + m.n_out[-1])
         spikes = (np.zeros((n, steps, neurons), np.uint8) if "spikes" in record
                   else np.zeros((0, 0, 0), np.uint8))
         membrane = (np.zeros((n, steps, neurons), np.int64) if "membrane" in record
                     else np.zeros((0, 0, 0), np.int64))
-        output = (np.zeros((n, steps, int(m.n_out[-1])), np.int64) if "output" in record
+        whole_output = "output" in record or (self.reference and losses_of is not None)
+        output = (np.zeros((n, steps, int(m.n_out[-1])), np.int64) if whole_output
                   else np.zeros((0, 0, 0), np.int64))
         if self.reference:
             xq = np.ascontiguousarray(self.payloads(x))
@@ -161,10 +170,13 @@ class Chip:
                     output[k] if len(output) else self._empty[1])
                 self.inference_counts += r.counters
                 self.inference_neuron_counts += r.neuron_counts
+            if losses_of is not None:
+                outputs_done(0, n, output)
         else:
             preds, counts, neuron_counts = kernels.infer_batch(
                 m, x, spikes, membrane, output, numba.get_num_threads(),
-                lambda part: np.ascontiguousarray(self.payloads(part)))
+                lambda part: np.ascontiguousarray(self.payloads(part)),
+                outputs_done if losses_of is not None else None)
             self.inference_counts += counts
             self.inference_neuron_counts += neuron_counts
         self._check_inference_overflow()
@@ -176,8 +188,10 @@ class Chip:
             if len(membrane):
                 kept[f"{name}.membrane"] = self.formats.layers[i].membrane.to_real(
                     membrane[:, :, lo:hi])
-        if len(output):
-            kept["output"] = self.formats.layers[-1].membrane.to_real(output)
+        if "output" in record:
+            kept["output"] = to_real(output)
+        if losses is not None:
+            kept["loss"] = losses
         return preds, kept
 
     def _check_inference_overflow(self) -> None:

@@ -377,13 +377,17 @@ def infer_kernel(conv: bool):
 INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threads balance load
 
 
-def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloads=None):
+def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloads=None,
+                outputs_done=None):
     """Frozen-weight inference of N samples on ``threads`` threads, chunk by chunk.
 
     x: (N, T, n_in) payloads in C order, or inputs that ``payloads`` turns into such payloads
     a chunk at a time, in the threads (so the conversion runs in parallel as well, and never
-    for all N at once). Returns (predictions (N,), counters (L, events), neuron counts
-    (4, neurons)). Each thread counts in registers of its own; integer sums do not depend on
+    for all N at once). ``outputs_done(start, stop, outputs)``: called in the threads with
+    each chunk's output u[t] (stop - start, T, classes), kept in rec_output or, when that is
+    empty, in a buffer of the thread's (a loss reduced where it is made takes no (N, T,
+    classes) array). Returns
+    (predictions (N,), counters (L, events), neuron counts (4, neurons)). Each thread counts in registers of its own; integer sums do not depend on
     which thread ran which chunk, so the result is the same for any thread count. (Plain
     threads around a nogil kernel instead of numba's parallel loop: the same speed, and it
     compiles in about half the time.)
@@ -402,11 +406,18 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
             # on the array's numba handle, one handle per view; shared, the threads fought
             # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
             owned.view = kernel_view(m, r)
+            owned.outputs = np.zeros((INFER_CHUNK if outputs_done else 0, x.shape[1],
+                                      m.n_out[m.n_in.shape[0] - 1]), np.int64)
         stop = min(start + INFER_CHUNK, n)
         part = x[start:stop] if payloads is None else payloads(x[start:stop])
-        infer_range(*owned.view, part, 0, stop - start, *(
-            rec[start:stop] if rec.shape[0] else rec
-            for rec in (rec_spikes, rec_membrane, rec_output)), preds[start:stop])
+        spikes, membrane, outputs = (rec[start:stop] if rec.shape[0] else rec
+                                     for rec in (rec_spikes, rec_membrane, rec_output))
+        if outputs_done and not rec_output.shape[0]:  # not kept: this thread's buffer
+            outputs = owned.outputs[:stop - start]
+        infer_range(*owned.view, part, 0, stop - start, spikes, membrane, outputs,
+                    preds[start:stop])
+        if outputs_done:
+            outputs_done(start, stop, outputs)
 
     starts = range(0, n, INFER_CHUNK)
     if threads <= 1 or len(starts) == 1:
