@@ -4,7 +4,10 @@ counters and costs, and save it as a run directory."""
 from __future__ import annotations
 
 import functools
+import importlib
 import math
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +261,11 @@ class Simulation:
             return []
         target = learn.epochs if epochs is None else self.epochs_trained + epochs
         data, position = self.data, self.position
+        if self.config.output.plots and "chipsim.report.plots" not in sys.modules:
+            # matplotlib takes about 1 s to import: a thread does it while the training
+            # kernel runs (it releases the GIL), so the figures at the end start at once
+            threading.Thread(target=importlib.import_module, args=("chipsim.report.plots",),
+                             daemon=True).start()
         timesteps, encoding = self.config.data.timesteps, self.config.data.encoding
         if not self.epochs:
             if self.chip is not None:  # a cold first run: compile both kernels side by side

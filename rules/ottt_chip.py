@@ -113,7 +113,7 @@ def ottt_train_kernel(variant_o: bool, broadcast: bool, conv: bool):
     sample; predictions into ``preds``, the output layer's u[t] (the loss's o[t]) into
     ``outputs`` (B, T, classes; shape (0, 0, 0): not kept). Variant A writes the accumulated
     changes once the batch is done."""
-    @nb.njit(cache=True)
+    @nb.njit(cache=True, nogil=True)  # (the figures' import overlaps it: Simulation.train)
     def train_batch(m, r, x, labels, preds, outputs):
         total = np.zeros(m.n_out[m.n_in.shape[0] - 1], np.int64)
         if not variant_o:

@@ -374,7 +374,16 @@ def infer_kernel(conv: bool):
     return infer_range
 
 
-INFER_CHUNK = 4  # samples a thread takes at a time: many more chunks than threads balance load
+INFER_CHUNK = 4  # samples a thread takes at a time, at least: many more chunks than threads
+CHUNK_WORK = 2_000_000  # synapse words x steps a chunk should hold, when samples are small
+
+
+def chunk_samples(m, n: int, steps: int, threads: int) -> int:
+    """Samples per chunk: INFER_CHUNK, or more for small samples (each chunk also costs about
+    0.1 ms of Python, converting its inputs and reducing its outputs), but never fewer than
+    8 chunks a thread, so that the threads finish together."""
+    per_sample = max(1, steps * int(m.weights.size))
+    return max(INFER_CHUNK, min(CHUNK_WORK // per_sample, n // (8 * max(1, threads))))
 
 
 def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloads=None,
@@ -393,6 +402,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
     compiles in about half the time.)
     """
     n = x.shape[0]
+    size = chunk_samples(m, n, x.shape[1], threads)
     preds = np.zeros(n, np.int64)
     infer_range = infer_kernel(has_conv(m))
     owned = threading.local()
@@ -406,9 +416,9 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
             # on the array's numba handle, one handle per view; shared, the threads fought
             # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
             owned.view = kernel_view(m, r)
-            owned.outputs = np.zeros((INFER_CHUNK if outputs_done else 0, x.shape[1],
+            owned.outputs = np.zeros((size if outputs_done else 0, x.shape[1],
                                       m.n_out[m.n_in.shape[0] - 1]), np.int64)
-        stop = min(start + INFER_CHUNK, n)
+        stop = min(start + size, n)
         part = x[start:stop] if payloads is None else payloads(x[start:stop])
         spikes, membrane, outputs = (rec[start:stop] if rec.shape[0] else rec
                                      for rec in (rec_spikes, rec_membrane, rec_output))
@@ -419,7 +429,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
         if outputs_done:
             outputs_done(start, stop, outputs)
 
-    starts = range(0, n, INFER_CHUNK)
+    starts = range(0, n, size)
     if threads <= 1 or len(starts) == 1:
         for start in starts:
             chunk(start)
