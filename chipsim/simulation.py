@@ -136,7 +136,7 @@ class Simulation:
         and the data, by part: output.record's recordings of every layer, sample and step; a
         training batch encoded for T steps (float64, and its payloads) with its outputs kept
         for the loss; BPTT's stored steps; the neuron registers. (An upper bound of the
-        peak: tests/test_reliability.py measures it.)"""
+        peak: tests/test_file_sizes.py measures it.)"""
         config, data = self.config, self.data
         record = tuple(config.output.record)
         steps, batch = config.data.timesteps, config.learning.batch_size
