@@ -124,15 +124,30 @@ def test_test_set_chunking_changes_no_result(tmp_path, monkeypatch):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunks" / name).read_bytes()
 
 
+TINY_KERNEL = ("import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return {} * x\n\n\n"
+               "def kernel():\n    return twice\n")
+
+
+def with_tiny_kernel(tmp_path, code: str, factor: int = 2):
+    """Run ``code`` in a new Python beside a module tiny_kernel (one cached numba kernel,
+    ``twice``, returning factor x) in tmp_path, numba's cache in tmp_path/cache. The module is
+    rewritten only when it changes (numba's cache notices a newer file)."""
+    import subprocess
+    import sys
+
+    module, text = tmp_path / "tiny_kernel.py", TINY_KERNEL.format(factor)
+    if not module.exists() or module.read_text() != text:
+        module.write_text(text)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    return subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
 def test_a_cold_kernel_cache_is_announced(tmp_path):
     """The first call of a cached kernel compiles it (the chip's take a minute or more on a
     new environment): compile_notice says so while numba's cache lacks it, not afterwards;
     compile_timer measures the compile, and the next cold start quotes it."""
-    import subprocess
-    import sys
-
-    (tmp_path / "tiny_kernel.py").write_text(
-        "import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import tiny_kernel\n"
             "from chipsim.chip.kernel_cache import *\n"
             "print(compile_notice([tiny_kernel.twice]))\n"
@@ -142,12 +157,7 @@ def test_a_cold_kernel_cache_is_announced(tmp_path):
             "print(timer.seconds)\n"
             "if timer.seconds:\n"
             "    record_compile_seconds(timer.seconds)\n")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": str(ROOT)}
-    first = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    again = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
-                           capture_output=True, text=True, timeout=300)
+    first, again = with_tiny_kernel(tmp_path, code), with_tiny_kernel(tmp_path, code)
     assert first.returncode == again.returncode == 0, first.stderr + again.stderr
     lines = first.stdout.splitlines()
     assert lines[0].startswith("compiling the chip's kernels (first run in this environment "
@@ -157,10 +167,7 @@ def test_a_cold_kernel_cache_is_announced(tmp_path):
     # the next cold start (new kernel sources) quotes the compile measured first
     measured = float((tmp_path / "cache" / "last_compile_seconds").read_text())
     assert measured == round(float(lines[2]), 3)
-    (tmp_path / "tiny_kernel.py").write_text(
-        "import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 3 * x\n")
-    third = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
-                           capture_output=True, text=True, timeout=300)
+    third = with_tiny_kernel(tmp_path, code, factor=3)
     quoted = f"about {max(1, round(measured))} s: the last compile on this machine took"
     assert f"{quoted} {measured:.1f} s" in third.stdout.splitlines()[0]
 
@@ -168,12 +175,6 @@ def test_a_cold_kernel_cache_is_announced(tmp_path):
 def test_a_helper_process_compiles_a_kernel_into_the_cache(tmp_path):
     """compile_in_helper compiles in another process; after wait_for_helper the kernel loads
     from numba's cache here (a cache hit, no compile), and the wait counts as compiling."""
-    import subprocess
-    import sys
-
-    (tmp_path / "tiny_kernel.py").write_text(
-        "import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 2 * x\n\n\n"
-        "def kernel():\n    return twice\n")
     code = ("import sys, numba; sys.path.insert(0, sys.argv[1])\n"
             "from chipsim.chip.kernel_cache import *\n"  # (first: it sets the cache folder)
             "import tiny_kernel\n"
@@ -184,10 +185,7 @@ def test_a_helper_process_compiles_a_kernel_into_the_cache(tmp_path):
             "stats = tiny_kernel.twice.stats\n"
             "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()),\n"
             "      timer.seconds)\n")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = with_tiny_kernel(tmp_path, code)
     assert done.returncode == 0, done.stderr
     result, status = done.stdout.split()[:2]
     hits, misses, seconds = done.stdout.split()[2:]
