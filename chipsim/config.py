@@ -474,23 +474,24 @@ def validate_config(raw: dict, source: str = "config") -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_join(source, schema_problems(exc, Config))) from None
+        raise ConfigError(problems_text(source, schema_problems(exc, Config))) from None
     problems = _cross_checks(config)
     if problems:
-        raise ConfigError(_join(source, problems))
+        raise ConfigError(problems_text(source, problems))
     return config
 
 
 def schema_problems(exc: ValidationError, root: type[BaseModel]) -> list[str]:
-    """One line per offending key of a failed validation against the schema ``root`` (net.yaml's
-    Config, or another file's schema such as an architecture): the dotted key, what it
+    """One line per offending key of a failed validation against the schema ``root``
+    (net.yaml's Config, or another file's, such as an architecture): the dotted key, what it
     accepts (from the declaration) and what it got, with a guess for a misspelt key."""
     return _one_per_key(_format_error(err, root) for err in exc.errors())
 
 
-def _join(source: str, messages: list[str], what: str = "the config") -> str:
-    head = f"{source}: {len(messages)} problem{'s' if len(messages) > 1 else ''} in {what}"
-    return head + "\n" + "\n".join(f"  {m}" for m in messages)
+def problems_text(source: str, problems: list[str], what: str = "the config") -> str:
+    """'SOURCE: N problems in WHAT' and the problems, one per line."""
+    head = f"{source}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in {what}"
+    return head + "\n" + "\n".join(f"  {p}" for p in problems)
 
 
 def _one_per_key(messages) -> list[str]:

@@ -44,8 +44,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from chipsim.config import (Config, apply_override, read_yaml_file, resolve_paths,
-                            validate_config)
+from chipsim.config import (Config, apply_override, problems_text, read_yaml_file,
+                            resolve_paths, validate_config)
 from chipsim.errors import ChipsimError, ConfigError
 from chipsim.progress import progress
 from chipsim.report.results_columns import ID_COLUMNS, METRIC_COLUMNS
@@ -169,7 +169,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         extra = []
 
     if problems:
-        raise ConfigError(_join(str(path), "sweep file", problems))
+        raise ConfigError(problems_text(str(path), problems, "the sweep file"))
     return SweepSpec(path, name, base, base_raw, dict(fixed), dict(axes), mode,
                      tuple(dict(e) for e in extra))
 
@@ -231,11 +231,6 @@ def _yaml_value(value) -> str:
     # apply_override parses its value as YAML: dump it back as one flow-style YAML document.
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip() \
         .removesuffix("...").strip()
-
-
-def _join(source: str, what: str, problems: list[str]) -> str:
-    head = f"{source}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in the {what}"
-    return head + "\n" + "\n".join(f"  {p}" for p in problems)
 
 
 # ============================================================================= running
@@ -428,10 +423,10 @@ def _run_local(jobs: list[dict], workers: int) -> Iterator[tuple[str, dict]]:
 
 
 def _init_worker(parent: int) -> None:
-    """Worker start: one numba thread (set before numba is imported: this module imports it
-    only in run_point), and exit when the sweep process is gone (killed), since an orphaned
-    worker would otherwise wait for work forever."""
-    os.environ["NUMBA_NUM_THREADS"] = "1"
+    """Worker start: exit when the sweep process is gone (killed), since an orphaned worker
+    would otherwise wait for work forever. (Its one numba thread is set by run_point:
+    NUMBA_NUM_THREADS set here, after unpickling this function imported numba, made every
+    compile in the worker fail, so a sweep on a new environment lost all its points.)"""
     _killed_with_parent()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 

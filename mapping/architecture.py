@@ -41,7 +41,7 @@ import annotated_types as at
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chipsim.config import Pad, Size, _join, read_yaml_file, schema_problems
+from chipsim.config import Pad, Size, problems_text, read_yaml_file, schema_problems
 from chipsim.errors import DataError
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
                                      reparameterization)
@@ -132,7 +132,7 @@ def validate_architecture(arch, where: str) -> ArchitectureFile:
     except ValidationError as exc:
         problems = [_with_layer_name(p, arch.get("layers")) for p in
                     schema_problems(exc, ArchitectureFile)]
-        raise DataError(_join(where, problems, "the architecture")) from None
+        raise DataError(problems_text(where, problems, "the architecture")) from None
 
 
 def _with_layer_name(problem: str, layers) -> str:

@@ -316,6 +316,23 @@ def test_a_killed_worker_costs_no_point_and_sigint_stops_the_sweep(tmp_path):
     assert len(read_csv(out / "results.csv")) < 6
 
 
+def test_a_sweep_compiles_in_its_workers_on_a_new_environment(tmp_path):
+    """With an empty kernel cache the workers compile the kernels themselves: every point
+    ends ok, with one numba thread each (it once failed every point: numba refused a changed
+    NUMBA_NUM_THREADS at the first compile)."""
+    path = write_yaml(tmp_path / "s.yaml", {"base": str(EXAMPLE),
+                                            "set": {**FAST, "learning.rule": "none"},
+                                            "axes": {"seed": [0, 1]}})
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "chipsim", "sweep", str(path), "--out",
+                           str(tmp_path / "out"), "--workers", "2"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in read_csv(tmp_path / "out" / "results.csv")] == ["ok", "ok"]
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    assert [r.get("numba_threads") for r in rows] == [1, 1]
+
+
 def test_a_finished_point_appends_one_line_not_the_whole_file(tmp_path):
     """Bookkeeping is O(1) per point: results.csv gains the point's line (fsync'ed), the
     earlier lines are not rewritten; the ordered rewrite happens once, at the end."""

@@ -395,8 +395,8 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
     for all N at once). ``outputs_done(start, stop, outputs)``: called in the threads with
     each chunk's output u[t] (stop - start, T, classes), kept in rec_output or, when that is
     empty, in a buffer of the thread's (a loss reduced where it is made takes no (N, T,
-    classes) array). Returns
-    (predictions (N,), counters (L, events), neuron counts (4, neurons)). Each thread counts in registers of its own; integer sums do not depend on
+    classes) array). Returns (predictions (N,), counters (L, events), neuron counts
+    (4, neurons)). Each thread counts in registers of its own; integer sums do not depend on
     which thread ran which chunk, so the result is the same for any thread count. (Plain
     threads around a nogil kernel instead of numba's parallel loop: the same speed, and it
     compiles in about half the time.)
