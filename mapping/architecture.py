@@ -111,7 +111,8 @@ class ArchitectureFile(_Spec):
                                      Field(discriminator="type")]], at.MinLen(1)]
 
 
-# every field of the Neuron dataclass, so a field added there is written and read back
+# the fields of the Neuron dataclass: NeuronSpec names each (tests/test_run_as_model.py), so a
+# field added there is written and read back
 NEURON_KEYS = {f.name for f in dataclasses.fields(Neuron)}
 
 
