@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from pathlib import Path
 from typing import Annotated, Union
 
@@ -22,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from chipsim import __version__
 from chipsim.config import schema_problems
 from chipsim.errors import DataError
-from chipsim.mapping.network import npz_bytes
-from chipsim.memory_budget import require
+from chipsim.mapping.network import read_npz
 from chipsim.report.writer import write_npz
 
 FILE = "checkpoint.npz"
@@ -68,23 +66,18 @@ def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise DataError(f"--resume {directory}: no {FILE} there (checkpoints are written with "
                         "output.checkpoint_every > 0, or when a run is interrupted)")
+    damaged = "is damaged or truncated"
+    advice = "; it cannot be resumed (start the run again, or restore the file)"
+    try:  # sizes checked before anything is read, as for every npz (mapping.network)
+        files = read_npz(path, "checkpoint", unreadable=damaged)
+    except DataError as exc:  # (a TooLargeError, exit 3, is not one)
+        raise DataError(f"{exc}{advice}") from None
     try:
-        need = npz_bytes(path)  # a small file cannot declare huge arrays (mapping.network)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise DataError(f"checkpoint '{path}' is damaged or truncated ({exc}); it cannot be "
-                        "resumed (start the run again, or restore the file)") from None
-    require(need, f"checkpoint '{path}' (its arrays unpacked)",
-            "resume on a machine with more memory")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            files = {k: f[k] for k in f.files}
         meta = json.loads(files.pop("__meta__").tobytes().decode())
         position = meta["position"]
         int(position["epoch"]), int(position["batch"])
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError,
-            UnicodeDecodeError, AttributeError) as exc:
-        raise DataError(f"checkpoint '{path}' is damaged or truncated ({exc}); it cannot be "
-                        "resumed (start the run again, or restore the file)") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # bad JSON or fields
+        raise DataError(f"checkpoint '{path}' {damaged} ({exc}){advice}") from None
     return meta, {k.removeprefix("model/"): v for k, v in files.items()}
 
 

@@ -345,10 +345,12 @@ def npz_bytes(path: Path) -> int:
     return total
 
 
-def read_npz(path: str | Path, what: str, mapped: bool = False) -> dict[str, np.ndarray]:
-    """All arrays of an npz, loaded without pickle; any failure is a DataError naming the file.
-    Sizes are checked first: every array's header against its stored bytes (a small file
-    cannot declare a huge array) and the total against the memory available (TooLargeError).
+def read_npz(path: str | Path, what: str, mapped: bool = False,
+             unreadable: str = "is not a readable .npz file") -> dict[str, np.ndarray]:
+    """All arrays of an npz, loaded without pickle; any failure is a DataError naming the file
+    ("WHAT 'PATH' UNREADABLE (the cause)"). Sizes are checked first: every array's header
+    against its stored bytes (a small file cannot declare a huge array) and the total against
+    the memory available (TooLargeError).
 
     mapped: arrays stored uncompressed (``np.savez``) come back as read-only memory maps of
     the file, not read (a data set's pages load as the simulator reads them, by every thread;
@@ -359,7 +361,7 @@ def read_npz(path: str | Path, what: str, mapped: bool = False) -> dict[str, np.
     try:
         need = npz_bytes(path)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise DataError(f"{what} '{path}' is not a readable .npz file ({exc})") from None
+        raise DataError(f"{what} '{path}' {unreadable} ({exc})") from None
     require(need, f"{what} '{path}' (its arrays unpacked)",
             "use a smaller file, or a machine with more memory")
     try:
@@ -372,7 +374,7 @@ def read_npz(path: str | Path, what: str, mapped: bool = False) -> dict[str, np.
                     if mapped and members[key].compress_type == zipfile.ZIP_STORED
                     else loaded[key] for key in loaded.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise DataError(f"{what} '{path}' is not a readable .npz file ({exc})") from None
+        raise DataError(f"{what} '{path}' {unreadable} ({exc})") from None
 
 
 def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
