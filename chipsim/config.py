@@ -481,11 +481,13 @@ def validate_config(raw: dict, source: str = "config") -> Config:
     return config
 
 
-def schema_problems(exc: ValidationError, root: type[BaseModel]) -> list[str]:
+def schema_problems(exc: ValidationError, root: type[BaseModel],
+                    labels: dict[tuple, str] | None = None) -> list[str]:
     """One line per offending key of a failed validation against the schema ``root``
     (net.yaml's Config, or another file's, such as an architecture): the dotted key, what it
-    accepts (from the declaration) and what it got, with a guess for a misspelt key."""
-    return _one_per_key(_format_error(err, root) for err in exc.errors())
+    accepts (from the declaration) and what it got, with a guess for a misspelt key.
+    ``labels``: how to show a key path's start, e.g. {('layers', 0): "layers.0 ('fc')"}."""
+    return _one_per_key(_format_error(err, root, labels or {}) for err in exc.errors())
 
 
 def problems_text(source: str, problems: list[str], what: str = "the config") -> str:
@@ -600,10 +602,10 @@ def _cross_checks(c: Config) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- messages
-def _format_error(err: dict, root: type[BaseModel]) -> str:
+def _format_error(err: dict, root: type[BaseModel], labels: dict[tuple, str]) -> str:
     loc, kind, given = err["loc"], err["type"], err.get("input")
     path, annotation, metadata, parent = _walk(loc, root)
-    dotted = ".".join(str(p) for p in path) or "(top level)"
+    dotted = _dotted(path, labels) or "(top level)"
     if kind in ("union_tag_invalid", "union_tag_not_found"):  # kinds told apart by a key
         key = err["ctx"]["discriminator"].strip("'")
         tags = [tag for arm in typing.get_args(_unwrap(annotation)[0])
@@ -628,6 +630,14 @@ def _format_error(err: dict, root: type[BaseModel]) -> str:
         choices = [str(c) for c in _literal_choices(annotation)]
         return f"{dotted}: unknown {given!r}{_did_you_mean(str(given), choices)}; expected {expected}"
     return f"{dotted}: expected {expected}, got {_show(given)}"
+
+
+def _dotted(path: list, labels: dict[tuple, str]) -> str:
+    """The key path dotted, its longest labelled start shown by its label."""
+    for n in range(len(path), 0, -1):
+        if tuple(path[:n]) in labels:
+            return ".".join([labels[tuple(path[:n])], *(str(p) for p in path[n:])])
+    return ".".join(str(p) for p in path)
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

@@ -131,21 +131,11 @@ def validate_architecture(arch, where: str) -> ArchitectureFile:
     try:
         return ArchitectureFile.model_validate(arch)
     except ValidationError as exc:
-        problems = [_with_layer_name(p, arch.get("layers")) for p in
-                    schema_problems(exc, ArchitectureFile)]
+        layers = arch.get("layers") if isinstance(arch.get("layers"), list) else []
+        named = {("layers", i): f"layers.{i} ('{spec['name']}')" for i, spec in enumerate(layers)
+                 if isinstance(spec, dict) and isinstance(spec.get("name"), str)}
+        problems = schema_problems(exc, ArchitectureFile, named)
         raise DataError(problems_text(where, problems, "the architecture")) from None
-
-
-def _with_layer_name(problem: str, layers) -> str:
-    """'layers.3.units: ...' as 'layers.3 ('fc1').units: ...' when the layer has a name."""
-    parts = problem.split(".", 2)
-    if parts[0] == "layers" and len(parts) > 1 and parts[1].split(":")[0].isdigit() \
-            and isinstance(layers, list):
-        i = int(parts[1].split(":")[0])
-        name = layers[i].get("name") if i < len(layers) and isinstance(layers[i], dict) else None
-        if isinstance(name, str):
-            return f"layers.{i} ('{name}')" + problem[len(f"layers.{i}"):]
-    return problem
 
 
 def _pair(value) -> tuple:

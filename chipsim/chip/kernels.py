@@ -416,7 +416,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
             # on the array's numba handle, one handle per view; shared, the threads fought
             # over its cache line (2 threads ran 1.3x one thread's rate, not 2x)
             owned.view = kernel_view(m, r)
-            owned.outputs = np.zeros((size if outputs_done else 0, x.shape[1],
+            owned.outputs = np.zeros((min(size, n) if outputs_done else 0, x.shape[1],
                                       m.n_out[m.n_in.shape[0] - 1]), np.int64)
         stop = min(start + size, n)
         part = x[start:stop] if payloads is None else payloads(x[start:stop])
