@@ -438,27 +438,32 @@ class Simulation:
     def _plot(self, report: dict, out: Path) -> None:
         from chipsim.report import plots  # matplotlib costs 0.5 s to import: only when plotting
 
-        plots.learning_curve(report, out / "learning_curve.png")
-        if "costs" not in report:
-            return
-        plots.energy_breakdown(report, out / "energy_breakdown.png")
-        plots.memory_per_core(report["costs"], out / "memory_per_core.png",
-                              plots.conditions(report))
-        plots.cycles_per_phase(report, out / "cycles_per_phase.png")
-        plots.memory_vs_timesteps(report, out / "memory_vs_T.png")
+        jobs = [(plots.learning_curve, (report, out / "learning_curve.png"))]
+        if "costs" in report:
+            jobs += [(plots.energy_breakdown, (report, out / "energy_breakdown.png")),
+                     (plots.memory_per_core, (report["costs"], out / "memory_per_core.png",
+                                              plots.conditions(report))),
+                     (plots.cycles_per_phase, (report, out / "cycles_per_phase.png")),
+                     (plots.memory_vs_timesteps, (report, out / "memory_vs_T.png"))]
+            jobs += self._raster_jobs(report, out, plots)
+        plots.draw(jobs)
+
+    def _raster_jobs(self, report: dict, out: Path, plots) -> list:
+        """The spike raster of test sample 0 (a job for plots.draw), or none when no layer
+        spikes (a read-out only network)."""
         config = self.config
         one = encode(self.data.x_test[:1], config.data.timesteps, config.data.encoding,
                      stream(config.seed, "encode-test"))
         counts = (self.chip.inference_counts.copy(), self.chip.inference_neuron_counts.copy())
         predicted, kept = self.model.infer(one, ("spikes",))
         self.chip.inference_counts[:], self.chip.inference_neuron_counts[:] = counts
-        if not kept:  # no spiking layer (a read-out only network): nothing to draw
-            return
+        if not kept:
+            return []
         about = plots.conditions(report).replace("; ", "\n")
-        plots.spike_raster(
+        return [(plots.spike_raster, (
             {k.removesuffix(".spikes"): v[0] for k, v in kept.items()}, out / "spike_raster.png",
             f"{about}\ntest sample 0 (label {self.data.y_test[0]}, predicted {predicted[0]}) "
-            f"after {self.epochs_trained} epochs of training")
+            f"after {self.epochs_trained} epochs of training"))]
 
 
 def model_yaml(network: Network, model) -> str:

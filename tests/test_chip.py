@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from chipsim.chip import kernels, learning_engine as le, reference as ref
-from chipsim.chip.arrays import Memories, Registers, build_memories, kernel_view, new_registers
+from chipsim.chip.arrays import (Memories, Registers, build_memories, kernel_view, new_registers,
+                                 register_dtype)
 from chipsim.chip.chip import Chip
 from chipsim.chip.fixedpoint import (FLOOR, NEAREST, STOCHASTIC, Format, random_bits,
                                      random_bits_np, shift_round, shift_round_np)
@@ -166,8 +167,17 @@ def twin_of(chip: Chip) -> Chip:
     copy = Chip(chip.names, chip.formats,
                 Memories(*[v.copy() if isinstance(v, np.ndarray) else v for v in chip.memories]),
                 chip.rule, reference=True)
-    copy.registers = Registers(*[v.copy() for v in chip.registers])
+    copy.registers = widened(chip.registers)
     return copy
+
+
+def widened(r: Registers) -> Registers:
+    """A copy of r with the neuron and trace registers in int64, as the twins keep them."""
+    return Registers(*[v.astype(np.int64) if k in NARROW else v.copy()
+                       for k, v in r._asdict().items()])
+
+
+NARROW = ("v", "u", "s", "a", "a_in", "x_pre", "pooled_pre")
 
 
 def assert_same_state(a: Chip, b: Chip):
@@ -178,7 +188,8 @@ def assert_same_state(a: Chip, b: Chip):
     for field in Registers._fields:
         # scratch, not state (the accumulation log's contents: its counts in log_at must
         # be back to 0, as the twin's, once a batch is done)
-        if field in ("pooled", "kgrad", "active", "log_pre", "log_delta", "w_t"):
+        if field in ("pooled", "pooled_pre", "charge", "kgrad", "active", "log_pre", "log_delta",
+                     "w_t"):
             continue
         x, y = getattr(a.registers, field), getattr(b.registers, field)
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "
@@ -215,20 +226,23 @@ def test_numba_chip_equals_numpy_twin_bit_for_bit(case):
     assert_same_state(chip, twin)
 
 
-@pytest.mark.parametrize("weight_bits, input_bits, binary, storage", [
-    (6, 8, True, (np.int8, np.int32, np.uint8)),     # 8-bit class, binary spikes
-    (12, 8, False, (np.int16, np.int32, np.uint8)),  # 16-bit class, graded 8-bit payloads
-    (24, 12, False, (np.int32, np.int64, np.uint16)),  # wide: the dendrite sum needs 64 bits
+@pytest.mark.parametrize("weight_bits, input_bits, membrane_bits, binary, storage", [
+    (6, 8, 16, True, (np.int8, np.int32, np.uint8, np.int32)),     # 8-bit class, binary spikes
+    (12, 8, 24, False, (np.int16, np.int32, np.uint8, np.int32)),  # graded 8-bit payloads
+    (24, 12, 40, False, (np.int32, np.int64, np.uint16, np.int64)),  # wide: 64-bit sums, registers
 ])
-def test_every_storage_width_equals_the_numpy_twins(weight_bits, input_bits, binary, storage):
+def test_every_storage_width_equals_the_numpy_twins(weight_bits, input_bits, membrane_bits, binary,
+                                                    storage):
     """Synapse memory, dendrite accumulators and input payloads are stored in the narrowest
-    machine type of their format; OTTT_A and O and inference agree with the twins bit for bit
-    in each (the twins compute in int64 whatever the storage)."""
+    machine type of their format, neuron and trace registers in int32 unless the format needs
+    int64; OTTT_A and O and inference agree with the twins bit for bit in each (the twins
+    compute in int64 whatever the storage)."""
     rng = np.random.default_rng(weight_bits)
     layers = (Dense("h", 12, 9), Dense("o", 9, 4, spiking=False))
     net = Network(12, layers, Neuron(), {"h": rng.normal(0.3, 0.8, (9, 12)),
                                          "o": rng.normal(0.0, 0.8, (4, 9))}, {})
-    chip_cfg = ChipConfig(bits=BitsConfig(weight=weight_bits, input=input_bits, membrane=40,
+    chip_cfg = ChipConfig(bits=BitsConfig(weight=weight_bits, input=input_bits,
+                                          membrane=membrane_bits,
                                           accumulator=40), rounding="stochastic")
     x = rng.random((3, 4, 5, 12))
     if binary:
@@ -244,8 +258,9 @@ def test_every_storage_width_equals_the_numpy_twins(weight_bits, input_bits, bin
         chip = Chip(["h", "o"], formats, memories, ottt_chip.ottt_chip_rule(variant, "backprop",
                                                                              False))
         payloads = chip.payloads(x[0])
-        assert (memories.weights.dtype, chip.registers.dendrite.dtype,
-                payloads.dtype) == storage
+        r = chip.registers
+        assert (memories.weights.dtype, r.dendrite.dtype, payloads.dtype, r.v.dtype) == storage
+        assert {r.u.dtype, r.s.dtype, r.a.dtype, r.x_pre.dtype} == {r.v.dtype}
         twin = twin_of(chip)
         for batch_x, batch_y in zip(x, labels):
             for b in range(0, len(batch_y), learning.batch_size):
@@ -319,25 +334,29 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     rng = np.random.default_rng(seed)
     layers = len(m.n_in)
     calls = []
+
+    def values(hi, n):  # presynaptic values as the kernels see them: in the registers' type
+        return rng.integers(0, hi, n).astype(register_dtype(m))
+
     for l in range(layers):
         pre_len, map_len = int(m.n_pre[l]), int(m.n_map[l])
         deliver = kernels.deliver_conv if m.conv[l] else kernels.deliver
-        calls += [("deliver", deliver, ref.deliver, (l, rng.integers(0, 4, pre_len))),
+        calls += [("deliver", deliver, ref.deliver, (l, values(4, pre_len))),
                   ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,))]
-        pre = rng.integers(0, 9, pre_len)
+        pre = values(9, pre_len)
         regs = random_registers(chip, rng)
         assert np.array_equal(le.pool_pre(*kernel_view(m, regs), l, pre),
                               ref.pool_pre(m, regs, l, pre))
         if m.conv[l]:  # conv
             calls += [(f"update_kernel {mode}", le.update_kernel, ref.update_kernel,
-                       (l, rng.integers(0, 9, map_len), mode))
+                       (l, values(9, map_len), mode))
                       for mode in ((True, False) if len(m.accum) else (True,))]
         else:
             calls.append(("update_weights", le.update_weights, ref.update_weights,
-                          (l, rng.integers(0, 9, map_len))))
+                          (l, values(9, map_len))))
             if len(m.accum):
                 calls.append(("accumulate", accumulate_now, ref.accumulate,
-                              (l, rng.integers(0, 9, map_len))))
+                              (l, values(9, map_len))))
         if m.has_bias[l]:
             calls += [(f"update_bias {mode}", le.update_bias, ref.update_bias, (l, mode))
                       for mode in ((True, False) if len(m.accum) else (True,))]
@@ -365,7 +384,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     for name, fast, slow, args in calls:
         regs = random_registers(chip, rng)
         twin = twin_of(chip)
-        twin.registers = Registers(*[v.copy() for v in regs])
+        twin.registers = widened(regs)
         chip.registers = regs
         try:
             fast(*chip.kernel_args(), *args)
@@ -397,7 +416,8 @@ def test_logged_accumulation_equals_adding_step_by_step(case, seed, depth, steps
         e = rng.integers(m.e_lo, m.e_hi + 1, chip.registers.e.shape) * (rng.random() < 0.8)
         chip.registers.e[:], twin.registers.e[:] = e, e
         for l in range(len(m.n_in)):
-            pre = rng.integers(0, 9, int(m.n_map[l])) * (rng.random(int(m.n_map[l])) < 0.5)
+            pre = (rng.integers(0, 9, int(m.n_map[l])) * (rng.random(int(m.n_map[l])) < 0.5)
+                   ).astype(register_dtype(m))
             le.accumulate(*chip.kernel_args(), l, pre)
             ref.accumulate(twin.memories, twin.registers, l, pre)
     for l in range(len(m.n_in)):

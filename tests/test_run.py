@@ -346,6 +346,35 @@ def test_a_figure_that_fails_costs_the_run_nothing(tmp_path, capsys, monkeypatch
     assert "warning: figures not drawn (ValueError: a plotting bug)" in capsys.readouterr().out
 
 
+def test_figures_are_drawn_by_two_processes_and_a_childs_failure_is_redrawn(tmp_path):
+    """plots.draw: on Linux with no other thread, a forked child draws every other job; a
+    job that fails in the child only is drawn again by the parent; a failure raises."""
+    import sys
+    import threading
+
+    from chipsim.report import plots
+    parent = os.getpid()
+
+    def job(k, fail_in_child=False):
+        if fail_in_child and os.getpid() != parent:
+            raise RuntimeError("the child's failure")
+        (tmp_path / f"{k}.txt").write_text(str(os.getpid()))
+
+    forks = sys.platform == "linux" and threading.active_count() == 1
+    plots.draw([(job, (k,)) for k in range(4)])
+    pids = [(tmp_path / f"{k}.txt").read_text() for k in range(4)]
+    assert pids[0] == pids[2] == str(parent) and (pids[1] != pids[0]) == forks
+    assert pids[1] == pids[3]
+    plots.draw([(job, (0,)), (job, (1, True)), (job, (2,))])  # the child's job 1 fails
+    assert (tmp_path / "1.txt").read_text() == str(parent)  # redrawn here
+
+    def broken():
+        raise ValueError("a plotting bug")
+    with pytest.raises(ValueError, match="a plotting bug"):
+        plots.draw([(broken, ()), (job, (5,))])
+    assert (tmp_path / "5.txt").exists()
+
+
 def test_saturation_that_destroys_learning_is_a_warning_naming_the_key(tmp_path, capsys):
     """32-bit errors overflow the 24-bit accumulators on nearly every write: said on the
     console, with the key to change (the main job says nothing)."""

@@ -125,17 +125,21 @@ class Memories(NamedTuple):
 
 
 class Registers(NamedTuple):
+    # v, u, s, a, a_in, x_pre and pooled_pre: in register_dtype (int32 unless a format needs
+    # more); the numpy twins run on int64 copies (new_registers(wide=True))
     v: np.ndarray                # membrane after reset
     u: np.ndarray                # membrane after charge, before reset (read-out: o[t])
     s: np.ndarray                # spikes of this step
     a: np.ndarray                # presynaptic traces (of each layer's output)
-    e: np.ndarray                # error / modulator registers
+    e: np.ndarray                # error / modulator registers, int64
     a_in: np.ndarray             # input trace (input_trace: true)
     x_pre: np.ndarray            # input payload of this step
     dendrite: np.ndarray         # dendrite accumulators of the layer being updated
+    charge: np.ndarray           # int64 scratch: the layer's u before the overflow policy
     scratch: np.ndarray          # int64 scratch of the learning engine (errors, exp values)
     active: np.ndarray           # scratch: indices of the nonzero presynaptic values
-    pooled: np.ndarray           # scratch: a pooled presynaptic map or its backward error
+    pooled: np.ndarray           # int64 scratch: a pooled map's backward error
+    pooled_pre: np.ndarray       # scratch: a pooled presynaptic map (register_dtype)
     kgrad: np.ndarray            # scratch: a conv kernel's gradient summed over positions
     counters: np.ndarray         # (L, events) int64
     neuron_counts: np.ndarray    # (counters.NEURON_EVENTS, neurons) int64: a row per event
@@ -226,9 +230,26 @@ def log_depth(m) -> int:
     return max(1, min(LOG_DEPTH, LOG_BYTES // per_step, LOG_DELTA_BYTES // widest))
 
 
-def new_registers(m, learning: bool = True):
+def pre_dtype(m) -> type:
+    """int32 when every presynaptic value a row can see fits 31 bits (payloads of up to 16
+    bits or traces, summed over a pooling window), else int64."""
+    pre_max = max(int(m.trace_hi), (1 << 16) - 1) * int(m.pool.max()) ** 2
+    return np.int32 if pre_max < 1 << 31 else np.int64
+
+
+def register_dtype(m) -> type:
+    """The neuron and trace registers' type (v, u, s, a, a_in, x_pre): int32 when the
+    membrane format and every presynaptic value fit it, else int64. (Not int16 for 16-bit
+    membranes: one type for all registers keeps one specialization of every kernel per
+    run, and the per-neuron counters, int64, dominate the neuron update's traffic anyway.)"""
+    membrane = max(-int(m.v_lo.min()), int(m.v_hi.max()))
+    return np.int32 if membrane < 1 << 31 and pre_dtype(m) == np.int32 else np.int64
+
+
+def new_registers(m, learning: bool = True, wide: bool = False):
     """Zeroed registers for the chip ``m`` (learning: OTTT_A's full accumulation log and
-    transposed copies; else a one-step log)."""
+    transposed copies; else a one-step log). wide: int64 neuron and trace registers (the
+    numpy twins': no narrow type under their arithmetic)."""
     n = m.n_off[-1] + m.n_out[-1]
     layers = m.n_in.shape[0]
     kernel = 1
@@ -239,9 +260,7 @@ def new_registers(m, learning: bool = True):
     log_at = np.full((layers, 4), -1, np.int64)
     log_at[:, 2:] = 0, depth
     pre_rows = delta_rows = 0
-    # presynaptic values: payloads (<= 16 bits) or traces, summed over a pooling window
-    pre_max = max(int(m.trace_hi), (1 << 16) - 1) * int(m.pool.max()) ** 2
-    pre_type = np.int32 if pre_max < 1 << 31 else np.int64
+    pre_type, reg = pre_dtype(m), np.int64 if wide else register_dtype(m)
     w_t_at, mirror = np.full((layers, 2), -1, np.int64), 0
     w_t_at[:, 1] = 0
     for l in range(1, layers):
@@ -251,12 +270,12 @@ def new_registers(m, learning: bool = True):
         if depth and not m.conv[l]:
             log_at[l, :2] = pre_rows * depth, delta_rows * depth
             pre_rows, delta_rows = pre_rows + m.n_map[l], delta_rows + m.n_out[l]
-    return Registers(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                     np.zeros(n, np.int64), np.zeros(n, np.int64),
-                     np.zeros(m.n_pre[0], np.int64), np.zeros(m.n_pre[0], np.int64),
+    return Registers(np.zeros(n, reg), np.zeros(n, reg), np.zeros(n, reg), np.zeros(n, reg),
+                     np.zeros(n, np.int64), np.zeros(m.n_pre[0], reg), np.zeros(m.n_pre[0], reg),
                      np.zeros(m.n_out.max(), m.dendrite_like.dtype),
+                     np.zeros(m.n_out.max(), np.int64),
                      np.zeros(m.n_out.max(), np.int64), np.zeros(m.n_pre.max(), np.int64),
-                     np.zeros(m.n_map.max(), np.int64),
+                     np.zeros(m.n_map.max(), np.int64), np.zeros(m.n_map.max(), reg),
                      np.zeros(kernel, np.int64), np.zeros((layers, ev.N_EVENTS), np.int64),
                      np.zeros((len(ev.NEURON_EVENTS), n), np.int64), np.zeros(layers, np.int64),
                      np.zeros(6, np.int64), np.zeros(2, np.int64),

@@ -25,7 +25,7 @@ class Chip:
                  reference: bool = False, quantization: list[dict] = ()):
         self.names, self.formats, self.memories, self.rule = names, formats, memories, rule
         self.reference, self.quantization = reference, list(quantization)
-        self.registers = new_registers(memories)       # the training run's registers
+        self.registers = new_registers(memories, wide=reference)  # the training run's
         self.inference_counts = np.zeros_like(self.registers.counters)
         self.inference_neuron_counts = np.zeros_like(self.registers.neuron_counts)
         self._empty = np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.int64)
@@ -163,7 +163,7 @@ class Chip:
             xq = np.ascontiguousarray(self.payloads(x))
             preds = np.empty(n, np.int64)
             for k in range(n):
-                r = new_registers(m)
+                r = new_registers(m, wide=True)
                 preds[k] = reference.infer_sample(
                     m, r, xq[k], spikes[k] if len(spikes) else self._empty[0],
                     membrane[k] if len(membrane) else self._empty[1],

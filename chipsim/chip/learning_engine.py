@@ -181,7 +181,7 @@ def pool_pre(m, r, l, pre):
     (the area's division is in the update shift); without pooling, ``pre`` itself."""
     if m.pool[l] == 1:
         return pre
-    pooled, h, w, pool = r.pooled[:m.n_map[l]], m.pre_h[l], m.pre_w[l], m.pool[l]
+    pooled, h, w, pool = r.pooled_pre[:m.n_map[l]], m.pre_h[l], m.pre_w[l], m.pool[l]
     pooled[:] = 0
     for j in range(m.n_pre[l]):
         if pre[j] != 0:
