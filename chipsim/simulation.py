@@ -31,6 +31,7 @@ from chipsim.mapping.network import SYNAPTIC, Network
 from chipsim.progress import progress
 from chipsim.report.chip_section import chip_section
 from chipsim.report.costs import cost_section, energy_tables
+from chipsim.report.neurobench import neurobench_metrics
 from chipsim.report.summary import summary_markdown
 from chipsim.report.writer import write_json, write_npz, write_text
 from chipsim.rules.loss import sample_losses
@@ -394,6 +395,9 @@ class Simulation:
             chip["silent_layers_after_quantization"] = [k for k, v in rates.items() if v == 0]
             report["chip"] = chip
             report["costs"] = self.costs()
+            report["neurobench"] = neurobench_metrics(
+                self.chip, self.chip.inference_counts, len(data.y_test), config.data.timesteps,
+                final.accuracy)
         return report
 
     def metrics_csv(self) -> str:

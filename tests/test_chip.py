@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from chipsim.chip import kernels, learning_engine as le, reference as ref
-from chipsim.chip.arrays import (Memories, Registers, build_memories, kernel_view, new_registers,
-                                 register_dtype)
+from chipsim.chip.arrays import (Memories, Registers, build_memories, count_row_nonzeros,
+                                 kernel_view, new_registers, register_dtype)
 from chipsim.chip.chip import Chip
 from chipsim.chip.fixedpoint import (FLOOR, NEAREST, STOCHASTIC, Format, random_bits,
                                      random_bits_np, shift_round, shift_round_np)
@@ -183,6 +183,8 @@ NARROW = ("v", "u", "s", "a", "a_in", "x_pre", "pooled_pre")
 def assert_same_state(a: Chip, b: Chip):
     for field in Memories._fields:
         x, y = getattr(a.memories, field), getattr(b.memories, field)
+        if field == "row_nnz":  # derived from the weights before each inference pass
+            continue
         if isinstance(x, np.ndarray):
             assert np.array_equal(x, y), f"memory {field} differs"
     for field in Registers._fields:
@@ -334,6 +336,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     rng = np.random.default_rng(seed)
     layers = len(m.n_in)
     calls = []
+    count_row_nonzeros(m)
 
     def values(hi, n):  # presynaptic values as the kernels see them: in the registers' type
         return rng.integers(0, hi, n).astype(register_dtype(m))
@@ -341,7 +344,7 @@ def test_each_kernel_equals_its_twin_on_random_registers(case, seed):
     for l in range(layers):
         pre_len, map_len = int(m.n_pre[l]), int(m.n_map[l])
         deliver = kernels.deliver_conv if m.conv[l] else kernels.deliver
-        calls += [("deliver", deliver, ref.deliver, (l, values(4, pre_len))),
+        calls += [("deliver", deliver, ref.deliver, (l, values(4, pre_len), np.bool_(True))),
                   ("neuron_update", kernels.neuron_update, ref.neuron_update, (l,))]
         pre = values(9, pre_len)
         regs = random_registers(chip, rng)

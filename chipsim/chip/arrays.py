@@ -103,6 +103,8 @@ class Memories(NamedTuple):
     bias: np.ndarray             # neuron memory's biases (see above), int64
     bias_accum: np.ndarray       # OTTT_A accumulators of the biases (same layout) or empty
     dendrite_like: np.ndarray    # empty, of the dendrite accumulators' type (see dendrite_dtype)
+    row_nnz: np.ndarray          # int32, per synapse row: its nonzero weights (row_nonzeros)
+    nnz_off: np.ndarray          # (L,): layer l's first row in row_nnz
     sg_lut: np.ndarray
     exp_lut: np.ndarray
     # constants
@@ -196,6 +198,17 @@ def _memories_ref(m):
 @nb.njit(cache=True)
 def _registers_ref(r):
     return RegistersRef(*r)
+
+
+def count_row_nonzeros(m: Memories) -> None:
+    """row_nnz[nnz_off[l] + j] = the nonzero weights of layer l's synapse row j, for the
+    inference counter effective_synaptic_ops (NeuroBench's effective ops): a count per row
+    read instead of a test per synapse. Made again before every inference pass, as learning
+    changes the weights."""
+    for l in range(len(m.n_in)):
+        n, width, base = int(m.n_in[l]), int(m.row_len[l]), int(m.w_off[l])
+        rows = m.weights[base:base + n * width].reshape(n, width)
+        m.row_nnz[m.nnz_off[l]:m.nnz_off[l] + n] = np.count_nonzero(rows, axis=1)
 
 
 def has_conv(m: Memories) -> bool:
@@ -408,6 +421,8 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         bias_memory,
         np.zeros(bias_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
         np.zeros(0, dendrite_dtype(formats, n_pre, g.kernel_h * g.kernel_w)),
+        np.zeros(int(n_in.sum()), np.int32),
+        np.concatenate([[0], np.cumsum(n_in)[:-1]]).astype(np.int64),
         surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
                         formats.surrogate.frac, formats.surrogate.hi),
         exp_table(formats.lut_entries),

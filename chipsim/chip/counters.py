@@ -31,13 +31,18 @@ EVENTS = (
     ("overflow_error", "overflow", "error values saturated"),
     ("overflow_weight", "overflow", "weights saturated at the weight range"),
     ("overflow_accumulator", "overflow", "accumulator values saturated"),
+    # NeuroBench's definitions (report.neurobench)
+    ("effective_synaptic_ops", "spike_delivery",
+     "synapse words read whose weight is nonzero (inference only; NeuroBench's effective ops)"),
+    ("membrane_changes", "neuron_update", "spiking neurons whose u differs from the last step's, "
+     "all of them at a sample's first step (NeuroBench's MembraneUpdates)"),
 )
 NAMES = tuple(name for name, _, _ in EVENTS)
 N_EVENTS = len(EVENTS)
 (SYNAPSE_ROWS_READ, SYNAPTIC_OPS, NEURON_UPDATES, ACTIVE_NEURON_UPDATES, SPIKES, TRACE_UPDATES,
  ERROR_MESSAGES, ERROR_READS, BACKWARD_NONZERO_ERRORS, MODULATOR_OPS, WEIGHT_UPDATES,
  ACCUMULATOR_UPDATES, GRADIENT_MACS, ACCUMULATOR_READS, OVERFLOW_MEMBRANE, OVERFLOW_TRACE, OVERFLOW_ERROR, OVERFLOW_WEIGHT,
- OVERFLOW_ACCUMULATOR) = range(N_EVENTS)
+ OVERFLOW_ACCUMULATOR, EFFECTIVE_SYNAPTIC_OPS, MEMBRANE_CHANGES) = range(N_EVENTS)
 
 
 # Per-neuron counts (rows of Registers.neuron_counts): what the cost model needs to split a

@@ -24,7 +24,7 @@ import numba as nb
 import numpy as np
 
 from chipsim.chip import counters as ev
-from chipsim.chip.arrays import has_conv, kernel_view, new_registers
+from chipsim.chip.arrays import count_row_nonzeros, has_conv, kernel_view, new_registers
 from chipsim.chip.fixedpoint import NEAREST, shift_round
 from chipsim.chip.overflow import ERROR, MEMBRANE, SATURATE, TRACE, bound, note_overflow
 from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
@@ -63,15 +63,17 @@ def list_active(r, pre, n):
 
 
 @nb.njit(cache=True)
-def deliver(m, r, l, pre):
+def deliver(m, r, l, pre, effective):
     """Phase 1, spike delivery into a dense layer: every input with a nonzero payload reads
     its synapse row (pooling in front maps the input to its pooled row), added whole into
-    the dendrite accumulators."""
+    the dendrite accumulators. effective: count the rows' nonzero weights too (inference:
+    row_nnz is current)."""
     n, base, weights, active = m.n_out[l], m.w_off[l], m.weights, r.active
     h, w, pool = m.pre_h[l], m.pre_w[l], m.pool[l]
+    nnz = m.row_nnz[m.nnz_off[l]:]
     d = r.dendrite[:n]
     d[:] = 0
-    rows = 0
+    rows = nonzero = 0
     for q in range(list_active(r, pre, m.n_pre[l])):
         j = active[q]
         f = j if pool == 1 else pooled_index(h, w, pool, j)
@@ -88,12 +90,15 @@ def deliver(m, r, l, pre):
             for i in range(n):
                 d[i] += row[i] * p
         rows += 1
+        nonzero += nnz[f]
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows
     r.counters[l, ev.SYNAPTIC_OPS] += rows * n
+    if effective:
+        r.counters[l, ev.EFFECTIVE_SYNAPTIC_OPS] += nonzero
 
 
 @nb.njit(cache=True)
-def deliver_conv(m, r, l, pre):
+def deliver_conv(m, r, l, pre, effective):
     """Phase 1 into a conv layer: every input with a nonzero payload reads one kernel row per
     tap whose output lies on the map; d[o, oy, ox] += W[c, ky, kx, o] x payload."""
     h, w, p = m.pre_h[l], m.pre_w[l], m.pool[l]
@@ -102,9 +107,10 @@ def deliver_conv(m, r, l, pre):
     ph, pw = m.pad_h[l], m.pad_w[l]
     hp, wp = h // p, w // p
     base, plane, weights, active = m.w_off[l], ho * wo, m.weights, r.active
+    nnz = m.row_nnz[m.nnz_off[l]:]
     d = r.dendrite[:m.n_out[l]]
     d[:] = 0
-    rows = 0
+    rows = nonzero = 0
     for q in range(list_active(r, pre, m.n_pre[l])):
         j = active[q]
         v = pre[j]
@@ -121,13 +127,16 @@ def deliver_conv(m, r, l, pre):
                 if num_x < 0 or num_x % sw != 0 or num_x // sw >= wo:
                     continue
                 at = (num_y // sh) * wo + num_x // sw
-                k = base + ((c * kh + ky) * kw + kx) * co
-                row = weights[k:k + co]
+                tap = (c * kh + ky) * kw + kx
+                row = weights[base + tap * co:base + (tap + 1) * co]
                 for o in range(co):
                     d[o * plane + at] += row[o] * v
                 rows += 1
+                nonzero += nnz[tap]
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows
     r.counters[l, ev.SYNAPTIC_OPS] += rows * co
+    if effective:
+        r.counters[l, ev.EFFECTIVE_SYNAPTIC_OPS] += nonzero
 
 
 @nb.njit(cache=True)
@@ -150,7 +159,7 @@ def neuron_update(m, r, l):
     lo, hi = m.v_lo[l], m.v_hi[l]
     nc = r.neuron_counts
     mode = m.overflow_mode[MEMBRANE]
-    active = over = spikes = 0
+    active = over = spikes = changed = 0
     bias_on, bias, bias_sh = m.has_bias[l], m.bias[m.b_off[l]:], m.bias_shift[l]
     plane = m.out_h[l] * m.out_w[l]  # neurons per bias (dense: 1)
     d, u_reg, charge = r.dendrite, r.u[off:off + n], r.charge
@@ -179,6 +188,7 @@ def neuron_update(m, r, l):
         # u before the policy goes to the int64 charge scratch: the registers are narrower
         s_reg, v_reg = r.s[off:off + n], r.v[off:off + n]
         n_act, n_spk = nc[ev.N_ACTIVE, off:off + n], nc[ev.N_SPIKES, off:off + n]
+        first = r.clock[1] == 0
         for i in range(n):  # charge
             cur = shift_round(np.int64(d[i]), shift, NEAREST, np.uint64(0), 0)
             if bias_on:
@@ -200,6 +210,7 @@ def neuron_update(m, r, l):
         for i in range(n):  # saturate (a no-op after the other policies), fire, reset
             uc = min(max(charge[i], lo), hi)
             fired = np.int64(uc >= fire_at)
+            changed += (uc != u_reg[i]) | first
             u_reg[i] = uc
             s_reg[i] = fired
             spikes += fired
@@ -209,6 +220,7 @@ def neuron_update(m, r, l):
     r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
     r.counters[l, ev.SPIKES] += spikes
     r.counters[l, ev.OVERFLOW_MEMBRANE] += over
+    r.counters[l, ev.MEMBRANE_CHANGES] += changed
 
 
 @nb.njit(cache=True, inline="always")
@@ -281,21 +293,22 @@ def forward_step(m, r, x_in, train, conv):
         input_trace_update(m, r)
     for l in range(m.n_in.shape[0]):
         if l == 0:
-            deliver_layer(m, r, 0, x_in, conv)
+            deliver_layer(m, r, 0, x_in, conv, train)
         else:
-            deliver_layer(m, r, l, r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]], conv)
+            deliver_layer(m, r, l, r.s[m.n_off[l - 1]:m.n_off[l - 1] + m.n_out[l - 1]], conv,
+                          train)
         neuron_update(m, r, l)
         if train and m.spiking[l] and l + 1 < m.n_in.shape[0]:  # an output layer feeds no trace
             trace_update(m, r, l)
 
 
 @nb.njit(cache=True, inline="always")
-def deliver_layer(m, r, l, pre, conv):
-    """Phase 1 into layer l, dense or conv."""
+def deliver_layer(m, r, l, pre, conv, train):
+    """Phase 1 into layer l, dense or conv (learning: no effective ops, see deliver)."""
     if conv and m.conv[l]:
-        deliver_conv(m, r, l, pre)
+        deliver_conv(m, r, l, pre, not train)
     else:
-        deliver(m, r, l, pre)
+        deliver(m, r, l, pre, not train)
 
 
 # Element loops instead of whole-array assignments in the kernels below: an array assignment
@@ -408,6 +421,7 @@ def infer_batch(m, x, rec_spikes, rec_membrane, rec_output, threads: int, payloa
     compiles in about half the time.)
     """
     n = x.shape[0]
+    count_row_nonzeros(m)  # (learning changed the weights since the last pass)
     size = chunk_samples(m, n, x.shape[1], threads)
     preds = np.zeros(n, np.int64)
     infer_range = infer_kernel(has_conv(m))

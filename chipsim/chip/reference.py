@@ -71,8 +71,9 @@ def pool_pre(m, r, l, pre):
     return pooled
 
 
-def deliver(m, r, l, pre):
+def deliver(m, r, l, pre, effective):
     n = int(m.n_out[l])
+    nonzero = np.count_nonzero(rows(m, l), axis=1)  # each synapse row's nonzero weights
     if m.conv[l]:
         pooled = pool_pre(m, r, l, np.asarray(pre, np.int64))
         conv = conv_of(m, l)
@@ -85,15 +86,27 @@ def deliver(m, r, l, pre):
         spiking = (np.asarray(pre) != 0) & (f >= 0)
         rows_read = int(taps[f[spiking] % len(taps)].sum())  # taps per position of a plane
         width = int(m.row_len[l])
+        # row (c, ky, kx) is read for an input of channel c whose tap (ky, kx) lands on the map
+        kh, kw = one.kernel
+        channel, position = np.divmod(f[spiking], len(taps))
+        words = 0
+        for t in range(kh * kw):
+            tap = np.zeros((1, 1, kh, kw), np.int64)
+            tap.flat[t] = 1
+            lands = ops.transpose(one, tap, np.ones((1, one.n_out), np.int64))[0]
+            words += int((lands[position] * nonzero[channel * kh * kw + t]).sum())
     else:
         f = pooled_index(m, l)
         active = np.flatnonzero((np.asarray(pre) != 0) & (f >= 0))
         d = (rows(m, l)[f[active]].astype(np.int64)
              * np.asarray(pre, np.int64)[active, None]).sum(axis=0)
         rows_read, width = len(active), n
+        words = int(nonzero[f[active]].sum())
     r.dendrite[:n] = d
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows_read
     r.counters[l, ev.SYNAPTIC_OPS] += rows_read * width
+    if effective:
+        r.counters[l, ev.EFFECTIVE_SYNAPTIC_OPS] += words
 
 
 def bias_current(m, l):
@@ -125,6 +138,8 @@ def neuron_update(m, r, l):
         neuron_counts(m, r, l, ev.N_ACTIVE)[:] += is_active
         u, over = limit_np(m, r, leak(v, m.lam[l]) + cur - thr * pending, lo, hi, MEMBRANE, l)
         s = ((u > thr) if m.firing_gt[l] else (u >= thr)).astype(np.int64)
+        changed = (u != neurons(m, l, r.u)) | (r.clock[1] == 0)
+        r.counters[l, ev.MEMBRANE_CHANGES] += int(changed.sum())
         neurons(m, l, r.u)[:] = u
         neurons(m, l, r.s)[:] = s
         after = {RESET_SUBTRACT: u - thr, RESET_ZERO: 0, RESET_NEXT_STEP: u}[mode]
@@ -157,7 +172,7 @@ def forward_step(m, r, train):
     if train and m.input_trace:
         input_trace_update(m, r)
     for l in range(len(m.n_in)):
-        deliver(m, r, l, r.x_pre if l == 0 else neurons(m, l - 1, r.s))
+        deliver(m, r, l, r.x_pre if l == 0 else neurons(m, l - 1, r.s), not train)
         neuron_update(m, r, l)
         if train and m.spiking[l] and l + 1 < len(m.n_in):  # an output layer feeds no trace
             trace_update(m, r, l)

@@ -36,7 +36,27 @@ def summary_markdown(report: dict) -> str:
         lines += _chip_tables(report["chip"])
     if "costs" in report:
         lines += costs_markdown(report["costs"])
+    if "neurobench" in report:
+        lines += neurobench_markdown(report["neurobench"])
     return "\n".join(lines) + "\n"
+
+
+def neurobench_markdown(nb: dict) -> list[str]:
+    """NeuroBench's metrics of the last test pass (report.neurobench)."""
+    def value(v, fmt):
+        return "-" if v is None else format(v, fmt)
+    return ["", "## NeuroBench metrics", "",
+            f"Per test sample over the last test pass ({nb['samples']:,} samples), "
+            f"{nb['source']}; definitions in chipsim/report/neurobench.py.", "",
+            "| metric | value |", "|---|---:|",
+            f"| Footprint (bytes, storage types) | {nb['footprint_bytes']:,} |",
+            f"| ConnectionSparsity | {nb['connection_sparsity']:.4f} |",
+            f"| ActivationSparsity | {value(nb['activation_sparsity'], '.4f')} |",
+            f"| SynapticOperations Effective_MACs | {nb['effective_macs']:,.1f} |",
+            f"| SynapticOperations Effective_ACs | {nb['effective_acs']:,.1f} |",
+            f"| SynapticOperations Dense | {nb['dense_synaptic_ops']:,} |",
+            f"| MembraneUpdates | {nb['membrane_updates']:,.1f} |",
+            f"| ClassificationAccuracy | {nb['classification_accuracy']:.4f} |"]
 
 
 def _chip_tables(chip: dict) -> list[str]:
