@@ -94,3 +94,21 @@ def test_the_neurobench_block_equals_neurobenchs_own_metrics(tmp_path):
     assert round(ours["connection_sparsity"], 4) == theirs["ConnectionSparsity"] >= 0.3
     # 16-bit weights take 2 bytes where torch's float32 takes 4; no biases
     assert ours["footprint_bytes"] == footprint // 2 == 2 * (N_IN + CLASSES) * HIDDEN
+
+
+@pytest.mark.parametrize("c, h, w, co, k, stride, pad, pool", [
+    (2, 6, 5, 3, 3, 1, 1, 1), (1, 7, 7, 2, 3, 2, 0, 1), (3, 8, 6, 4, 2, 2, 1, 2)])
+def test_dense_conv_ops_count_what_neurobench_counts(c, h, w, co, k, stride, pad, pool):
+    """NeuroBench's Dense for a conv: the conv of an all-ones input with all-ones weights,
+    summed (padding reaches nothing); on a pooled map when pooling is in front."""
+    from types import SimpleNamespace
+
+    from chipsim.report.neurobench import dense_ops_per_step
+    hp, wp = h // pool, w // pool
+    out_h, out_w = (hp + 2 * pad - k) // stride + 1, (wp + 2 * pad - k) // stride + 1
+    m = SimpleNamespace(**{key: np.array([v]) for key, v in dict(
+        conv=1, pool=pool, pre_c=c, pre_h=h, pre_w=w, out_c=co, out_h=out_h, out_w=out_w,
+        kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride, pad_h=pad, pad_w=pad).items()})
+    theirs = torch.nn.functional.conv2d(torch.ones(1, c, hp, wp), torch.ones(co, c, k, k),
+                                        stride=stride, padding=pad).sum()
+    assert dense_ops_per_step(m, 0) == int(theirs)
