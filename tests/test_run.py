@@ -2,6 +2,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -346,33 +348,68 @@ def test_a_figure_that_fails_costs_the_run_nothing(tmp_path, capsys, monkeypatch
     assert "warning: figures not drawn (ValueError: a plotting bug)" in capsys.readouterr().out
 
 
+FORKED_DRAWING = """
+import os, sys, threading
+from pathlib import Path
+from chipsim.report import plots
+out, parent = Path(sys.argv[1]), os.getpid()
+
+def job(k, fail_in_child=False):
+    if fail_in_child and os.getpid() != parent:
+        raise RuntimeError("the child's failure")
+    (out / f"{k}.txt").write_text(str(os.getpid()))
+
+assert threading.active_count() == 1
+plots.draw([(job, (k,)) for k in range(4)])
+plots.draw([(job, (4,)), (job, (5, True)), (job, (6,))])  # the child's job 5 fails
+def broken():
+    raise ValueError("a plotting bug")
+try:
+    plots.draw([(broken, ()), (job, (7,))])
+except ValueError:
+    print("raised")
+print(parent)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="figures fork only on Linux")
 def test_figures_are_drawn_by_two_processes_and_a_childs_failure_is_redrawn(tmp_path):
-    """plots.draw: on Linux with no other thread, a forked child draws every other job; a
-    job that fails in the child only is drawn again by the parent; a failure raises."""
-    import sys
+    """plots.draw in a fresh process (no other thread): a forked child draws every other
+    job; a job that fails in the child is drawn again by the parent; a failure raises after
+    the child has drawn its jobs."""
+    done = subprocess.run([sys.executable, "-c", FORKED_DRAWING, str(tmp_path)], check=True,
+                          capture_output=True, text=True, cwd=ROOT).stdout.split()
+    assert done[0] == "raised"
+    parent = done[1]
+    pids = [(tmp_path / f"{k}.txt").read_text() for k in range(8)]
+    assert pids[0] == pids[2] == pids[4] == pids[6] == parent
+    assert pids[1] == pids[3] != parent and pids[7] != parent  # the child's
+    assert pids[5] == parent  # redrawn here
+
+
+def test_figures_are_drawn_here_while_another_thread_runs(tmp_path):
+    """A second thread alive: no fork (a forked child would hold copies of its locks); every
+    job is drawn in this process, in order, and a failure raises at once."""
     import threading
 
     from chipsim.report import plots
-    parent = os.getpid()
-
-    def job(k, fail_in_child=False):
-        if fail_in_child and os.getpid() != parent:
-            raise RuntimeError("the child's failure")
-        (tmp_path / f"{k}.txt").write_text(str(os.getpid()))
-
-    forks = sys.platform == "linux" and threading.active_count() == 1
-    plots.draw([(job, (k,)) for k in range(4)])
-    pids = [(tmp_path / f"{k}.txt").read_text() for k in range(4)]
-    assert pids[0] == pids[2] == str(parent) and (pids[1] != pids[0]) == forks
-    assert pids[1] == pids[3]
-    plots.draw([(job, (0,)), (job, (1, True)), (job, (2,))])  # the child's job 1 fails
-    assert (tmp_path / "1.txt").read_text() == str(parent)  # redrawn here
+    stop = threading.Event()
+    waiter = threading.Thread(target=stop.wait)
 
     def broken():
         raise ValueError("a plotting bug")
-    with pytest.raises(ValueError, match="a plotting bug"):
-        plots.draw([(broken, ()), (job, (5,))])
-    assert (tmp_path / "5.txt").exists()
+    waiter.start()
+    try:
+        plots.draw([(lambda k=k: (tmp_path / f"{k}.txt").write_text(str(os.getpid())), ())
+                    for k in range(3)])
+        with pytest.raises(ValueError, match="a plotting bug"):
+            plots.draw([(broken, ()),
+                        (lambda: (tmp_path / "late.txt").write_text(""), ())])
+    finally:
+        stop.set()
+        waiter.join()
+    assert {(tmp_path / f"{k}.txt").read_text() for k in range(3)} == {str(os.getpid())}
+    assert not (tmp_path / "late.txt").exists()
 
 
 def test_saturation_that_destroys_learning_is_a_warning_naming_the_key(tmp_path, capsys):
