@@ -206,3 +206,25 @@ def test_user_energy_table_must_be_complete(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "chip.energy: a user table needs pJ for every event; missing: synapse_rows_read" in err
     assert "unknown: bogus" in err
+
+
+def test_reports_and_figures_say_whether_a_table_depends_on_the_widths(digits_report):
+    """horowitz45 composes events at the chip's widths (a synaptic op costs more at 16 bits
+    than at 4), loihi2018 does not; report.json and the sweep figures say which is which."""
+    from types import SimpleNamespace
+
+    from chipsim.config import BitsConfig
+    from chipsim.report.energy_tables import horowitz45, loihi2018
+    from chipsim.report.sweep_plots import Results, _width_note
+
+    assert digits_report["costs"]["energy_tables_width_dependent"] == {
+        "loihi2018": False, "horowitz45": True}
+    ops = [horowitz45(BitsConfig(weight=bits), 128)["synaptic_ops"]["pJ"] for bits in (4, 8, 16)]
+    assert ops == sorted(ops) and ops[0] < ops[-1]
+    assert loihi2018()["synaptic_ops"]["pJ"] == 23.6  # at any width
+    rows = tuple({"status": "ok", "energy_table": t} for t in ("horowitz45", "loihi2018"))
+    over_bits = Results(SimpleNamespace(), "s", (), ("chip.bits.weight",), rows)
+    note = _width_note(over_bits)
+    assert "horowitz45 composes every event at the chip's bit widths" in note
+    assert "loihi2018 prices a synaptic op the same at every weight width" in note
+    assert _width_note(Results(SimpleNamespace(), "s", (), ("learning.lr",), rows)) == ""

@@ -29,7 +29,7 @@ import numpy as np
 from chipsim.chip import counters as ev
 from chipsim.chip.router import error_traffic, partial_sum_traffic, spike_traffic
 from chipsim.errors import ConfigError
-from chipsim.report.energy_tables import PRESETS, PRICED_NAMES, user_table
+from chipsim.report.energy_tables import PRESETS, PRICED_NAMES, user_table, width_dependent
 
 PHASES = {
     "spike_delivery": ("synapse_rows_read", "synaptic_ops", "input_packets", "spike_packets",
@@ -292,6 +292,7 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
     f = chip.formats
     return {
         "energy_tables": tables,
+        "energy_tables_width_dependent": {name: width_dependent(name) for name in tables},
         "primary_energy_table": primary_table(chip_cfg),
         "cycle_table": dict(chip_cfg.cycles.events),
         "placement": {"mesh": list(placement.mesh), "cores_used": len(placement.cores),

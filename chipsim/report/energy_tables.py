@@ -132,3 +132,21 @@ def user_table(values: dict[str, float]) -> dict[str, dict]:
 
 
 PRESETS = {"loihi2018": lambda bits, kib: loihi2018(), "horowitz45": horowitz45}
+
+# whether a table's energies change with the chip's bit widths, and how a figure says so
+WIDTHS = {
+    "loihi2018": (False, "loihi2018 prices a synaptic op the same at every weight width: "
+                         "its energy follows activity only"),
+    "horowitz45": (True, "horowitz45 composes every event at the chip's bit widths"),
+    "user": (False, "a user table (chip.energy) prices every event the same at every width"),
+}
+
+
+def width_dependent(table: str) -> bool:
+    """Whether table ``table``'s energies change with the chip's bit widths."""
+    return WIDTHS[table][0]
+
+
+def width_statement(table: str) -> str:
+    """One line a figure carries about table ``table`` and the widths."""
+    return WIDTHS[table][1]

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from chipsim.report.energy_tables import width_statement  # noqa: E402
 from chipsim.report.writer import write_figure  # noqa: E402
 
 
@@ -91,8 +92,7 @@ def energy_breakdown(report: dict, path) -> None:
     ax.set_xlim(left=0)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    note = ("\n(loihi2018 prices a synaptic op the same at every weight width)"
-            if table == "loihi2018" else "")
+    note = f"\n({width_statement(table)})"
     fig.suptitle(conditions(report) + note, fontsize=8)
     write_figure(path, fig)
 

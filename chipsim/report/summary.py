@@ -118,6 +118,11 @@ def costs_markdown(costs: dict) -> list[str]:
                     f"{costs[part]['samples']:,} samples learned, every epoch)")
             lines.append(f"| {what} | " + " | ".join(f"{e[t]['per_sample_pJ'] / 1e6:.3f} uJ"
                                                      for t in costs["energy_tables"]) + " |")
+    widths = costs.get("energy_tables_width_dependent", {})
+    lines += ["", "Tables whose energies change with the bit widths: "
+              + (", ".join(t for t, d in widths.items() if d) or "none") + "; the same at "
+              "every width: " + (", ".join(t for t, d in widths.items() if not d) or "none")
+              + "."]
     for part in ("inference", "training"):
         if part not in costs:
             continue

@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from chipsim.errors import ConfigError, DataError  # noqa: E402
+from chipsim.report.energy_tables import width_statement  # noqa: E402
 from chipsim.report.writer import write_figure  # noqa: E402
 from chipsim.report.results_columns import ID_COLUMNS, METRIC_COLUMNS  # noqa: E402
 
@@ -388,12 +389,10 @@ def _chance(ax, rows: list[dict]) -> None:
 
 
 def _width_note(results: Results) -> str:
-    """loihi2018 prices a synaptic op the same at every weight width: say so on energy
-    figures of a sweep over widths."""
+    """On energy figures of a sweep over widths: whether each table used depends on them."""
     widths = any(k.startswith("chip.bits.") for k in results.values)
-    tables = {r.get("energy_table") for r in results.ok}
-    return ("\n(loihi2018 prices a synaptic op the same at every weight width: its energy "
-            "follows activity only)" if widths and "loihi2018" in tables else "")
+    tables = sorted({r.get("energy_table") for r in results.ok} - {None})
+    return "".join(f"\n({width_statement(t)})" for t in tables) if widths else ""
 
 
 def _groups(rows: list[dict], keys: list[str]) -> dict[tuple, list[dict]]:
