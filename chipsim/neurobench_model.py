@@ -71,6 +71,8 @@ def neurobench_model(sim):
         raise ValueError("neurobench_model needs the chip (chip.arithmetic: fixed)")
     if chip.memories.conv.any():
         raise ValueError("neurobench_model wraps dense networks only (this one has conv layers)")
+    if not all(chip.memories.spiking[:-1]):
+        raise ValueError("neurobench_model needs every layer but the last to spike")
 
     class ChipModel(NeuroBenchModel):
         def __init__(self):
