@@ -28,8 +28,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -209,9 +207,8 @@ def startup_rows(start: dict) -> list[str]:
         f"{start['cold_seconds']:.1f} s cold, of which {start['compile_seconds']:.1f} s "
         "compiling (the training kernel in a helper process while the run compiles and uses the "
         f"inference kernel); {start['warm_seconds']:.1f} s warm (best of "
-        f"{len(start['warm_runs_seconds'])} runs, median "
-        f"{float(np.median(start['warm_runs_seconds'])):.1f} s); timed on a shared machine whose "
-        "timings spread by up to 1.5x from hour to hour |",
+        f"{len(start['warm_runs_seconds'])} runs, median {start['warm_median_seconds']:.1f} s); "
+        "timed on a shared machine whose timings spread by up to 1.5x from hour to hour |",
     ]
 
 

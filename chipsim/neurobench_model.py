@@ -98,9 +98,7 @@ def neurobench_model(sim):
 
         def __call__(self, batch):
             x = batch.detach().cpu().numpy().astype(np.float64)
-            counts = (chip.inference_counts.copy(), chip.inference_neuron_counts.copy())
-            _, kept = chip.infer(x, ("spikes", "membrane"))
-            chip.inference_counts[:], chip.inference_neuron_counts[:] = counts
+            _, kept = chip.probe(x, ("spikes", "membrane"))
             inputs = x
             records = iter(self.activation_hooks)
             for name, spiking, connection in zip(chip.names, self.spiking,

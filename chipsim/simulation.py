@@ -458,9 +458,7 @@ class Simulation:
         config = self.config
         one = encode(self.data.x_test[:1], config.data.timesteps, config.data.encoding,
                      stream(config.seed, "encode-test"))
-        counts = (self.chip.inference_counts.copy(), self.chip.inference_neuron_counts.copy())
-        predicted, kept = self.model.infer(one, ("spikes",))
-        self.chip.inference_counts[:], self.chip.inference_neuron_counts[:] = counts
+        predicted, kept = self.chip.probe(one, ("spikes",))
         if not kept:
             return []
         about = plots.conditions(report).replace("; ", "\n")

@@ -246,6 +246,15 @@ class Chip:
         return {name: float(counts[l, ev.SPIKES] / max(1, counts[l, ev.NEURON_UPDATES]))
                 for l, name in enumerate(self.names) if m.spiking[l]}
 
+    def probe(self, x: np.ndarray, record: tuple[str, ...] = ()):
+        """``infer`` without counting: the inference counts keep describing the last test
+        pass (a figure's sample, a NeuroBench batch)."""
+        counts = (self.inference_counts.copy(), self.inference_neuron_counts.copy())
+        try:
+            return self.infer(x, record)
+        finally:
+            self.inference_counts[:], self.inference_neuron_counts[:] = counts
+
     def reset_inference_counts(self) -> None:
         self.inference_counts[:] = 0
         self.inference_neuron_counts[:] = 0
