@@ -240,6 +240,7 @@ class CyclesConfig(_Section):
     synapse_rows_read: float = _f(2.0, "cycles per row (axon) looked up", ge=0)
     active_neuron_updates: float = _f(1.0, "cycles per active neuron update", ge=0)
     inactive_neuron_updates: float = _f(1.0, "cycles per idle neuron update", ge=0)
+    neuron_spikes: float = _f(0.0, "cycles per spike a neuron generates (spike-out)", ge=0)
     input_packets: float = _f(1.0, "cycles per input event received", ge=0)
     spike_packets: float = _f(1.0, "cycles per spike packet received", ge=0)
     error_packets: float = _f(1.0, "cycles per error value received", ge=0)
@@ -255,6 +256,10 @@ class CyclesConfig(_Section):
     accumulator_reads: float = _f(1.0, "cycles per accumulator word scanned", ge=0)
     clock_mhz: float = _f(100.0, "core clock in MHz", gt=0, le=1e5)
     barrier: float = _f(16.0, "cycles of the end-of-step barrier", ge=0)
+    barrier_by_cores: Union[dict[Annotated[int, at.Ge(1)], Annotated[float, at.Ge(0)]],
+                            None] = _f(
+        None, "barrier cycles by cores used, {fewest cores: cycles}: the entry with the "
+        "largest key <= the cores a run uses applies (replaces barrier); null: barrier")
     hop_cycles: float = _f(1.0, "cycles per router hop (latency of the longest route)", ge=0)
     link_cycles_per_packet: float = _f(1.0, "cycles a link needs per packet (contention)", ge=0)
     realtime_step_us: float = _f(1000.0, "real time one step stands for (real-time factor)",
@@ -262,8 +267,8 @@ class CyclesConfig(_Section):
 
     @property
     def events(self) -> dict[str, float]:
-        skip = {"clock_mhz", "barrier", "hop_cycles", "link_cycles_per_packet",
-                "realtime_step_us"}
+        skip = {"clock_mhz", "barrier", "barrier_by_cores", "hop_cycles",
+                "link_cycles_per_packet", "realtime_step_us"}
         return {k: getattr(self, k) for k in type(self).model_fields if k not in skip}
 
 
@@ -281,7 +286,7 @@ class OverflowConfig(_Section):
 class ChipConfig(_Section):
     arithmetic: Literal["fixed", "float64"] = _f(
         "fixed", "fixed: the fixed-point chip; float64: the real-number reference")
-    preset: Literal["default", "loihi", "loihi_nahuku32"] = _f(
+    preset: Literal["default", "loihi", "loihi_nahuku32", "sanafe_loihi"] = _f(
         "default", "named chip preset (chipsim/chip/presets.py); the keys you give override it")
     bits: BitsConfig = _f(BitsConfig(), "bit widths")
     rounding: Literal["stochastic", "nearest", "floor"] = _f(
@@ -305,7 +310,8 @@ class ChipConfig(_Section):
     conv_weights: Literal["shared", "unrolled"] = _f(
         "shared", "conv layers on chip: one kernel per core (shared) or every connection stored")
     cycles: CyclesConfig = _f(CyclesConfig(), "cycle costs and clock")
-    energy: Union[Literal["loihi2018", "horowitz45"], dict[str, Annotated[float, at.Ge(0)]]] = _f(
+    energy: Union[Literal["loihi2018", "horowitz45", "sanafe_loihi"],
+                  dict[str, Annotated[float, at.Ge(0)]]] = _f(
         "loihi2018", "energy table: a preset name or pJ for every event type (all presets "
         "are reported; this one is the headline)")
     static_pj_per_core_step: float = _f(0.0, "static (leakage) energy per core per time step",

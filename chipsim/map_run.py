@@ -36,7 +36,9 @@ def _map(config: Config, out: Path | None, rate: float, input_rate: float, echo)
     placement = place_on_chip(config, network, None)  # inference: no learning memories
     timesteps = config.data.timesteps
     inference = estimate_inference(placement, mapped, input_rate=input_rate, rate=rate,
-                                   timesteps=timesteps, chip_cfg=chip)
+                                   timesteps=timesteps, chip_cfg=chip,
+                                   spiking=[layer.spiking for layer in network.layers
+                                            if layer.kind in ("dense", "conv2d")])
     mem = memory(placement, weight_bits=bits.weight, membrane_bits=bits.membrane,
                  error_bits=bits.error, accumulator_bits=bits.accumulator,
                  input_bits=bits.input, n_inputs=network.n_inputs, timesteps=timesteps,

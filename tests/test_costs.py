@@ -218,7 +218,7 @@ def test_reports_and_figures_say_whether_a_table_depends_on_the_widths(digits_re
     from chipsim.report.sweep_plots import Results, _width_note
 
     assert digits_report["costs"]["energy_tables_width_dependent"] == {
-        "loihi2018": False, "horowitz45": True}
+        "loihi2018": False, "horowitz45": True, "sanafe_loihi": False}
     ops = [horowitz45(BitsConfig(weight=bits), 128)["synaptic_ops"]["pJ"] for bits in (4, 8, 16)]
     assert ops == sorted(ops) and ops[0] < ops[-1]
     assert loihi2018()["synaptic_ops"]["pJ"] == 23.6  # at any width

@@ -6,7 +6,7 @@ an energy table (``energy_tables``). Nothing here simulates; everything is count
 
 Per core c holding neurons [a, a + k) of layer l (n neurons, n_in inputs):
   synaptic_ops = rows read by layer l x k      synapse_rows_read = rows read by layer l
-  active / inactive_neuron_updates from the per-neuron counts of the slice
+  active / inactive_neuron_updates, neuron_spikes from the per-neuron counts of the slice
   trace_updates = the layer's input-trace updates (every core of a layer keeps all of them)
   error_reads, modulator_ops, accumulator_reads: the layer's count x k / n (uniform over
       neurons), except with backward: copy, where backprop reads become nonzero errors x n_in
@@ -19,7 +19,8 @@ Per core c holding neurons [a, a + k) of layer l (n neurons, n_in inputs):
 
 Time-step latency: max over cores of the core's mean cycles per step, plus routing (the
 busiest link's mean packets per step x cycles per packet, plus the longest route's hops x
-cycles per hop) plus the barrier. Using means assumes each core's load is spread evenly over
+cycles per hop) plus the barrier (which may depend on the cores used, as Loihi's
+time-step synchronisation does). Using means assumes each core's load is spread evenly over
 the steps; the true mean of per-step maxima can only be higher.
 """
 from __future__ import annotations
@@ -29,12 +30,13 @@ import numpy as np
 from chipsim.chip import counters as ev
 from chipsim.chip.router import error_traffic, partial_sum_traffic, spike_traffic
 from chipsim.errors import ConfigError
-from chipsim.report.energy_tables import PRESETS, PRICED_NAMES, user_table, width_dependent
+from chipsim.report.energy_tables import (OPTIONAL_IN_USER_TABLES, PRESETS, PRICED_NAMES,
+                                         user_table, width_dependent)
 
 PHASES = {
     "spike_delivery": ("synapse_rows_read", "synaptic_ops", "input_packets", "spike_packets",
                        "partial_sum_packets"),
-    "neuron_update": ("active_neuron_updates", "inactive_neuron_updates"),
+    "neuron_update": ("active_neuron_updates", "inactive_neuron_updates", "neuron_spikes"),
     "trace_update": ("trace_updates",),
     "learning": ("error_packets", "error_reads", "modulator_ops", "weight_updates",
                  "accumulator_updates", "gradient_macs", "accumulator_reads"),
@@ -49,7 +51,8 @@ def energy_tables(chip_cfg) -> dict[str, dict]:
         table["static_core_steps"] = {"pJ": chip_cfg.static_pj_per_core_step,
                                       "source": "chip.static_pj_per_core_step"}
     if isinstance(chip_cfg.energy, dict):
-        missing = [k for k in PRICED_NAMES if k not in chip_cfg.energy]
+        missing = [k for k in PRICED_NAMES
+                   if k not in chip_cfg.energy and k not in OPTIONAL_IN_USER_TABLES]
         unknown = [k for k in chip_cfg.energy if k not in PRICED_NAMES]
         if missing or unknown:
             raise ConfigError(
@@ -146,6 +149,7 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
             "synapse_rows_read": rows,
             "active_neuron_updates": active,
             "inactive_neuron_updates": steps_of[l] * k - active if c.soma else 0,
+            "neuron_spikes": per_neuron(l, own, ev.N_SPIKES) if c.soma else 0,
             "input_packets": rows if l == 0 else 0,
             "spike_packets": int(spike_t.packets.get(c.core, 0)),
             "error_packets": int(error_t.packets.get(c.core, 0)) if error_t else 0,
@@ -187,6 +191,14 @@ def price(events: dict, tables: dict) -> dict:
     return out
 
 
+def barrier_cycles(cycle_cfg, cores_used: int) -> float:
+    """The end-of-step barrier (cycles): chip.cycles.barrier_by_cores' entry with the largest
+    key <= ``cores_used``, else chip.cycles.barrier."""
+    table = cycle_cfg.barrier_by_cores
+    keys = [k for k in (table or {}) if k <= cores_used]
+    return float(table[max(keys)]) if keys else cycle_cfg.barrier
+
+
 def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement) -> dict:
     """Cycles per core and phase, and the mean time-step latency with its critical part."""
     table = cycle_cfg.events
@@ -202,12 +214,13 @@ def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement) -> dict
                    for l in range(len(placement.layer_cores) - 1)
                    for a in placement.cores_of(l) for b in placement.cores_of(l + 1)), default=0)
     routing = busiest / steps * cycle_cfg.link_cycles_per_packet + longest * cycle_cfg.hop_cycles
-    latency = core_step[critical] + routing + cycle_cfg.barrier
+    barrier = barrier_cycles(cycle_cfg, len(placement.cores))
+    latency = core_step[critical] + routing + barrier
     seconds = latency / (cycle_cfg.clock_mhz * 1e6)
     return {"per_core_per_phase": per_core,
             "per_step": {"critical_core": int(critical), "critical_phase": phase,
                          "core_cycles": core_step[critical], "routing_cycles": routing,
-                         "barrier_cycles": cycle_cfg.barrier, "latency_cycles": latency,
+                         "barrier_cycles": barrier, "latency_cycles": latency,
                          "latency_us": seconds * 1e6,
                          "realtime_factor": cycle_cfg.realtime_step_us * 1e-6 / seconds},
             "steps": steps}

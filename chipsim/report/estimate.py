@@ -7,6 +7,7 @@ every spiking layer) give each core's expected events per step:
   synapse_rows_read  = r_in x axons of the core          synaptic_ops = r_in x its synapses
   neuron updates     = its neurons (soma cores), active with probability 1 - (1 - r_in)^f,
                        f the layer's mean fan-in
+  neuron_spikes      = r_out x its neurons (soma cores of spiking layers)
   spike packets      = r_out x the source neurons inside the core's input window, from each
                        core of the layer below (X-Y routed; hops counted at the sender)
   partial sums       = neurons of a partial core, every step (split fan-in)
@@ -56,8 +57,10 @@ def received(src, dst, src_shape) -> int:
 
 
 def estimate_inference(placement, mapped, *, input_rate: float, rate: float, timesteps: int,
-                       chip_cfg) -> dict:
-    """Per-core expected events of one inference, energy under every table, and cycles."""
+                       chip_cfg, spiking: list[bool] | None = None) -> dict:
+    """Per-core expected events of one inference, energy under every table, and cycles.
+    ``spiking``: per synaptic layer whether it spikes (default: all)."""
+    spiking = spiking or [True] * len(mapped)
     shapes = [ml.out_shape if ml.kind == "conv2d" else (ml.n_out,) for ml in mapped]
     fan_in = [sum(c.synapses for c in placement.cores_of(l)) / max(1, placement.neurons_of(l))
               for l in range(len(mapped))]
@@ -75,6 +78,7 @@ def estimate_inference(placement, mapped, *, input_rate: float, rate: float, tim
             "synaptic_ops": r_in * c.synapses * timesteps,
             "active_neuron_updates": neurons * active * timesteps,
             "inactive_neuron_updates": neurons * (1.0 - active) * timesteps,
+            "neuron_spikes": rate * neurons * timesteps if spiking[c.layer] else 0.0,
             "input_packets": r_in * c.n_in * timesteps if c.layer == 0 else 0.0,
             "spike_packets": spike_t.packets.get(c.core, 0.0),
             "partial_sum_packets": partial_t.packets.get(c.core, 0.0),
