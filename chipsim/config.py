@@ -256,10 +256,11 @@ class CyclesConfig(_Section):
     accumulator_reads: float = _f(1.0, "cycles per accumulator word scanned", ge=0)
     clock_mhz: float = _f(100.0, "core clock in MHz", gt=0, le=1e5)
     barrier: float = _f(16.0, "cycles of the end-of-step barrier", ge=0)
-    barrier_by_cores: Union[dict[Annotated[int, at.Ge(1)], Annotated[float, at.Ge(0)]],
-                            None] = _f(
-        None, "barrier cycles by cores used, {fewest cores: cycles}: the entry with the "
-        "largest key <= the cores a run uses applies (replaces barrier); null: barrier")
+    barrier_by_tiles: Union[list[Annotated[list[Annotated[float, at.Ge(0)]], at.MinLen(2),
+                                           at.MaxLen(2)]], None] = _f(
+        None, "barrier by router tiles used (chip.tile), [[fewest tiles, cycles], ...]: the "
+        "pair with the most tiles <= the tiles a run uses applies (replaces barrier); null: "
+        "barrier")
     hop_cycles: float = _f(1.0, "cycles per router hop (latency of the longest route)", ge=0)
     link_cycles_per_packet: float = _f(1.0, "cycles a link needs per packet (contention)", ge=0)
     realtime_step_us: float = _f(1000.0, "real time one step stands for (real-time factor)",
@@ -267,7 +268,7 @@ class CyclesConfig(_Section):
 
     @property
     def events(self) -> dict[str, float]:
-        skip = {"clock_mhz", "barrier", "barrier_by_cores", "hop_cycles",
+        skip = {"clock_mhz", "barrier", "barrier_by_tiles", "hop_cycles",
                 "link_cycles_per_packet", "realtime_step_us"}
         return {k: getattr(self, k) for k in type(self).model_fields if k not in skip}
 
@@ -300,6 +301,9 @@ class ChipConfig(_Section):
     mesh: Annotated[list[Annotated[int, at.Ge(1), at.Le(256)]], at.MinLen(2), at.MaxLen(2)] = _f(
         [4, 4], "cores in x and y")
     core: CoreConfig = _f(CoreConfig(), "per-core limits")
+    tile: Annotated[list[Annotated[int, at.Ge(1)]], at.MinLen(2), at.MaxLen(2)] = _f(
+        [1, 1], "cores in x and y that share one router (a tile): hops are counted between "
+        "tiles, chip.cycles.barrier_by_tiles counts tiles (Loihi: [2, 2])")
     backward: Literal["read", "copy"] = _f(
         "read", "backprop error: read the synapse rows backwards (no extra memory, every row "
         "when any error is nonzero) or keep a transposed copy (2x memory, rows of nonzero "

@@ -144,7 +144,8 @@ class Registers(NamedTuple):
     pooled_pre: np.ndarray       # scratch: a pooled presynaptic map (register_dtype)
     kgrad: np.ndarray            # scratch: a conv kernel's gradient summed over positions
     counters: np.ndarray         # (L, events) int64
-    neuron_counts: np.ndarray    # (counters.NEURON_EVENTS, neurons) int64: a row per event
+    neuron_counts: np.ndarray    # (counters.NEURON_EVENTS, neurons + inputs) int64: a row per
+    #                              event; the last n_pre[0] columns count input events (row spikes)
     rng_ctr: np.ndarray          # (L,) int64: draws made by each core's generator
     first_overflow: np.ndarray   # (6,): recorded, kind, layer, sample, step, value (policy error)
     clock: np.ndarray            # (2,): sample within the batch, time step
@@ -290,7 +291,8 @@ def new_registers(m, learning: bool = True, wide: bool = False):
                      np.zeros(m.n_out.max(), np.int64), np.zeros(m.n_pre.max(), np.int64),
                      np.zeros(m.n_map.max(), np.int64), np.zeros(m.n_map.max(), reg),
                      np.zeros(kernel, np.int64), np.zeros((layers, ev.N_EVENTS), np.int64),
-                     np.zeros((len(ev.NEURON_EVENTS), n), np.int64), np.zeros(layers, np.int64),
+                     np.zeros((len(ev.NEURON_EVENTS), n + m.n_pre[0]), np.int64),
+                     np.zeros(layers, np.int64),
                      np.zeros(6, np.int64), np.zeros(2, np.int64),
                      np.zeros(pre_rows * depth, pre_type),
                      np.zeros(delta_rows * depth, delta_dtype(m)),

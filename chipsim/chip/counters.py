@@ -46,7 +46,8 @@ N_EVENTS = len(EVENTS)
 
 
 # Per-neuron counts (rows of Registers.neuron_counts): what the cost model needs to split a
-# layer's events over the cores holding slices of its neurons.
+# layer's events over the cores holding slices of its neurons. The columns after the last
+# neuron are the inputs: row spikes counts their events (nonzero payloads).
 NEURON_EVENTS = ("spikes", "active_neuron_updates", "weight_updates", "accumulator_updates")
 N_SPIKES, N_ACTIVE, N_WEIGHT_UPDATES, N_ACCUMULATOR_UPDATES = range(len(NEURON_EVENTS))
 

@@ -74,8 +74,12 @@ def deliver(m, r, l, pre, effective):
     d = r.dendrite[:n]
     d[:] = 0
     rows = nonzero = 0
+    # layer 0 counts its input events per input (the cost model's packets to each core)
+    count_inputs, first_input = l == 0, r.neuron_counts.shape[1] - m.n_pre[0]
     for q in range(list_active(r, pre, m.n_pre[l])):
         j = active[q]
+        if count_inputs:
+            r.neuron_counts[ev.N_SPIKES, first_input + j] += 1
         f = j if pool == 1 else pooled_index(h, w, pool, j)
         if f < 0:
             continue
@@ -111,8 +115,12 @@ def deliver_conv(m, r, l, pre, effective):
     d = r.dendrite[:m.n_out[l]]
     d[:] = 0
     rows = nonzero = 0
+    # layer 0 counts its input events per input (the cost model's packets to each core)
+    count_inputs, first_input = l == 0, r.neuron_counts.shape[1] - m.n_pre[0]
     for q in range(list_active(r, pre, m.n_pre[l])):
         j = active[q]
+        if count_inputs:
+            r.neuron_counts[ev.N_SPIKES, first_input + j] += 1
         v = pre[j]
         c, rest = j // (h * w), j % (h * w)
         py, px = (rest // w) // p, (rest % w) // p

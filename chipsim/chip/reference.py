@@ -103,6 +103,8 @@ def deliver(m, r, l, pre, effective):
         rows_read, width = len(active), n
         words = int(nonzero[f[active]].sum())
     r.dendrite[:n] = d
+    if l == 0:  # the inputs' events, in the neuron-count columns after the last neuron
+        r.neuron_counts[ev.N_SPIKES, -int(m.n_pre[0]):] += np.asarray(pre) != 0
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows_read
     r.counters[l, ev.SYNAPTIC_OPS] += rows_read * width
     if effective:

@@ -14,6 +14,8 @@ north-south (priced differently). Traffic is derived from counted events and the
              the error core every learning step.
 
 Link loads are totals over a run; ``busiest_link`` gives the link with the most packets.
+The routers may each serve a tile of cores (chip.tile: Loihi's router serves 2 x 2 cores):
+routes then run between tiles, and a packet within a tile makes no hop.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class Traffic:
     sent: Counter = field(default_factory=Counter)         # by source core
     hops: Counter = field(default_factory=Counter)         # by (source core, 'hops_ew'/'hops_ns')
     links: Counter = field(default_factory=Counter)
+    tile: tuple = (1, 1)                                   # cores per router in x and y
 
     @property
     def hops_ew(self) -> int:
@@ -61,7 +64,9 @@ class Traffic:
             return
         self.packets[dst_core.core] += n
         self.sent[src_core.core] += n
-        for a, b in route((src_core.x, src_core.y), (dst_core.x, dst_core.y)):
+        tx, ty = self.tile
+        for a, b in route((src_core.x // tx, src_core.y // ty),
+                          (dst_core.x // tx, dst_core.y // ty)):
             self.links[(a, b)] += n
             self.hops[(src_core.core, "hops_ew" if a[1] == b[1] else "hops_ns")] += n
 
@@ -73,10 +78,10 @@ class Traffic:
                                   "packets": int(busiest[1])} if busiest else None)}
 
 
-def spike_traffic(placement, sent) -> Traffic:
+def spike_traffic(placement, sent, tile=(1, 1)) -> Traffic:
     """Spike packets between the cores of consecutive layers: ``sent(src, dst)`` says how
     many of src's spikes dst's axons receive (its input window or group)."""
-    t = Traffic()
+    t = Traffic(tile=tuple(tile))
     for layer in range(len(placement.layer_cores) - 1):
         for src in placement.cores_of(layer):
             if not src.soma:
@@ -86,10 +91,10 @@ def spike_traffic(placement, sent) -> Traffic:
     return t
 
 
-def partial_sum_traffic(placement, steps_of) -> Traffic:
+def partial_sum_traffic(placement, steps_of, tile=(1, 1)) -> Traffic:
     """With a split fan-in, every step each partial core sends its neurons' partial sums to
     the soma core of the same neurons. ``steps_of(layer)``: time steps simulated."""
-    t = Traffic()
+    t = Traffic(tile=tuple(tile))
     for layer in range(len(placement.layer_cores)):
         cores = placement.cores_of(layer)
         somas = {(c.first, c.tile and tuple(map(tuple, (c.tile["channels"], c.tile["rows"],
@@ -103,9 +108,10 @@ def partial_sum_traffic(placement, steps_of) -> Traffic:
     return t
 
 
-def error_traffic(placement, layer_counts, broadcast: bool, learning_steps: int) -> Traffic:
+def error_traffic(placement, layer_counts, broadcast: bool, learning_steps: int,
+                  tile=(1, 1)) -> Traffic:
     """Error values of the learning phase (see the module docstring)."""
-    t = Traffic()
+    t = Traffic(tile=tuple(tile))
     layers = len(placement.layer_cores)
     readout = [c for c in placement.cores_of(layers - 1) if c.soma]
     error_core = readout[0]

@@ -6,6 +6,7 @@ an energy table (``energy_tables``). Nothing here simulates; everything is count
 
 Per core c holding neurons [a, a + k) of layer l (n neurons, n_in inputs):
   synaptic_ops = rows read by layer l x k      synapse_rows_read = rows read by layer l
+  (the spikes, or input events, inside the core's input window)
   active / inactive_neuron_updates, neuron_spikes from the per-neuron counts of the slice
   trace_updates = the layer's input-trace updates (every core of a layer keeps all of them)
   error_reads, modulator_ops, accumulator_reads: the layer's count x k / n (uniform over
@@ -19,7 +20,7 @@ Per core c holding neurons [a, a + k) of layer l (n neurons, n_in inputs):
 
 Time-step latency: max over cores of the core's mean cycles per step, plus routing (the
 busiest link's mean packets per step x cycles per packet, plus the longest route's hops x
-cycles per hop) plus the barrier (which may depend on the cores used, as Loihi's
+cycles per hop) plus the barrier (which may depend on the router tiles used, as Loihi's
 time-step synchronisation does). Using means assumes each core's load is spread evenly over
 the steps; the true mean of per-step maxima can only be higher.
 """
@@ -87,7 +88,8 @@ def core_window(core, in_shape) -> np.ndarray | None:
 
 
 def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
-                broadcast: bool, learning: bool, shapes: list) -> tuple[dict, dict]:
+                broadcast: bool, learning: bool, shapes: list,
+                input_shape: tuple | None = None, tile=(1, 1)) -> tuple[dict, dict]:
     """Per-core event counts {core: {event: count}} and the router summaries.
 
     Exact from per-neuron counts: neuron updates, spikes and the spike packets between cores
@@ -95,7 +97,11 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     weight writes. Shared in proportion (an estimate; exact without split fan-in and for a
     layer on one core): conv rows, taps and learning work by the synapses a core serves,
     learning events of a split fan-in by the input group. ``shapes``: output shape of every
-    synaptic layer ((n,) dense, (C, H, W) conv)."""
+    synaptic layer ((n,) dense, (C, H, W) conv). ``input_shape``: the inputs' ((n,) or
+    (C, H, W)), whose events ``neuron_counts`` holds after the last neuron (spikes row): each
+    first-layer core then receives exactly the input events inside its window; None (a
+    pooled input): the layer's input events in proportion to the synapses. ``tile``: cores
+    per router (chip.tile)."""
     layers = len(placement.layer_cores)
     n_of = [placement.neurons_of(l) for l in range(layers)]
     steps_of = [int(counts[l, ev.NEURON_UPDATES]) // n_of[l] for l in range(layers)]
@@ -111,19 +117,32 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
         mine = held[src.core] if window is None else np.intersect1d(held[src.core], window)
         return per_neuron(src.layer, mine, ev.N_SPIKES)
 
+    inputs = neuron_counts[ev.N_SPIKES, n_off[layers - 1] + n_of[layers - 1]:]
+
+    def inputs_received(core, share):
+        if input_shape is None:
+            return int(inputs.sum()) * share
+        window = core_window(core, input_shape)
+        return int((inputs if window is None else inputs[window]).sum())
+
     readout_n = n_of[layers - 1]
     learning_steps = int(counts[layers - 1, ev.MODULATOR_OPS]) // readout_n if learning else 0
-    spike_t = spike_traffic(placement, sent)
-    partial_t = partial_sum_traffic(placement, lambda l: steps_of[l])
-    error_t = error_traffic(placement, counts, broadcast, learning_steps) if learning else None
+    spike_t = spike_traffic(placement, sent, tile)
+    partial_t = partial_sum_traffic(placement, lambda l: steps_of[l], tile)
+    error_t = (error_traffic(placement, counts, broadcast, learning_steps, tile) if learning
+               else None)
     traffics = [t for t in (spike_t, partial_t, error_t) if t is not None]
     out = {}
     for c in placement.cores:
         l, k, n, conv = c.layer, c.count, n_of[c.layer], kinds[c.layer]
         share = c.synapses / synapses[l] if synapses[l] else 0.0  # of the layer's work
-        if conv or l == 0:
+        received = inputs_received(c, share) if l == 0 else 0   # input events
+        if conv:  # rows: (input, tap) pairs landing on the map
             rows = int(counts[l, ev.SYNAPSE_ROWS_READ]) * share
             ops = int(counts[l, ev.SYNAPTIC_OPS]) * share
+        elif l == 0:
+            rows = received
+            ops = rows * k
         else:
             window = core_window(c, shapes[l - 1])
             rows = per_neuron(l - 1, np.arange(n_of[l - 1]) if window is None else window,
@@ -150,7 +169,7 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
             "active_neuron_updates": active,
             "inactive_neuron_updates": steps_of[l] * k - active if c.soma else 0,
             "neuron_spikes": per_neuron(l, own, ev.N_SPIKES) if c.soma else 0,
-            "input_packets": rows if l == 0 else 0,
+            "input_packets": received,
             "spike_packets": int(spike_t.packets.get(c.core, 0)),
             "error_packets": int(error_t.packets.get(c.core, 0)) if error_t else 0,
             "partial_sum_packets": int(partial_t.packets.get(c.core, 0)),
@@ -191,15 +210,19 @@ def price(events: dict, tables: dict) -> dict:
     return out
 
 
-def barrier_cycles(cycle_cfg, cores_used: int) -> float:
-    """The end-of-step barrier (cycles): chip.cycles.barrier_by_cores' entry with the largest
-    key <= ``cores_used``, else chip.cycles.barrier."""
-    table = cycle_cfg.barrier_by_cores
-    keys = [k for k in (table or {}) if k <= cores_used]
-    return float(table[max(keys)]) if keys else cycle_cfg.barrier
+def tiles_used(placement, tile=(1, 1)) -> int:
+    """Router tiles (chip.tile cores each) holding at least one core of the placement."""
+    return len({(c.x // tile[0], c.y // tile[1]) for c in placement.cores})
 
 
-def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement) -> dict:
+def barrier_cycles(cycle_cfg, tiles: int) -> float:
+    """The end-of-step barrier (cycles): the pair of chip.cycles.barrier_by_tiles with the most
+    tiles <= ``tiles`` (the tiles used), else chip.cycles.barrier."""
+    fits = [(n, cycles) for n, cycles in cycle_cfg.barrier_by_tiles or () if n <= tiles]
+    return float(max(fits)[1]) if fits else cycle_cfg.barrier
+
+
+def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement, tile=(1, 1)) -> dict:
     """Cycles per core and phase, and the mean time-step latency with its critical part."""
     table = cycle_cfg.events
     per_core = {str(c): {phase: sum(counts[e] * table.get(e, 0) for e in names)
@@ -210,11 +233,12 @@ def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement) -> dict
     critical = max(core_step, key=core_step.get)
     phase = max(per_core[critical], key=per_core[critical].get)
     busiest = max(router["links"].values()) if router["links"] else 0
-    longest = max((abs(a.x - b.x) + abs(a.y - b.y)
+    tx, ty = tile
+    longest = max((abs(a.x // tx - b.x // tx) + abs(a.y // ty - b.y // ty)
                    for l in range(len(placement.layer_cores) - 1)
                    for a in placement.cores_of(l) for b in placement.cores_of(l + 1)), default=0)
     routing = busiest / steps * cycle_cfg.link_cycles_per_packet + longest * cycle_cfg.hop_cycles
-    barrier = barrier_cycles(cycle_cfg, len(placement.cores))
+    barrier = barrier_cycles(cycle_cfg, tiles_used(placement, tile))
     latency = core_step[critical] + routing + barrier
     seconds = latency / (cycle_cfg.clock_mhz * 1e6)
     return {"per_core_per_phase": per_core,
@@ -272,6 +296,8 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
     n_off = [int(v) for v in m.n_off]
     shapes = [(int(m.out_c[l]), int(m.out_h[l]), int(m.out_w[l])) if m.conv[l]
               else (int(m.out_c[l]),) for l in range(len(m.n_out))]
+    input_shape = None if int(m.pool[0]) != 1 else (
+        (int(m.pre_c[0]), int(m.pre_h[0]), int(m.pre_w[0])) if m.conv[0] else (int(m.n_pre[0]),))
     tables = energy_tables(chip_cfg)
     learning = chip.rule is not None
     broadcast = learning and learning_cfg.error == "broadcast"
@@ -285,7 +311,8 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
             continue
         events, router = core_events(placement, counts, ncounts, n_off,
                                      backward_copy=chip_cfg.backward == "copy",
-                                     broadcast=broadcast, learning=learn, shapes=shapes)
+                                     broadcast=broadcast, learning=learn, shapes=shapes,
+                                     input_shape=input_shape, tile=chip_cfg.tile)
         steps = samples * timesteps
         energy = price(events, tables)
         for e in energy.values():
@@ -296,7 +323,7 @@ def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
             "events_per_core": {str(c): v for c, v in events.items()},
             "events_total": {e: sum(v[e] for v in events.values()) for e in PRICED_NAMES},
             "energy": energy,
-            "cycles": cycles(events, router, chip_cfg.cycles, steps, placement),
+            "cycles": cycles(events, router, chip_cfg.cycles, steps, placement, chip_cfg.tile),
             "router": {k: router[k] for k in ("spikes", "partial_sums", "errors")},
             "spike_rates": {chip.names[l]: int(counts[l, ev.SPIKES]) / (layer_n[l] * steps)
                             for l in range(len(layer_n)) if m.spiking[l]},

@@ -65,8 +65,8 @@ def estimate_inference(placement, mapped, *, input_rate: float, rate: float, tim
     fan_in = [sum(c.synapses for c in placement.cores_of(l)) / max(1, placement.neurons_of(l))
               for l in range(len(mapped))]
     spike_t = spike_traffic(placement, lambda s, d: rate * timesteps
-                            * received(s, d, shapes[s.layer]))
-    partial_t = partial_sum_traffic(placement, lambda l: timesteps)
+                            * received(s, d, shapes[s.layer]), chip_cfg.tile)
+    partial_t = partial_sum_traffic(placement, lambda l: timesteps, chip_cfg.tile)
     events = {}
     for c in placement.cores:
         r_in = input_rate if c.layer == 0 else rate
@@ -98,5 +98,5 @@ def estimate_inference(placement, mapped, *, input_rate: float, rate: float, tim
             "events_total": {e: sum(v[e] for v in events.values()) for e in PRICED_NAMES},
             "energy": energy, "primary_energy_table": primary_table(chip_cfg),
             "energy_tables": tables,
-            "cycles": cycles(events, router, chip_cfg.cycles, timesteps, placement),
+            "cycles": cycles(events, router, chip_cfg.cycles, timesteps, placement, chip_cfg.tile),
             "router": {k: router[k] for k in ("spikes", "partial_sums")}}
