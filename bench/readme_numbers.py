@@ -39,13 +39,15 @@ STORED = ROOT / "bench" / "results"
 RESULTS = STORED / "readme_numbers.json"
 SOURCES = {"main": RESULTS, "measured": STORED / "measured.json",
            "quantization": STORED / "quantization.json", "speed": STORED / "chip_speed.json",
-           "memory": STORED / "training_memory.json", "startup": STORED / "compile_time.json"}
+           "memory": STORED / "training_memory.json", "startup": STORED / "compile_time.json",
+           "sanafe": STORED / "sanafe_crosscheck.json"}
 BEGIN = "<!-- rows from bench/readme_numbers.py (do not edit by hand): begin -->"
 END = "<!-- rows from bench/readme_numbers.py: end -->"
 JOBS = {"main": [], "variant_O": ["learning.variant=O", "learning.batch_size=1"]}
 # the tests that measure the fidelity rows' numbers (conftest.measured)
 MEASURING_TESTS = [["tests/test_golden.py", "tests/test_ottt_vgg_golden.py",
-                    "tests/test_snntorch_fidelity.py"], ["tests/test_chip.py", "-k", "wide"]]
+                    "tests/test_snntorch_fidelity.py"], ["tests/test_chip.py", "-k", "wide"],
+                   ["tests/test_mapping.py", "-k", "vgg11_maps"]]
 
 
 def measure() -> dict:
@@ -241,12 +243,51 @@ def memory_rows(mem: dict) -> list[str]:
     ]
 
 
+def cost_model_rows(cross: dict, m: dict) -> list[str]:
+    """The SANA-FE cross-check (bench/sanafe_crosscheck.py) and the VGG-11 mapping."""
+    rows = []
+    for r in cross["networks"]:
+        e, lat = r["energy_per_step_pJ"]["total"], r["latency_per_step_us"]
+        spikes = sum(layer["chipsim"] for layer in r["layers"])
+        what = ("SANA-FE's shipped DVS-gesture CNN and input frame (4 convs + dense, "
+                f"{r['cores']} cores)" if r["network"] == "dvs" else
+                "a digits net trained on chip (64-128-10 IF, `examples/sanafe_digits.yaml`, "
+                f"{r['accuracy'] * 100:.2f} % test), 20 rate-coded test digits")
+        same = ("identical in every layer" if r["spikes_identical"] else "NOT identical")
+        counted = [k for k in ("neuron spikes", "synaptic events (synapses looked up)",
+                               "messages (input + spike packets)")
+                   if r["events"][k][0] != r["events"][k][1]]
+        events = ("synaptic events and messages identical" if not counted else
+                  "differences in " + ", ".join(counted))
+        exact = ("identical" if round(e[2], 3) == round(e[1], 3) else f"{e[2] / e[1]:.4f}x")
+        rows.append(
+            f"| {what}, {r['steps']} steps, in chipsim (`chip.preset: sanafe_loihi`) and in "
+            "SANA-FE 2.2.9 (its Loihi model, the same placement and input spikes) | "
+            "`python bench/sanafe_crosscheck.py` (table: `bench/results/sanafe_crosscheck.md`) | "
+            f"spikes {same} ({spikes:,}), {events}; energy per "
+            f"step {e[0] / 1e3:,.2f} nJ vs {e[1] / 1e3:,.2f} nJ ({100 * (e[0] / e[1] - 1):+.2f} "
+            f"%; {exact} once the stated differences are taken out); latency per step "
+            f"{lat['chipsim']:.2f} us vs {lat['SANA-FE detailed']:.2f} us (detailed timing, "
+            f"{100 * (lat['chipsim'] / lat['SANA-FE detailed'] - 1):+.0f} %) / "
+            f"{lat['SANA-FE simple']:.2f} us (simple) |")
+    rows.append(
+        "| VGG-11 at CIFAR size (random weights, shared kernels) mapped onto 32 Loihi chips "
+        "(`loihi_nahuku32`), estimated inference at rate 0.1, T = 6 | `chipsim map vgg11.npz "
+        "--set chip.preset=loihi_nahuku32 --rate 0.1` (`pytest tests/test_mapping.py -k "
+        f"vgg11_maps` builds it) | {m['vgg11/cores_used']:,.0f} of 4,096 cores; "
+        f"{m['vgg11/loihi2018_mJ']:.3g} mJ (loihi2018) / {m['vgg11/horowitz45_mJ']:.3g} mJ "
+        f"(horowitz45) / {m['vgg11/sanafe_loihi_mJ']:.3g} mJ (sanafe_loihi) per inference; "
+        f"{m['vgg11/latency_us']:.3g} us per step (Loihi's cycle table) |")
+    return rows
+
+
 def table(stored: dict) -> str:
     """Every row of the README's Measured table, from the stored results."""
     return "\n".join(["| what | command | result |", "|---|---|---|"]
                      + fidelity_rows(stored["measured"]) + quantization_rows(stored["quantization"])
                      + speed_rows(stored["speed"]) + startup_rows(stored["startup"])
                      + memory_rows(stored["memory"])
+                     + cost_model_rows(stored["sanafe"], stored["measured"])
                      + main_rows(stored["main"]))
 
 

@@ -127,6 +127,7 @@ def test_hand_worked_two_core_chip(tmp_path):
     core0, core1 = inf["events_per_core"]["0"], inf["events_per_core"]["1"]
     assert (core0["synapse_rows_read"], core0["synaptic_ops"], core0["input_packets"]) == (3, 6, 3)
     assert (core0["active_neuron_updates"], core0["inactive_neuron_updates"]) == (3, 1)
+    assert (core0["neuron_spikes"], core1["neuron_spikes"]) == (3, 0)   # the read-out does not spike
     assert (core0["hops_ew"], core0["hops_ns"], core0["spike_packets"]) == (3, 0, 0)
     assert (core1["synapse_rows_read"], core1["synaptic_ops"], core1["spike_packets"]) == (3, 6, 3)
     assert (core1["active_neuron_updates"], core1["inactive_neuron_updates"]) == (2, 2)
@@ -152,6 +153,64 @@ def test_hand_worked_two_core_chip(tmp_path):
     assert mem[0]["neuron_state"] == 2 * 16 and mem[0]["trace_registers"] == 0
     assert mem[0]["routing_table"] == 1 * (1 + 12)   # one destination: 1-bit address, 12-bit axon
     assert mem[1]["sram_used"] == 128 and mem[1]["routing_table"] == 0
+
+
+def hand_worked(tmp_path, chip: dict, hidden: int = 2):
+    """Inputs t0: [1, 0], t1: [1, 1] -> ``hidden`` LIF (identity-like) -> 2 read-out; T = 2."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    x = np.array([[[1.0, 0.0], [1.0, 1.0]]])
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0]), x_test=x, y_test=np.array([0]))
+    np.savez(tmp_path / "w.npz", h=np.eye(hidden, 2), out=np.full((2, hidden), 0.5))
+    cfg = write_yaml(tmp_path / "n.yaml", {
+        "data": {"source": "npz", "path": str(tmp_path / "d.npz"), "timesteps": 2},
+        "network": {"layers": [{"name": "h", "units": hidden},
+                               {"name": "out", "units": 2, "neuron": "readout"}],
+                    "init": {"weights": str(tmp_path / "w.npz")}},
+        "learning": {"rule": "none"},
+        "chip": {"weight_headroom": 2.0, **chip},
+        "output": {"plots": False}})
+    return run_report(tmp_path, config=cfg)["costs"]
+
+
+def test_routers_serving_tiles_count_hops_and_barriers_by_tile(tmp_path):
+    """Two cores in a row: on routers of 1 x 1 cores a spike packet makes a hop and the run
+    uses 2 tiles; on a router serving 2 x 1 cores (chip.tile) no hop and 1 tile."""
+    barrier = {"barrier_by_tiles": [[1, 600.0], [2, 1000.0]], "hop_cycles": 0,
+               "link_cycles_per_packet": 0}
+    apart = hand_worked(tmp_path / "a", {"mesh": [2, 1], "cycles": barrier})
+    shared = hand_worked(tmp_path / "b", {"mesh": [2, 1], "tile": [2, 1], "cycles": barrier})
+    for costs, hops, tiles_barrier in ((apart, 3, 1000.0), (shared, 0, 600.0)):
+        inf = costs["inference"]
+        assert inf["events_total"]["spike_packets"] == 3
+        assert inf["events_total"]["hops_ew"] == hops
+        assert inf["cycles"]["per_step"]["barrier_cycles"] == tiles_barrier
+    default = hand_worked(tmp_path / "c", {"mesh": [2, 1]})   # no table: chip.cycles.barrier
+    assert default["inference"]["cycles"]["per_step"]["barrier_cycles"] == 16
+
+
+def test_each_core_of_a_split_first_layer_receives_every_input_event_in_its_window(tmp_path):
+    """4 hidden neurons on 2 cores (2 each): both cores' axons listen to both inputs, so each
+    receives all 3 input events and reads 3 rows of its 2 neurons' weights."""
+    costs = hand_worked(tmp_path, {"mesh": [3, 1], "core": {"neurons": 2}}, hidden=4)
+    per_core = costs["inference"]["events_per_core"]
+    hidden = costs["placement"]["layers"]["h"]
+    assert len(hidden) == 2
+    for core in hidden:
+        e = per_core[str(core)]
+        assert (e["input_packets"], e["synapse_rows_read"], e["synaptic_ops"]) == (3, 3, 6)
+
+
+def test_the_sanafe_loihi_table_gives_every_event_with_its_source():
+    from chipsim.report.energy_tables import PRICED_NAMES, sanafe_loihi
+
+    table = sanafe_loihi()
+    assert set(table) == set(PRICED_NAMES)
+    assert all(entry["source"] for entry in table.values())
+    for event in ("synaptic_ops", "active_neuron_updates", "inactive_neuron_updates",
+                  "neuron_spikes", "spike_packets", "input_packets", "hops_ew", "hops_ns"):
+        assert "sanafe/examples/loihi.yaml" in table[event]["source"], event
+    for event in ("weight_updates", "accumulator_updates", "trace_updates", "modulator_ops"):
+        assert "SANA-FE models no learning" in table[event]["source"], event
 
 
 def test_backward_copy_trades_memory_for_reads(tmp_path):

@@ -83,7 +83,7 @@ def vgg11(tmp_path):
     return write_model(tmp_path, arch, weights, "vgg11")
 
 
-def test_vgg11_maps_onto_a_loihi_sized_preset(tmp_path):
+def test_vgg11_maps_onto_a_loihi_sized_preset(tmp_path, measured):
     report = map_json(tmp_path, vgg11(tmp_path), "chip.preset=loihi_nahuku32")
     place = report["placement"]
     assert place["cores_available"] == 4096 and 64 * 32 * 32 / 1024 <= place["cores_used"] <= 4096
@@ -96,6 +96,10 @@ def test_vgg11_maps_onto_a_loihi_sized_preset(tmp_path):
     assert report["inference"]["assumed_rates"] == {"input": 0.1, "spiking_layers": 0.1}
     text = (tmp_path / "map" / "mapping.md").read_text()
     assert "conv10" in text and "energy (loihi2018)" in text
+    measured("vgg11/cores_used", place["cores_used"], digits=6)   # the README quotes these
+    for table in ("loihi2018", "horowitz45", "sanafe_loihi"):
+        measured(f"vgg11/{table}_mJ", energy[table]["total_pJ"] / 1e9, digits=3)
+    measured("vgg11/latency_us", report["inference"]["cycles"]["per_step"]["latency_us"], digits=3)
 
 
 def test_vgg11_unrolled_or_unsplit_does_not_fit_exit_3(tmp_path, capsys):

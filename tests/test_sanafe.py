@@ -87,3 +87,40 @@ def test_the_dvs_input_is_the_tutorials_rate_coding():
     assert list(spikes[:, 1]) == [0, 0, 1, 0, 0, 1]   # 300 > 255 at the third step
     assert list(spikes[:, 2]) == [0, 1, 0, 1, 0, 1]   # 255 itself does not fire
     assert spikes[:, 3].all()
+
+
+def test_the_sanafe_loihi_preset_has_the_values_of_sanafes_loihi_file():
+    """Every figure sanafe_loihi takes from SANA-FE is the number in the file the sanafe
+    wheel ships (energies pJ, latencies ns at the presets' 1 GHz clock)."""
+    import yaml
+    from importlib.resources import files
+
+    from chipsim.chip.presets import LOIHI_CYCLES
+    from chipsim.report.energy_tables import sanafe_loihi
+
+    arch = yaml.safe_load(files("sanafe.examples").joinpath("loihi.yaml").read_text())["architecture"]
+    tile = arch["tile"][0]["attributes"]
+    core = arch["tile"][0]["core"][0]
+    lif, = [s["attributes"] for s in core["soma"] if s["name"] == "loihi_lif"]
+    dense, = [s["attributes"] for s in core["synapse"] if s["name"] == "loihi_dense_synapse"]
+    out, into = core["axon_out"][0]["attributes"], core["axon_in"][0]["attributes"]
+    pj = {k: v["pJ"] for k, v in sanafe_loihi().items()}
+    e = lambda v: pytest.approx(v * 1e12)  # noqa: E731
+    ns = lambda v: pytest.approx(v * 1e9)  # noqa: E731
+    assert pj["synaptic_ops"] == e(dense["energy_process_spike"])
+    assert pj["inactive_neuron_updates"] == e(lif["energy_access_neuron"])
+    assert pj["active_neuron_updates"] == e(lif["energy_access_neuron"] + lif["energy_update_neuron"])
+    assert pj["neuron_spikes"] == e(lif["energy_spike_out"])
+    assert pj["spike_packets"] == pj["input_packets"] == e(out["energy_message_out"]
+                                                          + into["energy_message_in"])
+    assert (pj["hops_ew"], pj["hops_ns"]) == (e(tile["energy_east_hop"]), e(tile["energy_north_hop"]))
+    assert LOIHI_CYCLES["synaptic_ops"] == ns(dense["latency_process_spike"])
+    assert LOIHI_CYCLES["inactive_neuron_updates"] == ns(lif["latency_access_neuron"])
+    assert LOIHI_CYCLES["active_neuron_updates"] == ns(lif["latency_access_neuron"]
+                                                       + lif["latency_update_neuron"])
+    assert LOIHI_CYCLES["neuron_spikes"] == ns(lif["latency_spike_out"] + out["latency_message_out"])
+    assert LOIHI_CYCLES["spike_packets"] == ns(into["latency_message_in"])
+    assert LOIHI_CYCLES["hop_cycles"] == ns(tile["latency_north_hop"])
+    sync = {int(k): v for k, v in arch["attributes"]["latency_sync"].items()}
+    assert {int(n): c for n, c in LOIHI_CYCLES["barrier_by_tiles"]} == {
+        k: ns(v) for k, v in sync.items()}
