@@ -128,7 +128,8 @@ def fidelity_rows(m: dict) -> list[str]:
         "relative (A) / 3e-4 (O, which rounds every step's update), biases within 1e-3 (they "
         "start at 0): the tolerances asserted for each option and variant |",
         "| snnTorch's tutorial digits network (biases, Leaky beta 0.95, spiking output, T = 25) "
-        "from `torch.save` and from `export_to_nir` | `python examples/from_snntorch.py` "
+        "from `torch.save` and from `export_to_nir` | `python examples/from_snntorch.py --trained "
+        "tests/data/snntorch_digits.pt` "
         "(`pytest tests/test_snntorch_fidelity.py` checks it) | float64: every spike count "
         f"identical to snnTorch's on all 451 test samples, {pct(snn('accuracy'))} as snnTorch; "
         f"chip 16-bit weights / 24-bit membrane {pct(snn('chip16-pt/accuracy'))}, output counts "

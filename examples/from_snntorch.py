@@ -2,13 +2,16 @@
 
 Needs the torch extra (``pip install 'chipsim[torch]'``: torch, snntorch, nirtorch) and ``nir``.
 
-    python examples/from_snntorch.py [OUT]          (OUT defaults to runs/from_snntorch)
+    python examples/from_snntorch.py [OUT] [--trained FILE]   (OUT: runs/from_snntorch)
 
 1. Trains snnTorch's tutorial network on scikit-learn's 8x8 digits (pixels / 16, chipsim's
    ``data.source: digits`` split with seed 0, so the test set is the one chipsim runs):
    ``nn.Linear(64, 64)`` -> ``snn.Leaky(beta=0.95)`` -> ``nn.Linear(64, 10)`` ->
    ``snn.Leaky(beta=0.95)`` (a spiking output, classified by spike count), biases on, direct
-   (analog) input repeated for T = 25 steps, ``SF.ce_rate_loss()``, Adam, seeded.
+   (analog) input repeated for T = 25 steps, ``SF.ce_rate_loss()``, Adam, seeded. Training
+   in float32 gives a slightly different network on a CPU with other vector instructions;
+   ``--trained FILE`` loads a state_dict instead (tests/data/snntorch_digits.pt is the one
+   the tests and the README's numbers use).
 2. Writes what a user ships: ``net.pt`` (``torch.save(model.state_dict())``) with ``net.yaml``
    (the architecture), and ``net.nir`` from snnTorch's own ``export_nir.export_to_nir``
    (float32, as it ships; the exporter needs per-neuron beta and threshold tensors, so the
@@ -88,6 +91,15 @@ def run_snntorch(net, x: np.ndarray, timesteps: int = TIMESTEPS, dtype: str = "f
                     counts[k] = counts[k] + out
                     k += 1
     return tuple(c.round().to(torch.int64).numpy() for c in counts)
+
+
+def load_trained(path, hidden: int = HIDDEN):
+    """The network with the parameters of a state_dict file (torch.save)."""
+    import torch
+
+    net = build(hidden)
+    net.load_state_dict(torch.load(path, weights_only=True))
+    return net
 
 
 def train(data, epochs: int = 8, seed: int = SEED, hidden: int = HIDDEN, lr: float = 1e-2,
@@ -255,13 +267,16 @@ def main(argv=None) -> int:
     parser.add_argument("out", nargs="?", default="runs/from_snntorch",
                         help="folder for the files and runs (default runs/from_snntorch)")
     parser.add_argument("--epochs", type=int, default=8, help="snnTorch training epochs")
+    parser.add_argument("--trained", type=Path, default=None,
+                        help="a state_dict to load instead of training (e.g. "
+                             "tests/data/snntorch_digits.pt)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     from chipsim.mapping.load import load_model
 
     data = digits()
     t0 = time.perf_counter()
-    net = train(data, epochs=args.epochs)
+    net = load_trained(args.trained) if args.trained else train(data, epochs=args.epochs)
     seconds = time.perf_counter() - t0
     files = {"state_dict": save_state_dict(net, out), "nir": save_nir(net, out)}
     theirs64 = run_snntorch(net, data.x_test, dtype="float64")
@@ -300,8 +315,9 @@ def main(argv=None) -> int:
         summary["paths"][kind] = result
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     width = max(len(r[0]) for r in rows)
-    print(f"digits test set ({len(data.y_test)} samples), T = {TIMESTEPS}, snnTorch trained "
-          f"in {seconds:.1f} s")
+    origin = (f"snnTorch's network from {args.trained}" if args.trained else
+              f"snnTorch trained in {seconds:.1f} s")
+    print(f"digits test set ({len(data.y_test)} samples), T = {TIMESTEPS}, {origin}")
     for label, value in rows:   # refusals in full in summary.json
         print(f"  {label:<{width}}  {value if len(value) <= 100 else value[:97] + '...'}")
     return 0

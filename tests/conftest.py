@@ -83,7 +83,7 @@ def measured():
                                "--tests --write-readme")
         fix = "run python bench/readme_numbers.py --tests --write-readme and commit the README"
         if digits is None:  # rounding noise differs with the CPU and BLAS: a decade's slack
-            bound = 10 * decade(stored[key])
+            bound = 10 * decade(max(stored[key], 1e-16))   # (0 stored: rounding level)
             assert value <= bound, f"{key}: {value:.3g}, beyond {bound:.0e}; {fix}"
         else:
             assert f"{value:.{digits}g}" == f"{stored[key]:.{digits}g}", (

@@ -100,8 +100,8 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     synaptic layer ((n,) dense, (C, H, W) conv). ``input_shape``: the inputs' ((n,) or
     (C, H, W)), whose events ``neuron_counts`` holds after the last neuron (spikes row): each
     first-layer core then receives exactly the input events inside its window; None (a
-    pooled input): the layer's input events in proportion to the synapses. ``tile``: cores
-    per router (chip.tile)."""
+    pooled input): its rows read in proportion to the synapses. ``tile``: cores per router
+    (chip.tile)."""
     layers = len(placement.layer_cores)
     n_of = [placement.neurons_of(l) for l in range(layers)]
     steps_of = [int(counts[l, ev.NEURON_UPDATES]) // n_of[l] for l in range(layers)]
@@ -119,9 +119,7 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
 
     inputs = neuron_counts[ev.N_SPIKES, n_off[layers - 1] + n_of[layers - 1]:]
 
-    def inputs_received(core, share):
-        if input_shape is None:
-            return int(inputs.sum()) * share
+    def inputs_received(core):
         window = core_window(core, input_shape)
         return int((inputs if window is None else inputs[window]).sum())
 
@@ -136,13 +134,12 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     for c in placement.cores:
         l, k, n, conv = c.layer, c.count, n_of[c.layer], kinds[c.layer]
         share = c.synapses / synapses[l] if synapses[l] else 0.0  # of the layer's work
-        received = inputs_received(c, share) if l == 0 else 0   # input events
-        if conv:  # rows: (input, tap) pairs landing on the map
+        if l == 0 and not conv and input_shape is not None:
+            rows = inputs_received(c)
+            ops = rows * k
+        elif conv or l == 0:  # conv rows: (input, tap) pairs landing on the map
             rows = int(counts[l, ev.SYNAPSE_ROWS_READ]) * share
             ops = int(counts[l, ev.SYNAPTIC_OPS]) * share
-        elif l == 0:
-            rows = received
-            ops = rows * k
         else:
             window = core_window(c, shapes[l - 1])
             rows = per_neuron(l - 1, np.arange(n_of[l - 1]) if window is None else window,
@@ -169,7 +166,8 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
             "active_neuron_updates": active,
             "inactive_neuron_updates": steps_of[l] * k - active if c.soma else 0,
             "neuron_spikes": per_neuron(l, own, ev.N_SPIKES) if c.soma else 0,
-            "input_packets": received,
+            "input_packets": (0 if l else inputs_received(c) if input_shape is not None
+                              else rows),
             "spike_packets": int(spike_t.packets.get(c.core, 0)),
             "error_packets": int(error_t.packets.get(c.core, 0)) if error_t else 0,
             "partial_sum_packets": int(partial_t.packets.get(c.core, 0)),
