@@ -19,8 +19,8 @@ Printed per network, side by side: spikes per layer (they must agree exactly), s
 events, neuron updates, messages, hops, energy per time step by event type under
 sanafe_loihi, and latency per time step against SANA-FE's detailed and simple timing models.
 Writes bench/results/sanafe_crosscheck.json and .md (the README's rows are rendered from the
-json by bench/readme_numbers.py). About a minute and 6 GB of memory (SANA-FE's Loihi holds
-its 128 cores' units in memory; the DVS network takes 4.5 GB while it runs).
+json by bench/readme_numbers.py). About 30 s and a 5 GB peak of memory (SANA-FE's Loihi
+holds its 128 cores' units in memory; the DVS network takes 4.5 GB while it runs).
 
 Run: python bench/sanafe_crosscheck.py [--dvs-steps 128] [--digits-samples 20]
 """
