@@ -67,9 +67,9 @@ def with_quiet_tail(build, x: np.ndarray, layers: int):
     """(simulation, input, evaluation) for ``x`` followed by silent steps, as many as it takes
     for the chip's network to be silent in its last ``layers`` steps (a neuron whose potential
     is many thresholds high keeps firing after its input ends when its reset subtracts).
-    ``build(x, path)`` makes the Simulation of the npz it writes at ``path``."""
+    ``build(x)`` writes ``x`` as the data and makes the Simulation."""
     tail = layers
-    while True:
+    while tail <= 4096:
         xt = np.concatenate([x, np.zeros((tail, x.shape[1]), x.dtype)])
         sim = build(xt)
         evaluation = sim.evaluate(record=("spikes", "membrane"))
@@ -77,6 +77,8 @@ def with_quiet_tail(build, x: np.ndarray, layers: int):
                    if k.endswith(".spikes")):
             return sim, xt, evaluation
         tail *= 2
+    raise RuntimeError("the network keeps spiking 4096 steps after its input ends (a bias?): "
+                       "the two simulators' runs cannot both hold all its spikes")
 
 
 def write_input(path: Path, x: np.ndarray) -> None:
