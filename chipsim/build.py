@@ -46,7 +46,8 @@ def network_from_config(config: Config, data: Dataset) -> Network:
     for name, layer in zip(names, net.layers):
         spec = {"name": name, "type": layer.type, "units": layer.units,
                 "channels": layer.channels, "kernel": layer.kernel, "padding": layer.padding,
-                "neuron": "readout" if layer.neuron == "readout" else None}
+                "neuron": "readout" if layer.neuron == "readout" else None,
+                "recurrent": layer.recurrent}
         if not isinstance(layer.neuron, str):
             spec["neuron"] = dataclasses.asdict(neuron_from_config(layer.neuron, neuron))
         if layer.stride is not None:
@@ -159,6 +160,11 @@ def requantization_line(quantization: list[dict]) -> str | None:
 def place_on_chip(config: Config, network: Network, rule) -> Placement:
     """Split and place the layers on the mesh with the memories ``rule`` needs (None:
     inference only); DoesNotFitError (exit 3) when they do not fit."""
+    recurrent = [layer.name for layer in network.layers if getattr(layer, "recurrent", False)]
+    if recurrent:
+        raise ConfigError(f"layer '{recurrent[0]}' is recurrent: recurrent layers run in float64 "
+                          "only for now (chip.arithmetic: float64); the chip and its mapping "
+                          "do not model them yet")
     chip, bits = config.chip, config.chip.bits
     needs = rule.needs if rule is not None else frozenset()
     return place_network(network.layers,

@@ -110,6 +110,10 @@ class LayerConfig(_Section):
     kernel: Union[Size, None] = _f(None, "conv2d, pooling: kernel size (required)")
     stride: Union[Size, None] = _f(None, "conv2d: stride (default 1); pooling: default kernel")
     padding: Pad = _f(0, "conv2d: zero padding")
+    recurrent: bool = _f(
+        False, "dense, spiking: the layer's own spikes of the previous step feed back, u[t] = "
+        "lam v[t-1] + W x[t] + W_rec s[t-1]; weights [W | W_rec] (units, inputs + units); "
+        "float64 only (chip.arithmetic: float64)")
     neuron: Union[Literal["lif", "readout"], LayerNeuronConfig] = _f(
         "lif", "dense, conv2d: lif (spiking, the network's neuron), a mapping of neuron keys "
         "that replace the network's for this layer (e.g. {threshold: 0.5, firing: '>'}), or "
@@ -584,6 +588,15 @@ def _cross_checks(c: Config) -> list[str]:
                 and (own.reset_at or c.network.neuron.reset_at) == "next_step":
             out.append(f"network.layers.{i}.neuron: reset 'zero' happens in the same step; "
                        "reset_at: next_step goes with reset: subtract")
+        if layer.recurrent and (layer.type != "dense" or layer.neuron == "readout" or last):
+            out.append(f"network.layers.{i}.recurrent: only a hidden spiking dense layer can "
+                       f"be recurrent ('{names[i]}' is " + ("the output layer" if last else
+                                                            f"a {layer.type} layer") + ")")
+        if layer.recurrent and c.chip.arithmetic != "float64":
+            out.append(f"network.layers.{i}.recurrent: recurrent layers run in float64 only "
+                       "for now; set chip.arithmetic: float64")
+        if layer.recurrent and c.network.weight_standardization.enabled:
+            out.append(f"network.layers.{i}.recurrent: not with network.weight_standardization")
         if not last and layer.neuron == "readout":
             out.append(f"network.layers.{i}.neuron: only the last layer can be 'readout'; "
                        f"'{names[i]}' is layer {i} of {len(names)}, use 'lif'")

@@ -122,7 +122,8 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
 
     Spiking layer: u = lam v + W pre (+ b); s = u >= threshold; v = u - threshold s; a = lam a + s
     (or the layer neuron's options: firing '>', reset at the next step, see Neuron).
-    Read-out: o = W pre (+ b), no state. W pre is ``ops.forward`` (dense or conv).
+    Read-out: o = W pre (+ b), no state. W pre is ``ops.forward`` (dense or conv). A recurrent
+    layer's pre is [pre, s[t-1]] (its trace [trace, a[t-1]]), its weights [W | W_rec].
     """
     a_in = network.neuron.leak * state.a_in + x_t
     pre, pre_trace = x_t, a_in
@@ -131,6 +132,9 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
     for i, (layer, prefix) in enumerate(network.chain):
         for op in prefix:  # pooling and flatten are linear: the trace follows the spikes
             pre, pre_trace = ops.forward(op, None, pre), ops.forward(op, None, pre_trace)
+        if getattr(layer, "recurrent", False):  # its own spikes and trace of the last step
+            pre, pre_trace = (np.concatenate([pre, state.s[k]], axis=1),
+                              np.concatenate([pre_trace, state.a[k]], axis=1))
         current = ops.forward(layer, params.weights[i], pre)
         if params.biases[i] is not None:
             current = ops.add_bias(layer, current, params.biases[i])

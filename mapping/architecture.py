@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chipsim.config import Pad, Size, problems_text, read_yaml_file, schema_problems
 from chipsim.errors import DataError
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
-                                     reparameterization)
+                                     param_shape, reparameterization)
 
 
 # ----------------------------------------------------------------------------- the schema
@@ -73,6 +73,7 @@ class DenseSpec(_Spec):
     name: str
     type: Literal["dense"]
     units: Annotated[int, at.Ge(1)]
+    recurrent: bool = False
     neuron: LayerNeuron = "lif"
     neuron_module: Union[str, None] = None
 
@@ -163,7 +164,11 @@ def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: st
         spiking = neuron_spec != "readout"
         neuron = _neuron(neuron_spec, f"{at}.neuron", default) if isinstance(neuron_spec, dict) else None
         if kind == "dense":
-            layer = Dense(name, math.prod(shape), spec["units"], spiking, neuron)
+            if spec.get("recurrent") and not spiking:
+                raise DataError(f"{at}: a read-out has no spikes to feed back; recurrent: true "
+                                "needs a spiking layer")
+            layer = Dense(name, math.prod(shape), spec["units"], spiking, neuron,
+                          bool(spec.get("recurrent")))
             shape = (layer.n_out,)
         elif kind == "conv2d":
             if len(shape) != 3:
@@ -190,11 +195,10 @@ def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: st
         layers.append(layer)
     if not layers or layers[-1].kind not in ("dense", "conv2d"):
         raise DataError(f"{where}: the last layer must be dense or conv2d")
+    if getattr(layers[-1], "recurrent", False):
+        raise DataError(f"{where}: the last layer ('{layers[-1].name}') cannot be recurrent "
+                        "(only hidden spiking dense layers)")
     return layers
-
-
-def weight_shape(layer) -> tuple:
-    return layer.weight_shape if layer.kind == "conv2d" else (layer.n_out, layer.n_in)
 
 
 def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: str,
@@ -219,7 +223,7 @@ def build_from_architecture(arch: dict, weights: dict[str, np.ndarray], where: s
     for layer in layers:
         if layer.kind not in ("dense", "conv2d"):
             continue
-        name, expect = layer.name, weight_shape(layer)
+        name, expect = layer.name, param_shape(layer)
         w = weights.get(name, weights.get(f"{name}.weight"))
         if w is None:
             raise DataError(f"{where}: no weights for layer '{name}' (expected an array "
@@ -261,6 +265,8 @@ def _layer_spec(layer, default: Neuron) -> dict:
     spec: dict = {"name": layer.name}
     if layer.kind == "dense":
         spec.update(type="dense", units=layer.n_out)
+        if layer.recurrent:
+            spec["recurrent"] = True
     elif layer.kind == "conv2d":
         spec.update(type="conv2d", channels=layer.out_channels, kernel=list(layer.kernel),
                     stride=list(layer.stride), padding=list(layer.padding))

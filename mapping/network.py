@@ -72,13 +72,16 @@ def tau_from_leak(leak: float) -> float:
 class Dense:
     """A fully connected layer of ``n_out`` neurons with ``n_in`` inputs; spiking or read-out.
 
-    ``neuron`` overrides the network's neuron model for this layer (None: the network's)."""
+    ``neuron`` overrides the network's neuron model for this layer (None: the network's).
+    ``recurrent``: the layer's own spikes of the previous step feed back, u[t] = lam v[t-1]
+    + W x[t] + W_rec s[t-1]; its weights are [W | W_rec], (n_out, n_in + n_out)."""
 
     name: str
     n_in: int
     n_out: int
     spiking: bool = True
     neuron: Neuron | None = None
+    recurrent: bool = False
     kind = "dense"
 
 
@@ -232,8 +235,11 @@ class Network:
 
 
 def param_shape(layer) -> tuple:
-    """Weight shape of a synaptic layer: dense (out, in), conv (out, in, kh, kw)."""
-    return layer.weight_shape if layer.kind == "conv2d" else (layer.n_out, layer.n_in)
+    """Weight shape of a synaptic layer: dense (out, in), conv (out, in, kh, kw); a recurrent
+    dense layer (out, in + out): [W | W_rec]."""
+    if layer.kind == "conv2d":
+        return layer.weight_shape
+    return (layer.n_out, layer.n_in + (layer.n_out if getattr(layer, "recurrent", False) else 0))
 
 
 def fan_in(layer) -> int:

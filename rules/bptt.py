@@ -13,6 +13,8 @@ neuron, u[t] = lam v[t-1] + I[t], v[t] = u[t] - threshold s[t]:
 
 Spikes feed the next layer at the same step; weights learn from the instantaneous
 presynaptic activity (no traces), so the gradient is the exact one of the forward pass.
+A recurrent hidden layer (weights [W | W_rec], u[t] = lam v[t-1] + W x[t] + W_rec s[t-1])
+also carries its error back through its own spikes: dL/ds[t] += dL/du[t+1] W_rec.
 """
 from __future__ import annotations
 
@@ -76,10 +78,14 @@ class BPTT:
             neuron = self.neurons[l - 1] if self.neurons else Neuron()
             sg = sigmoid_surrogate(u - neuron.threshold, self.alpha)
             carry = self._du_next_du(neuron, u, s, sg)
+            below = chain[l - 1][0]
+            w_rec = (weights[l - 1][:, below.n_in:] if getattr(below, "recurrent", False)
+                     else None)
             g_u = np.empty_like(g_spikes)
             g_next = np.zeros_like(g_spikes[0])  # dL/du[t+1]
             for t in range(len(records) - 1, -1, -1):
-                g_u[t] = g_spikes[t] * sg[t] + g_next * carry[t]
+                g_s = g_spikes[t] if w_rec is None else g_spikes[t] + g_next @ w_rec
+                g_u[t] = g_s * sg[t] + g_next * carry[t]
                 g_next = g_u[t]
             g_current = g_u
         return grad_w, grad_b

@@ -12,6 +12,9 @@ At every time step t, with no backpropagation through time (memory constant in T
 
 pre_l is the presynaptic trace a_{l-1}[t] = lam a_{l-1}[t-1] + s_{l-1}[t]; for the first layer
 the raw input x[t] (the authors' wiring) or, with ``input_trace``, the input's own trace.
+A recurrent layer (weights [W | W_rec]) adds the trace of its own spikes up to the last step,
+a_l[t-1], for W_rec; its error stays instantaneous (the paper's recurrent case): what reaches
+it from the layer above at step t, nothing through its own recurrence.
 Per synapse this is the three-factor product error x postsynaptic surrogate x presynaptic trace.
 
 Variant A sums the T step gradients with the weights frozen and applies them once per batch;
@@ -19,7 +22,8 @@ variant O applies each step's gradient right away, so later steps see the new we
 
 For conv layers "delta^T pre" is the weight gradient of the convolution (summed over
 positions) and "delta W" its transpose, then the transposes of any pooling/flatten in front
-(``chipsim.ops``); ``chain`` gives the layers (default: all dense).
+(``chipsim.ops``); ``chain`` gives the layers (default: all plain dense; a network with conv or
+recurrent layers needs its chain).
 """
 from __future__ import annotations
 
@@ -78,6 +82,9 @@ class OTTT:
         for l in range(n - 1, -1, -1):
             layer, prefix = chain[l]
             pre = record.traces[l] if (l > 0 or self.input_trace) else record.inputs[l]
+            if l == 0 and not self.input_trace and getattr(layer, "recurrent", False):
+                n_in = layer.n_in  # raw input for W, the own spikes' trace for W_rec
+                pre = np.concatenate([pre[:, :n_in], record.traces[l][:, n_in:]], axis=1)
             grad_w[l] = ops.weight_grad(layer, delta, pre)
             grad_b[l] = ops.bias_grad(layer, delta)
             if l == 0:
@@ -96,6 +103,8 @@ DENSE = SimpleNamespace(kind="dense")  # what ops needs to know of a plain dense
 def backward(layer, prefix, w, delta):
     """delta of a layer's currents carried back to the spikes of the layer below it."""
     e = ops.transpose(layer, w, delta)
+    if getattr(layer, "recurrent", False):  # [W | W_rec]: the layer below sees W
+        e = e[..., :layer.n_in]
     for op in reversed(prefix):
         e = ops.transpose(op, None, e)
     return e

@@ -1,0 +1,169 @@
+"""Recurrent layers in float64 (issue 17, first part): u[t] = lam v[t-1] + W x[t] +
+W_rec s[t-1], weights [W | W_rec]. The forward pass against a plain loop, BPTT through the
+recurrence against torch's autograd, OTTT against BPTT where OTTT is exact, the config's
+refusals and a run that saves and reloads a recurrent network."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from chipsim.cli import main
+from chipsim.float64 import Params, initial_state, step
+from chipsim.mapping.network import Dense, Network, Neuron
+from chipsim.rules.bptt import BPTT
+from chipsim.rules.loss import step_loss_grad
+from chipsim.rules.ottt import OTTT
+
+N_IN, HIDDEN, CLASSES = 5, 7, 3
+
+
+def recurrent_net(rng, w_rec_scale=0.5, neuron=Neuron()):
+    layers = (Dense("h", N_IN, HIDDEN, recurrent=True), Dense("out", HIDDEN, CLASSES, spiking=False))
+    w = np.hstack([rng.normal(0.4, 0.6, (HIDDEN, N_IN)),
+                   w_rec_scale * rng.normal(0.0, 0.5, (HIDDEN, HIDDEN))])
+    return Network(N_IN, layers, neuron, {"h": w, "out": rng.normal(0, 0.6, (CLASSES, HIDDEN))}, {})
+
+
+def run_records(net, x):
+    params, state, recs = Params.of(net), initial_state(net, x.shape[0]), []
+    for t in range(x.shape[1]):
+        state, rec = step(net, params, state, x[:, t])
+        recs.append(rec)
+    return params, recs
+
+
+def gradients(rule, recs, params, y):
+    rule.begin(y)
+    for t, rec in enumerate(recs):
+        rule.step(t, rec, params.weights)
+    return rule.end(params.weights)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_the_forward_pass_is_the_recurrence_written_as_a_loop(reset):
+    rng = np.random.default_rng(1)
+    net = recurrent_net(rng, neuron=Neuron(2.0, 1.0, reset))
+    x = (rng.random((2, 9, N_IN)) < 0.5).astype(float)
+    _, recs = run_records(net, x)
+    w, w_rec, w_out = net.weights["h"][:, :N_IN], net.weights["h"][:, N_IN:], net.weights["out"]
+    for b in range(2):
+        v, s = np.zeros(HIDDEN), np.zeros(HIDDEN)
+        for t in range(9):
+            u = np.zeros(HIDDEN)
+            for i in range(HIDDEN):
+                u[i] = 0.5 * v[i] + sum(w[i, j] * x[b, t, j] for j in range(N_IN)) \
+                    + sum(w_rec[i, j] * s[j] for j in range(HIDDEN))
+            s = (u >= 1.0).astype(float)
+            v = u - s if reset == "subtract" else u * (1 - s)
+            assert np.allclose(recs[t].u[0][b], u, rtol=1e-13, atol=1e-13)
+            assert np.array_equal(recs[t].spikes[0][b], s)
+            assert np.allclose(recs[t].u[1][b], w_out @ s, rtol=1e-13, atol=1e-13)
+    assert sum(r.spikes[0].sum() for r in recs) > 10  # the recurrence carries spikes
+
+
+def test_bptt_through_the_recurrence_is_torch_autograds_gradient():
+    """The same network in torch (heaviside forward, chipsim's sigmoid surrogate backward,
+    the reset detached as the paper), the same dL/do[t] per step: torch.autograd's
+    gradients of W, W_rec and the read-out equal chipsim's BPTT."""
+    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            ctx.save_for_backward(z)
+            return (z >= 0).to(z.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            z, = ctx.saved_tensors
+            sig = torch.sigmoid(4.0 * z)
+            return g * 4.0 * sig * (1 - sig)
+
+    rng = np.random.default_rng(5)
+    net = recurrent_net(rng)
+    steps, batch = 8, 3
+    x = (rng.random((batch, steps, N_IN)) < 0.5).astype(float)
+    y = rng.integers(0, CLASSES, batch)
+    params, recs = run_records(net, x)
+    grads = gradients(BPTT(timesteps=steps, chain=net.chain), recs, params, y)
+
+    w_h = torch.tensor(net.weights["h"], requires_grad=True)
+    w_out = torch.tensor(net.weights["out"], requires_grad=True)
+    xt = torch.tensor(x)
+    v = torch.zeros(batch, HIDDEN, dtype=torch.float64)
+    s = torch.zeros(batch, HIDDEN, dtype=torch.float64)
+    outputs = []
+    for t in range(steps):
+        u = 0.5 * v + torch.cat([xt[:, t], s], dim=1) @ w_h.T
+        s = Spike.apply(u - 1.0)
+        v = u - s.detach()
+        outputs.append(s @ w_out.T)
+    deltas = [torch.tensor(step_loss_grad(o.detach().numpy(), y, 0.05, steps)) for o in outputs]
+    torch.autograd.backward(outputs, deltas)
+    assert np.allclose(grads[0][0], w_h.grad.numpy(), rtol=1e-10, atol=1e-13)
+    assert np.allclose(grads[0][1], w_out.grad.numpy(), rtol=1e-10, atol=1e-13)
+    assert np.abs(grads[0][0][:, N_IN:]).max() > 1e-3   # W_rec does learn
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ottt_equals_bptt_when_no_error_runs_through_the_recurrence(seed):
+    """With W_rec = 0 nothing flows back through the layer's own spikes, and with the reset
+    detached and an input trace OTTT_A's gradient of the layer is BPTT's exactly, W_rec's too:
+    the trace of the layer's own past spikes sums what BPTT's recursion sums. With W_rec != 0
+    BPTT also sends the error back through the recurrence, which OTTT leaves out."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((2, 6, N_IN)) < 0.5).astype(float)
+    y = rng.integers(0, CLASSES, 2)
+    for scale, equal in ((0.0, True), (0.5, False)):
+        net = recurrent_net(np.random.default_rng(seed), w_rec_scale=scale)
+        params, recs = run_records(net, x)
+        chain = net.chain
+        g_ottt = gradients(OTTT(input_trace=True, timesteps=6, chain=chain), recs, params, y)
+        g_bptt = gradients(BPTT(timesteps=6, chain=chain), recs, params, y)
+        # the recurrent layer's [W | W_rec] (the read-out learns from traces: never exact)
+        assert np.allclose(g_ottt[0][0], g_bptt[0][0], rtol=1e-10, atol=1e-14) == equal
+        if equal:
+            assert np.abs(g_bptt[0][0][:, N_IN:]).max() > 1e-4   # the W_rec part is compared
+
+
+def test_recurrent_layers_are_refused_where_they_do_not_run(tmp_path, capsys):
+    base = {"data": {"source": "digits", "timesteps": 4},
+            "network": {"layers": [{"name": "h", "units": 16, "recurrent": True},
+                                   {"name": "out", "units": 10, "neuron": "readout"}]},
+            "learning": {"epochs": 1}, "output": {"plots": False}}
+    cases = [({}, "network.layers.0.recurrent: recurrent layers run in float64 only"),
+             ({"network": {"layers": [{"name": "h", "units": 16},
+                                      {"name": "out", "units": 10, "recurrent": True}]},
+               "chip": {"arithmetic": "float64"}},
+              "network.layers.1.recurrent: only a hidden spiking dense layer can be recurrent")]
+    for i, (change, message) in enumerate(cases):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(yaml.safe_dump({**base, **change}))
+        assert main(["run", str(path), "--out", str(tmp_path / f"r{i}")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_a_recurrent_run_saves_and_reloads_and_the_chip_refuses_it(tmp_path, capsys):
+    config = {"seed": 0, "data": {"source": "digits", "timesteps": 4},
+              "network": {"layers": [{"name": "h", "units": 32, "recurrent": True},
+                                     {"name": "out", "units": 10, "neuron": "readout"}]},
+              "learning": {"epochs": 2, "batch_size": 8, "optimizer": {"lr": 0.5}},
+              "chip": {"arithmetic": "float64"}, "output": {"plots": False}}
+    path = tmp_path / "rec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 0
+    trained = np.load(tmp_path / "run" / "weights.npz")
+    assert trained["h"].shape == (32, 64 + 32)
+    report = yaml.safe_load((tmp_path / "run" / "report.json").read_text())
+    assert report["final"]["test_accuracy"] > 0.5
+    reload = {"data": config["data"], "network": {"model": str(tmp_path / "run")},
+              "learning": {"rule": "none"}, "output": {"plots": False}}
+    for arithmetic, status in (("float64", 0), ("fixed", 2)):
+        path.write_text(yaml.safe_dump({**reload, "chip": {"arithmetic": arithmetic}}))
+        assert main(["run", str(path), "--out", str(tmp_path / arithmetic)]) == status
+    again = yaml.safe_load((tmp_path / "float64" / "report.json").read_text())
+    assert again["final"]["test_accuracy"] == report["final"]["test_accuracy"]
+    err = capsys.readouterr().err
+    assert "layer 'h' is recurrent: recurrent layers run in float64 only" in err
