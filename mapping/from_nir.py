@@ -6,8 +6,11 @@ becomes one chipsim layer (``Dense`` / ``Conv2d``, named after the synaptic node
 neuron; a synaptic node followed by ``Output``, or by an ``LI`` / ``CubaLI`` node and then
 ``Output``, becomes the non-spiking read-out (the last layer, spiking=False). ``SumPool2d`` /
 ``AvgPool2d`` become ``Pool2d`` and ``Flatten`` becomes ``Flatten`` (always a full flatten to a
-vector). Branches, merges, cycles (recurrent layers), nested graphs and every other node type
-are refused with a ``DataError`` naming the node. NIR parameters are per neuron; chipsim's
+vector). A neuron node whose spikes return to it through a synaptic node of its own (the
+cycle snnTorch's exporter writes for ``RLeaky``: ``lif -> w_rec -> lif``; a nested graph of
+that shape is read the same) becomes a recurrent dense layer, weights [W | W_rec] and the two
+biases summed (they add to the same current every step). Other branches, merges, cycles and
+every other node type are refused with a ``DataError`` naming the node. NIR parameters are per neuron; chipsim's
 neuron is per layer, so each parameter must be uniform within a layer (else ``DataError``
 naming the node, the parameter and its spread). An ``Affine`` / ``Conv2d`` bias that is all
 zeros is dropped (adding 0.0 changes no result); others are kept, and the chip runs them. A
@@ -140,10 +143,11 @@ def read_nir(path: str | Path, convention: str = "nir", dt: float | None = None)
             or dt <= 0:
         raise ConfigError(f"network.nir.dt: expected a positive number (the time step of the "
                           f"discretisation, in the file's time unit), got {dt!r}")
-    input_name, chain = _chain(graph, where)
+    graph = _inlined(graph)
+    input_name, chain, recurrent = _chain(graph, where)
     shape = _shape(graph.nodes[input_name].input_type.get("input"), where,
                    f"Input node '{input_name}'")
-    return _network(chain, shape, conv, float(dt), where)
+    return _network(chain, shape, conv, float(dt), where, recurrent)
 
 
 # ---- reading the file ----------------------------------------------------------------------
@@ -211,8 +215,46 @@ def _kind(node) -> str:
     return type(node).__name__
 
 
-def _chain(graph, where: str) -> tuple[str, list[tuple[str, object]]]:
-    """(input node name, [(name, node), ...] strictly between Input and Output)."""
+def _inlined(graph):
+    """The graph with every nested NIRGraph node replaced by its nodes (named
+    '<node>.<inner>'): edges into it go to what its Input feeds, edges out of it leave from
+    what feeds its Output."""
+    import nir
+
+    nested = {n: g for n, g in graph.nodes.items() if isinstance(g, nir.NIRGraph)}
+    if not nested:
+        return graph
+    nodes = {n: v for n, v in graph.nodes.items() if n not in nested}
+    entry, leave, edges = {}, {}, []
+    for name, sub in nested.items():
+        sub = _inlined(sub)
+        ins = [n for n, v in sub.nodes.items() if isinstance(v, nir.Input)]
+        outs = [n for n, v in sub.nodes.items() if isinstance(v, nir.Output)]
+        nodes.update({f"{name}.{n}": v for n, v in sub.nodes.items() if n not in ins + outs})
+        entry[name] = [f"{name}.{b}" for a, b in sub.edges if a in ins]
+        leave[name] = [f"{name}.{a}" for a, b in sub.edges if b in outs]
+        edges += [(f"{name}.{a}", f"{name}.{b}") for a, b in sub.edges
+                  if a not in ins and b not in outs]
+    for a, b in graph.edges:
+        edges += [(x, y) for x in leave.get(a, [a]) for y in entry.get(b, [b])]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def _recurrences(nodes, succ, pred) -> dict:
+    """{neuron node: (name, node) of the synaptic node that returns its spikes to it}: a
+    synaptic node fed only by one spiking node and feeding only that node."""
+    out = {}
+    for name, node in nodes.items():
+        if _kind(node) in SYNAPTIC_NODES and len(pred[name]) == 1 and succ[name] == pred[name]:
+            neuron = pred[name][0]
+            if _kind(nodes[neuron]) in SPIKING_NODES:
+                out[neuron] = (name, node)
+    return out
+
+
+def _chain(graph, where: str) -> tuple[str, list[tuple[str, object]], dict]:
+    """(input node name, [(name, node), ...] strictly between Input and Output, recurrences
+    (see ``_recurrences``))."""
     import nir
 
     nodes, edges = graph.nodes, graph.edges
@@ -234,6 +276,11 @@ def _chain(graph, where: str) -> tuple[str, list[tuple[str, object]]]:
         a, b = edge
         succ[a].append(b)
         pred[b].append(a)
+    recurrent = _recurrences(nodes, succ, pred)
+    for neuron, (name, _) in recurrent.items():  # the loop is the layer's, not the chain's
+        succ[neuron].remove(name)
+        pred[neuron].remove(name)
+        succ[name], pred[name] = [], []
     start, stop = inputs[0], outputs[0]
     if pred[start]:
         raise DataError(f"{where}: the Input node '{start}' receives edges from "
@@ -264,11 +311,11 @@ def _chain(graph, where: str) -> tuple[str, list[tuple[str, object]]]:
     if succ[stop]:
         raise DataError(f"{where}: the Output node '{stop}' feeds {', '.join(succ[stop])}; "
                         "an Output node must end the chain")
-    stray = sorted(set(nodes) - visited)
+    stray = sorted(set(nodes) - visited - {name for name, _ in recurrent.values()})
     if stray:
         raise DataError(f"{where}: nodes {', '.join(repr(n) for n in stray)} are not on the path "
                         f"from Input '{start}' to Output '{stop}'; chipsim reads a single chain")
-    return start, chain
+    return start, chain, recurrent
 
 
 def _shape(value, where: str, what: str) -> tuple[int, ...]:
@@ -286,7 +333,8 @@ def _shape(value, where: str, what: str) -> tuple[int, ...]:
 
 # ---- building the network -----------------------------------------------------------------
 
-def _network(chain, shape, conv: Convention, dt: float, where: str) -> Network:
+def _network(chain, shape, conv: Convention, dt: float, where: str,
+             recurrent: dict | None = None) -> Network:
     layers, weights, biases = [], {}, {}
     pending = None  # (name, node, layer kwargs) of a synaptic node waiting for its neuron
     n_inputs = math.prod(shape)
@@ -311,8 +359,11 @@ def _network(chain, shape, conv: Convention, dt: float, where: str) -> Network:
                 raise DataError(f"{at} is a non-spiking read-out and must be the last node "
                                 f"before Output, but it feeds '{chain[i + 1][0]}'")
             neuron, scale = _neuron(node, pending[5], conv, dt, at)
+            loop = (recurrent or {}).get(name)
+            if loop is not None:
+                loop = _recurrent_synapse(loop, pending, f"{where}: node '{loop[0]}'", at)
             layers.append(_layer(pending, not readout, None if readout else neuron,
-                                 scale, weights, biases))
+                                 scale, weights, biases, loop))
             pending = None
         elif kind in SHAPE_NODES:
             if pending is not None:
@@ -334,6 +385,9 @@ def _network(chain, shape, conv: Convention, dt: float, where: str) -> Network:
     if layers[-1].kind not in ("dense", "conv2d"):
         raise DataError(f"{where}: the chain ends with {layers[-1].kind} '{layers[-1].name}'; "
                         "the last layer must be a synaptic node (with or without neurons)")
+    if getattr(layers[-1], "recurrent", False):
+        raise DataError(f"{where}: the output layer '{layers[-1].name}' is recurrent; chipsim's "
+                        "recurrent layers are hidden layers")
     spiking = [l.neuron for l in layers if l.kind in ("dense", "conv2d") and l.spiking]
     default = spiking[0] if spiking else Neuron()
     layers = [_without_default(l, default) for l in layers]
@@ -471,8 +525,26 @@ def _reshape(name, node, shape, at):
     return layer
 
 
-def _layer(pending, spiking, neuron, scale, weights, biases):
+def _recurrent_synapse(loop, pending, at: str, neuron_at: str):
+    """(W_rec, its bias or None) of the synaptic node ``loop`` returning a layer's spikes."""
+    name, node = loop
+    if pending[2]["kind"] != "dense":
+        raise DataError(f"{neuron_at} returns its spikes through '{name}', but its layer is "
+                        f"{pending[2]['kind']}; chipsim's recurrent layers are dense")
+    n = pending[2]["n_out"]
+    kw, w_rec, bias, _ = _synapse(node, (n,), at)
+    if kw["kind"] != "dense" or w_rec.shape != (n, n):
+        raise DataError(f"{at}: a recurrent weight must be ({n}, {n}), got {w_rec.shape}")
+    return w_rec, bias
+
+
+def _layer(pending, spiking, neuron, scale, weights, biases, loop=None):
     name, node, kw, w, bias, out_shape = pending
+    if loop is not None:  # [W | W_rec]; both biases add to the same current every step
+        w_rec, b_rec = loop
+        w = np.hstack([w, w_rec])
+        if b_rec is not None:
+            bias = b_rec if bias is None else bias + b_rec
     if scale != 1.0:  # fold the neuron's input scale into the synapses (exact when 1)
         w = w * scale
         bias = None if bias is None else bias * scale
@@ -481,7 +553,7 @@ def _layer(pending, spiking, neuron, scale, weights, biases):
         biases[name] = bias
     kw = dict(kw)
     if kw.pop("kind") == "dense":
-        return Dense(name, kw["n_in"], kw["n_out"], spiking, neuron)
+        return Dense(name, kw["n_in"], kw["n_out"], spiking, neuron, loop is not None)
     return Conv2d(name, **kw, spiking=spiking, neuron=neuron)
 
 

@@ -282,15 +282,23 @@ def test_branch_is_refused_naming_the_node(tmp_path):
         read_nir(save(tmp_path / "branch.nir", nodes, edges))
 
 
-def test_recurrent_connection_is_refused_naming_the_node(tmp_path):
+def test_recurrent_output_layer_and_other_cycles_are_refused_naming_the_node(tmp_path):
+    """A neuron's own loop (lif -> rec -> lif) makes a recurrent hidden layer
+    (tests/test_recurrent.py); on the output layer it is refused, and so is a loop from one
+    layer's neurons back to another's."""
     nodes = {"in": nir.Input(input_type={"input": np.array([2])}),
              "fc": nir.Linear(weight=np.ones((2, 2))), "lif": lif(2),
              "rec": nir.Linear(weight=np.eye(2)),
              "out": nir.Output(output_type={"output": np.array([2])})}
     edges = [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")]
+    with pytest.raises(DataError, match=r"the output layer 'fc' is recurrent"):
+        read_nir(save(tmp_path / "rec.nir", nodes, edges))
+    nodes.update({"fc2": nir.Linear(weight=np.ones((2, 2))), "lif2": lif(2)})
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "lif2"), ("lif2", "rec"),
+             ("rec", "lif"), ("lif2", "out")]
     with pytest.raises(DataError, match=r"node 'lif' \(LIF\) receives edges from 'fc', 'rec' "
                                         r"\(a merge or a recurrent connection\)"):
-        read_nir(save(tmp_path / "rec.nir", nodes, edges))
+        read_nir(save(tmp_path / "loop.nir", nodes, edges))
 
 
 def test_unsupported_node_is_refused_naming_its_type(tmp_path):

@@ -167,3 +167,100 @@ def test_a_recurrent_run_saves_and_reloads_and_the_chip_refuses_it(tmp_path, cap
     assert again["final"]["test_accuracy"] == report["final"]["test_accuracy"]
     err = capsys.readouterr().err
     assert "layer 'h' is recurrent: recurrent layers run in float64 only" in err
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch")
+def test_snntorch_rleaky_through_its_nir_export_spikes_as_snntorch(tmp_path):
+    """snnTorch's RLeaky (a recurrent nn.Linear with its bias, reset at the next step) in a
+    Linear -> RLeaky -> Linear -> Leaky net, written by snnTorch's own export_to_nir and read
+    with the snnTorch convention: chipsim's float64 spikes equal snnTorch's own forward in
+    every layer at every step. Dyadic weights and beta 0.5 keep every sum exact in both (and
+    in snnTorch's float32)."""
+    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
+    snn = pytest.importorskip("snntorch", reason="needs snnTorch (pip install 'chipsim[torch]')")
+    nir = pytest.importorskip("nir", reason="needs the 'nir' package")
+    pytest.importorskip("nirtorch", reason="snnTorch's NIR exporter needs nirtorch")
+    from snntorch import utils
+    from snntorch.export_nir import export_to_nir
+
+    from chipsim.float64 import infer
+    from chipsim.mapping.load import load_model
+
+    hidden, classes, steps = 12, 4, 16
+    rng = np.random.default_rng(2)
+    dyadic = lambda *shape: torch.tensor(rng.integers(-8, 13, shape) / 16.0)  # noqa: E731
+    full = lambda n, v: torch.full((n,), v)  # noqa: E731 (per-neuron: what the exporter needs)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(N_IN, hidden),
+        snn.RLeaky(beta=full(hidden, 0.5), threshold=full(hidden, 1.0), linear_features=hidden,
+                   init_hidden=True),
+        torch.nn.Linear(hidden, classes),
+        snn.Leaky(beta=full(classes, 0.5), threshold=full(classes, 1.0), init_hidden=True))
+    with torch.no_grad():
+        for m in (net[0], net[1].recurrent, net[2]):
+            m.weight.copy_(dyadic(*m.weight.shape))
+            m.bias.copy_(dyadic(*m.bias.shape))
+    graph = export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0])
+    nir.write(tmp_path / "rleaky.nir", graph)
+
+    x = (rng.random((20, steps, N_IN)) < 0.4).astype(np.float64)
+    utils.reset(net)  # float32, as snnTorch runs: exact on these dyadic values
+    theirs = [[], []]
+    with torch.no_grad():
+        for t in range(steps):
+            out = torch.from_numpy(x[:, t]).float()
+            for k, m in enumerate(net):
+                out = m(out)
+                if k in (1, 3):
+                    theirs[k // 2].append(out.numpy().copy())
+    network = load_model(tmp_path / "rleaky.nir", "snntorch")
+    assert [getattr(layer, "recurrent", False) for layer in network.synaptic] == [True, False]
+    _, rec = infer(network, Params.of(network), x, record=("spikes",))
+    names = [layer.name for layer in network.synaptic]
+    for k, name in enumerate(names):
+        mine = rec[f"{name}.spikes"]
+        assert np.array_equal(mine, np.stack(theirs[k], axis=1).astype(np.uint8)), name
+    assert rec[f"{names[0]}.spikes"].mean() > 0.05  # the layers do spike
+    assert rec[f"{names[1]}.spikes"].sum() > 0
+
+
+def test_a_nested_rleaky_graph_reads_as_the_flat_one(tmp_path):
+    """Older snnTorch exporters wrote RLeaky as a nested graph (Input -> lif <-> w_rec ->
+    Output inside a node of its own); it reads as the flat cycle the current one writes."""
+    nir = pytest.importorskip("nir", reason="needs the 'nir' package")
+    from chipsim.mapping.load import load_model
+
+    rng = np.random.default_rng(0)
+    n, h = 4, 3
+    lif = dict(tau=np.full(h, 2e-4), r=np.full(h, 2.0), v_leak=np.zeros(h),
+               v_threshold=np.ones(h), v_reset=np.zeros(h))
+    fc1 = nir.Affine(weight=rng.normal(size=(h, n)), bias=rng.normal(size=h))
+    w_rec = nir.Affine(weight=rng.normal(size=(h, h)), bias=rng.normal(size=h))
+    fc2 = nir.Linear(weight=rng.normal(size=(2, h)))
+    flat = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([n])}), "fc1": fc1,
+               "lif1.lif": nir.LIF(**lif), "lif1.w_rec": w_rec, "fc2": fc2,
+               "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "fc1"), ("fc1", "lif1.lif"), ("lif1.lif", "lif1.w_rec"),
+               ("lif1.w_rec", "lif1.lif"), ("lif1.lif", "fc2"), ("fc2", "output")])
+    inner = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([h])}), "lif": nir.LIF(**lif),
+               "w_rec": w_rec, "output": nir.Output(output_type={"output": np.array([h])})},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    nested = nir.NIRGraph(
+        nodes={"input": flat.nodes["input"], "fc1": fc1, "lif1": inner, "fc2": fc2,
+               "output": flat.nodes["output"]},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "output")])
+    nets = []
+    for name, graph in (("flat", flat), ("nested", nested)):
+        nir.write(tmp_path / f"{name}.nir", graph)
+        nets.append(load_model(tmp_path / f"{name}.nir", "snntorch"))
+    a, b = nets
+    assert [getattr(l, "recurrent", False) for l in a.synaptic] == [True, False]
+    assert [(l.name, l.kind, getattr(l, "recurrent", False)) for l in a.layers] == \
+        [(l.name, l.kind, getattr(l, "recurrent", False)) for l in b.layers]
+    for key in a.weights:
+        assert np.array_equal(a.weights[key], b.weights[key])
+    # snnTorch's convention: r = tau / dt, the input enters unscaled
+    assert np.array_equal(a.weights["fc1"], np.hstack([fc1.weight, w_rec.weight]))
+    assert np.array_equal(a.biases["fc1"], fc1.bias + w_rec.bias)
