@@ -40,7 +40,7 @@ RESULTS = STORED / "readme_numbers.json"
 SOURCES = {"main": RESULTS, "measured": STORED / "measured.json",
            "quantization": STORED / "quantization.json", "speed": STORED / "chip_speed.json",
            "memory": STORED / "training_memory.json", "startup": STORED / "compile_time.json",
-           "sanafe": STORED / "sanafe_crosscheck.json"}
+           "sanafe": STORED / "sanafe_crosscheck.json", "temporal": STORED / "temporal.json"}
 BEGIN = "<!-- rows from bench/readme_numbers.py (do not edit by hand): begin -->"
 END = "<!-- rows from bench/readme_numbers.py: end -->"
 JOBS = {"main": [], "variant_O": ["learning.variant=O", "learning.batch_size=1"]}
@@ -282,6 +282,25 @@ def cost_model_rows(cross: dict, m: dict) -> list[str]:
     return rows
 
 
+def temporal_rows(temporal: dict) -> list[str]:
+    """Delayed XOR, recurrent against feed-forward (bench/temporal.py)."""
+    runs = {r["run"]: r for r in temporal["rows"]}
+
+    def cell(label):
+        r = runs[label]
+        return (f"{100 * r['mean']:.1f} % (" + ", ".join(f"{100 * a:.1f}" for a in r["accuracy"])
+                + ")")
+
+    seeds = runs["recurrent, OTTT_A"]["seeds"]
+    return [
+        "| delayed XOR (two cues 10 steps apart, chance 50 %), float64, 64 hidden units, tau 8, "
+        f"40 epochs, seeds {seeds[0]}-{seeds[-1]}: test accuracy, mean (per seed) | "
+        "`python bench/temporal.py` (each run: `chipsim run examples/delayed_xor.yaml`) | "
+        f"recurrent: OTTT_A {cell('recurrent, OTTT_A')}, BPTT {cell('recurrent, BPTT')}; "
+        f"feed-forward: OTTT_A {cell('feed-forward, OTTT_A')}, BPTT "
+        f"{cell('feed-forward, BPTT')} |"]
+
+
 def table(stored: dict) -> str:
     """Every row of the README's Measured table, from the stored results."""
     return "\n".join(["| what | command | result |", "|---|---|---|"]
@@ -289,6 +308,7 @@ def table(stored: dict) -> str:
                      + speed_rows(stored["speed"]) + startup_rows(stored["startup"])
                      + memory_rows(stored["memory"])
                      + cost_model_rows(stored["sanafe"], stored["measured"])
+                     + temporal_rows(stored["temporal"])
                      + main_rows(stored["main"]))
 
 

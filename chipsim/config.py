@@ -47,10 +47,24 @@ class RandmanConfig(_Section):
     samples_per_class: int = _f(200, "samples per class (the paper: 1000)", ge=2, le=100_000)
 
 
+class DelayedXorConfig(_Section):
+    cue: int = _f(5, "steps of each cue", ge=1, le=10_000)
+    delay: int = _f(10, "silent steps between the two cues", ge=0, le=100_000)
+    channels: int = _f(10, "input units per group (A, B, recall): 3 x channels inputs",
+                       ge=1, le=10_000)
+    rate: float = _f(0.5, "spike probability per step of an active group's unit", gt=0.0,
+                     le=1.0)
+    noise: float = _f(0.02, "spike probability per step of every unit", ge=0.0, le=1.0)
+    train: int = _f(800, "training samples", ge=1, le=1_000_000)
+    test: int = _f(200, "test samples", ge=1, le=1_000_000)
+
+
 class DataConfig(_Section):
-    source: Literal["digits", "yinyang", "randman", "fashion_mnist", "mnist1d", "npz"] = _f(
+    source: Literal["digits", "yinyang", "randman", "fashion_mnist", "mnist1d", "npz",
+                    "delayed_xor"] = _f(
         "digits", "digits (scikit-learn's 8x8, embedded), yinyang, randman, mnist1d "
-        "(generated from the seed), fashion_mnist (Debian package dataset-fashion-mnist), npz")
+        "(generated from the seed), fashion_mnist (Debian package dataset-fashion-mnist), npz, "
+        "delayed_xor (a temporal task generated from the seed: chipsim/data/delayed_xor.py)")
     path: Union[str, None] = _f(
         None, "npz: the file (x (N,T,in) pre-encoded or (N,in) static, y (N,) int, optional "
         "x_test, y_test); fashion_mnist: the folder of the IDX files (default: the package's); "
@@ -64,6 +78,8 @@ class DataConfig(_Section):
                         ge=1, le=100_000)
     downsample: bool = _f(False, "fashion_mnist: average 2x2 blocks (14x14 inputs)")
     randman: RandmanConfig = _f(RandmanConfig(), "randman parameters (Zenke and Vogels 2021)")
+    delayed_xor: DelayedXorConfig = _f(DelayedXorConfig(), "delayed XOR: two cues a delay apart, "
+                                       "the label is whether they differ (chance 50 %)")
 
 
 # ----------------------------------------------------------------------------- network

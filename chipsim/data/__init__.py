@@ -53,6 +53,12 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
         from chipsim.data.fashion_mnist import load_fashion_mnist
 
         return load_fashion_mnist(d.path, d.downsample)
+    if d.source == "delayed_xor":
+        from chipsim.data.delayed_xor import load_delayed_xor
+
+        t = d.delayed_xor
+        return load_delayed_xor(seed, d.timesteps, t.cue, t.delay, t.channels, t.rate, t.noise,
+                                t.train, t.test)
     if d.source == "npz":
         from chipsim.data.npz import load_npz
 
