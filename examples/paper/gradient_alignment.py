@@ -7,7 +7,9 @@ gradient (reset detached, as the paper), and their cosine similarity per layer a
 
 Run:  python examples/paper/gradient_alignment.py [--config NET.yaml] [--every 20]
 Writes runs/paper/gradient_alignment/{alignment.csv, gradient_alignment.png, summary.md}.
-About 5 s for the digits net (the default).
+About 5 s for the digits net (the default); 8 s for the recurrent delayed XOR net
+(--config examples/delayed_xor.yaml --every 10), where BPTT also carries the error back
+through the recurrence and OTTT does not.
 """
 from __future__ import annotations
 
@@ -96,8 +98,11 @@ def main():
     header = ["epoch", "batch", *names, "all"]
     write_text(out / "alignment.csv", "\n".join([",".join(header)] + [
         ",".join(str(r[h]) for h in header) for r in rows]) + "\n")
+    recurrent = [layer.name for layer in network.synaptic if getattr(layer, "recurrent", False)]
     plot(rows, names, out / "gradient_alignment.png",
-         f"{Path(args.config).stem}: float64 OTTT_{learn.variant} vs BPTT gradients on a probe "
+         f"{Path(args.config).stem}"
+         + (f" ({', '.join(recurrent)} recurrent)" if recurrent else "")
+         + f": float64 OTTT_{learn.variant} vs BPTT gradients on a probe "
          f"batch of {args.probe} training samples every {args.every} batches,\nT = {steps}, "
          f"{learn.epochs} epochs, seed {config.seed}; 'all': every parameter as one vector")
     means = {k: float(np.mean([r[k] for r in rows])) for k in names + ["all"]}
