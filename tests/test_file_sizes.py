@@ -90,7 +90,7 @@ def test_architecture_files_name_the_layer_and_key(tmp_path, capsys):
               "layers.0 ('fc').units: required, an integer >= 1"),
              ({"name": "fc", "type": "dense", "unit": 3}, None,
               "layers.0 ('fc').unit: unknown key 'unit' (did you mean 'units'?); valid keys in "
-              "layers.0: name, type, units, neuron, neuron_module"),
+              "layers.0: name, type, units, recurrent, neuron, neuron_module"),
              ({"name": "fc", "type": "dens", "units": 3}, None,
               "layers.0 ('fc').type: unknown 'dens' (did you mean 'dense'?); expected one of "
               "'dense', 'conv2d', 'avgpool2d', 'sumpool2d', 'flatten'"),
