@@ -9,11 +9,12 @@ import pytest
 import yaml
 
 from chipsim.cli import main
-from chipsim.float64 import Params, initial_state, step
+from chipsim.float64 import Params
 from chipsim.mapping.network import Dense, Network, Neuron
 from chipsim.rules.bptt import BPTT
 from chipsim.rules.loss import step_loss_grad
 from chipsim.rules.ottt import OTTT
+from test_float64 import run_records
 
 N_IN, HIDDEN, CLASSES = 5, 7, 3
 
@@ -23,14 +24,6 @@ def recurrent_net(rng, w_rec_scale=0.5, neuron=Neuron()):
     w = np.hstack([rng.normal(0.4, 0.6, (HIDDEN, N_IN)),
                    w_rec_scale * rng.normal(0.0, 0.5, (HIDDEN, HIDDEN))])
     return Network(N_IN, layers, neuron, {"h": w, "out": rng.normal(0, 0.6, (CLASSES, HIDDEN))}, {})
-
-
-def run_records(net, x):
-    params, state, recs = Params.of(net), initial_state(net, x.shape[0]), []
-    for t in range(x.shape[1]):
-        state, rec = step(net, params, state, x[:, t])
-        recs.append(rec)
-    return params, recs
 
 
 def gradients(rule, recs, params, y):
