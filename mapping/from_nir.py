@@ -10,9 +10,9 @@ vector). A neuron node whose spikes return to it through a synaptic node of its 
 cycle snnTorch's exporter writes for ``RLeaky``: ``lif -> w_rec -> lif``; a nested graph of
 that shape is read the same) becomes a recurrent dense layer, weights [W | W_rec] and the two
 biases summed (they add to the same current every step). Other branches, merges, cycles and
-every other node type are refused with a ``DataError`` naming the node. NIR parameters are per neuron; chipsim's
-neuron is per layer, so each parameter must be uniform within a layer (else ``DataError``
-naming the node, the parameter and its spread). An ``Affine`` / ``Conv2d`` bias that is all
+every other node type are refused with a ``DataError`` naming the node. NIR parameters are
+per neuron; chipsim's neuron is per layer, so each parameter must be uniform within a layer
+(else ``DataError`` naming the node, the parameter and its spread). An ``Affine`` / ``Conv2d`` bias that is all
 zeros is dropped (adding 0.0 changes no result); others are kept, and the chip runs them. A
 ``Conv2d`` bias is kept per output channel (out_channels,), as the torch state_dict importer
 does. Parameters that must agree (snnTorch's r = tau/dt, a CubaLIF's tau_syn = dt) are

@@ -127,7 +127,7 @@ def test_hand_worked_two_core_chip(tmp_path):
     core0, core1 = inf["events_per_core"]["0"], inf["events_per_core"]["1"]
     assert (core0["synapse_rows_read"], core0["synaptic_ops"], core0["input_packets"]) == (3, 6, 3)
     assert (core0["active_neuron_updates"], core0["inactive_neuron_updates"]) == (3, 1)
-    assert (core0["neuron_spikes"], core1["neuron_spikes"]) == (3, 0)   # the read-out does not spike
+    assert (core0["neuron_spikes"], core1["neuron_spikes"]) == (3, 0)   # a read-out: no spikes
     assert (core0["hops_ew"], core0["hops_ns"], core0["spike_packets"]) == (3, 0, 0)
     assert (core1["synapse_rows_read"], core1["synaptic_ops"], core1["spike_packets"]) == (3, 6, 3)
     assert (core1["active_neuron_updates"], core1["inactive_neuron_updates"]) == (2, 2)

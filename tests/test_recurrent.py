@@ -20,7 +20,8 @@ N_IN, HIDDEN, CLASSES = 5, 7, 3
 
 
 def recurrent_net(rng, w_rec_scale=0.5, neuron=Neuron()):
-    layers = (Dense("h", N_IN, HIDDEN, recurrent=True), Dense("out", HIDDEN, CLASSES, spiking=False))
+    layers = (Dense("h", N_IN, HIDDEN, recurrent=True),
+              Dense("out", HIDDEN, CLASSES, spiking=False))
     w = np.hstack([rng.normal(0.4, 0.6, (HIDDEN, N_IN)),
                    w_rec_scale * rng.normal(0.0, 0.5, (HIDDEN, HIDDEN))])
     return Network(N_IN, layers, neuron, {"h": w, "out": rng.normal(0, 0.6, (CLASSES, HIDDEN))}, {})

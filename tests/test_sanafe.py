@@ -98,7 +98,8 @@ def test_the_sanafe_loihi_preset_has_the_values_of_sanafes_loihi_file():
     from chipsim.chip.presets import LOIHI_CYCLES
     from chipsim.report.energy_tables import sanafe_loihi
 
-    arch = yaml.safe_load(files("sanafe.examples").joinpath("loihi.yaml").read_text())["architecture"]
+    text = files("sanafe.examples").joinpath("loihi.yaml").read_text()
+    arch = yaml.safe_load(text)["architecture"]
     tile = arch["tile"][0]["attributes"]
     core = arch["tile"][0]["core"][0]
     lif, = [s["attributes"] for s in core["soma"] if s["name"] == "loihi_lif"]
