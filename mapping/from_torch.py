@@ -173,15 +173,33 @@ def leaky_neuron(beta: float, threshold: float, mechanism: str, firing: str = ">
     return Neuron(tau, threshold, "subtract", firing, "next_step")
 
 
+def _rleaky_recurrence(m, at: str, shape: tuple, nn) -> tuple[np.ndarray, np.ndarray | None]:
+    """(W_rec (n, n), its bias or None) of an snnTorch RLeaky after a layer whose weights have
+    ``shape``: its recurrent nn.Linear, or one-to-one weights V on the diagonal."""
+    if len(shape) != 2:
+        raise DataError(f"{at}: an RLeaky after a conv layer; chipsim's recurrent layers are "
+                        "dense")
+    n = shape[0]
+    if m.all_to_all:
+        rec = m.recurrent
+        if not isinstance(rec, nn.Linear) or tuple(rec.weight.shape) != (n, n):
+            raise DataError(f"{at}: RLeaky's recurrent connection must be an nn.Linear({n}, "
+                            f"{n}) (linear_features={n}), got {type(rec).__name__}")
+        bias = None if rec.bias is None else rec.bias.detach().double().numpy()
+        return rec.weight.detach().double().numpy(), bias
+    v = m.recurrent.V.detach().double().numpy()
+    return np.diag(np.broadcast_to(v, (n,)).copy()), None
+
+
 def neuron_of(m, where: str) -> tuple[Neuron, float]:
     """(chipsim Neuron, input divisor) for a spiking neuron module; the divisor is tau where the
     neuron decays its input (v += (x - v) / tau), else 1: the preceding layer's weights and bias
     are divided by it."""
     family, kind, at = _neuron_family(m), type(m).__name__, _label(where, m)
     if family == "snntorch":
-        if kind != "Leaky":
+        if kind not in ("Leaky", "RLeaky"):
             raise DataError(f"{at}: snnTorch {kind} is not supported; chipsim maps snnTorch "
-                            "Leaky (first-order LIF)")
+                            "Leaky (first-order LIF) and RLeaky (its recurrent form)")
         mechanism = getattr(m, "reset_mechanism", "subtract")
         if mechanism not in ("subtract", "zero"):
             raise DataError(f"{at}: snnTorch Leaky reset_mechanism {mechanism!r} is not "
@@ -322,7 +340,7 @@ def from_torch(module, input_shape) -> Network:
     leaves: list = []
     _walk(module, "", {}, leaves)
 
-    layers, weights, biases, neurons = [], {}, {}, {}
+    layers, weights, biases, neurons, recurrent = [], {}, {}, {}, set()
     pending = None      # name of a synaptic layer that has no neuron yet
     scale = 1.0         # a pending Scale on the activity, folded into the next synaptic layer
     for where, m in leaves:
@@ -351,6 +369,12 @@ def from_torch(module, input_shape) -> Network:
                 if pending in biases:
                     biases[pending] = biases[pending] / divisor
             neurons[pending] = neuron
+            if kind == "RLeaky":  # its recurrence joins the layer: [W | W_rec], biases summed
+                w_rec, b_rec = _rleaky_recurrence(m, at, weights[pending].shape, nn)
+                weights[pending] = np.hstack([weights[pending], w_rec])
+                if b_rec is not None and np.any(b_rec):
+                    biases[pending] = biases.get(pending, 0.0) + b_rec
+                recurrent.add(pending)
             pending = None
             continue
         if pending is not None:
@@ -415,7 +439,8 @@ def from_torch(module, input_shape) -> Network:
             is_spiking = nrn is not None
             own = nrn if is_spiking and nrn != default else None
             if layer.kind == "dense":
-                layer = Dense(layer.name, layer.n_in, layer.n_out, is_spiking, own)
+                layer = Dense(layer.name, layer.n_in, layer.n_out, is_spiking, own,
+                              layer.name in recurrent)
             else:
                 layer = Conv2d(layer.name, layer.in_shape, layer.out_channels, layer.kernel,
                                layer.stride, layer.padding, is_spiking, own)

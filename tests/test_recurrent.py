@@ -163,27 +163,11 @@ def test_a_recurrent_run_saves_and_reloads_and_the_chip_refuses_it(tmp_path, cap
     assert "layer 'h' is recurrent: recurrent layers run in float64 only" in err
 
 
-@pytest.mark.filterwarnings("ignore:nirtorch")
-def test_snntorch_rleaky_through_its_nir_export_spikes_as_snntorch(tmp_path):
-    """snnTorch's RLeaky (a recurrent nn.Linear with its bias, reset at the next step) in a
-    Linear -> RLeaky -> Linear -> Leaky net, written by snnTorch's own export_to_nir and read
-    with the snnTorch convention: chipsim's float64 spikes equal snnTorch's own forward in
-    every layer at every step. Dyadic weights and beta 0.5 keep every sum exact in both (and
-    in snnTorch's float32)."""
-    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
-    snn = pytest.importorskip("snntorch", reason="needs snnTorch (pip install 'chipsim[torch]')")
-    nir = pytest.importorskip("nir", reason="needs the 'nir' package")
-    pytest.importorskip("nirtorch", reason="snnTorch's NIR exporter needs nirtorch")
-    from snntorch import utils
-    from snntorch.export_nir import export_to_nir
-
-    from chipsim.float64 import infer
-    from chipsim.mapping.load import load_model
-
-    hidden, classes, steps = 12, 4, 16
-    rng = np.random.default_rng(2)
+def rleaky_net(torch, snn, rng, hidden=12, classes=4):
+    """Linear -> RLeaky -> Linear -> Leaky, dyadic weights and biases, beta 0.5 (per-neuron
+    tensors: what snnTorch's exporter needs)."""
     dyadic = lambda *shape: torch.tensor(rng.integers(-8, 13, shape) / 16.0)  # noqa: E731
-    full = lambda n, v: torch.full((n,), v)  # noqa: E731 (per-neuron: what the exporter needs)
+    full = lambda n, v: torch.full((n,), v)  # noqa: E731
     net = torch.nn.Sequential(
         torch.nn.Linear(N_IN, hidden),
         snn.RLeaky(beta=full(hidden, 0.5), threshold=full(hidden, 1.0), linear_features=hidden,
@@ -194,28 +178,62 @@ def test_snntorch_rleaky_through_its_nir_export_spikes_as_snntorch(tmp_path):
         for m in (net[0], net[1].recurrent, net[2]):
             m.weight.copy_(dyadic(*m.weight.shape))
             m.bias.copy_(dyadic(*m.bias.shape))
-    graph = export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0])
-    nir.write(tmp_path / "rleaky.nir", graph)
+    return net
 
-    x = (rng.random((20, steps, N_IN)) < 0.4).astype(np.float64)
-    utils.reset(net)  # float32, as snnTorch runs: exact on these dyadic values
-    theirs = [[], []]
+
+def snntorch_spikes(torch, net, x):
+    """snnTorch's own forward (float32: exact on the dyadic values): spikes per neuron layer,
+    (N, T, units) each."""
+    from snntorch import utils
+
+    utils.reset(net)
+    spikes = [[], []]
     with torch.no_grad():
-        for t in range(steps):
+        for t in range(x.shape[1]):
             out = torch.from_numpy(x[:, t]).float()
             for k, m in enumerate(net):
                 out = m(out)
                 if k in (1, 3):
-                    theirs[k // 2].append(out.numpy().copy())
-    network = load_model(tmp_path / "rleaky.nir", "snntorch")
+                    spikes[k // 2].append(out.numpy().copy())
+    return [np.stack(s, axis=1).astype(np.uint8) for s in spikes]
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch")
+@pytest.mark.parametrize("path", ["nir", "module"])
+def test_snntorch_rleaky_spikes_as_in_snntorch(tmp_path, path):
+    """snnTorch's RLeaky (a recurrent nn.Linear with its bias, reset at the next step) in a
+    Linear -> RLeaky -> Linear -> Leaky net, through snnTorch's own export_to_nir (read with
+    the snnTorch convention) or the module itself (from_torch): chipsim's float64 spikes equal
+    snnTorch's own forward in every layer at every step. Dyadic weights and beta 0.5 keep
+    every sum exact in both."""
+    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
+    snn = pytest.importorskip("snntorch", reason="needs snnTorch (pip install 'chipsim[torch]')")
+    from chipsim.float64 import infer
+
+    rng = np.random.default_rng(2)
+    net = rleaky_net(torch, snn, rng)
+    if path == "nir":
+        nir = pytest.importorskip("nir", reason="needs the 'nir' package")
+        pytest.importorskip("nirtorch", reason="snnTorch's NIR exporter needs nirtorch")
+        from snntorch.export_nir import export_to_nir
+
+        from chipsim.mapping.load import load_model
+
+        nir.write(tmp_path / "rleaky.nir",
+                  export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0]))
+        network = load_model(tmp_path / "rleaky.nir", "snntorch")
+    else:
+        from chipsim.mapping.from_torch import from_torch
+
+        network = from_torch(net, N_IN)
     assert [getattr(layer, "recurrent", False) for layer in network.synaptic] == [True, False]
+    x = (rng.random((20, 16, N_IN)) < 0.4).astype(np.float64)
+    theirs = snntorch_spikes(torch, net, x)
     _, rec = infer(network, Params.of(network), x, record=("spikes",))
     names = [layer.name for layer in network.synaptic]
-    for k, name in enumerate(names):
-        mine = rec[f"{name}.spikes"]
-        assert np.array_equal(mine, np.stack(theirs[k], axis=1).astype(np.uint8)), name
-    assert rec[f"{names[0]}.spikes"].mean() > 0.05  # the layers do spike
-    assert rec[f"{names[1]}.spikes"].sum() > 0
+    for name, spikes in zip(names, theirs):
+        assert np.array_equal(rec[f"{name}.spikes"], spikes), name
+    assert theirs[0].mean() > 0.05 and theirs[1].sum() > 0  # the layers do spike
 
 
 def test_a_nested_rleaky_graph_reads_as_the_flat_one(tmp_path):
