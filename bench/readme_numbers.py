@@ -294,7 +294,8 @@ def temporal_rows(temporal: dict) -> list[str]:
     seeds = runs["recurrent, OTTT_A"]["seeds"]
     return [
         "| delayed XOR (two cues 10 steps apart, chance 50 %), float64, 64 hidden units, tau 8, "
-        f"40 epochs, seeds {seeds[0]}-{seeds[-1]}: test accuracy, mean (per seed) | "
+        f"40 epochs (lr 0.5 OTTT, 0.02 BPTT), seeds {seeds[0]}-{seeds[-1]}: test accuracy, "
+        "mean (per seed) | "
         "`python bench/temporal.py` (each run: `chipsim run examples/delayed_xor.yaml`) | "
         f"recurrent: OTTT_A {cell('recurrent, OTTT_A')}, BPTT {cell('recurrent, BPTT')}; "
         f"feed-forward: OTTT_A {cell('feed-forward, OTTT_A')}, BPTT "

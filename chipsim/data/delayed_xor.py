@@ -31,20 +31,30 @@ from chipsim.errors import DataError
 from chipsim.seeding import stream
 
 
+CHUNK = 64  # samples drawn at a time: the draws are float64, 8x the uint8 spikes
+
+
 def delayed_xor(rng: np.random.Generator, samples: int, timesteps: int, cue: int, delay: int,
                 channels: int, rate: float, noise: float) -> tuple[np.ndarray, np.ndarray]:
-    """(x (samples, timesteps, 3 channels) uint8 spikes, y (samples,) int64 labels)."""
-    symbols = rng.integers(0, 2, (samples, 2))
-    x = rng.random((samples, timesteps, 3 * channels)) < noise
-    active = rng.random((samples, timesteps, channels)) < rate
-    for k, start in enumerate((0, cue + delay)):
-        for symbol in (0, 1):
-            chosen = symbols[:, k] == symbol
-            group = slice(symbol * channels, (symbol + 1) * channels)
-            x[chosen, start:start + cue, group] |= active[chosen, start:start + cue]
+    """(x (samples, timesteps, 3 channels) uint8 spikes, y (samples,) int64 labels), drawn
+    CHUNK samples at a time."""
+    x = np.zeros((samples, timesteps, 3 * channels), np.uint8)
+    y = np.zeros(samples, np.int64)
     recall = 2 * cue + delay
-    x[:, recall:, 2 * channels:] |= active[:, recall:]
-    return x.astype(np.uint8), (symbols[:, 0] != symbols[:, 1]).astype(np.int64)
+    for first in range(0, samples, CHUNK):
+        n = min(CHUNK, samples - first)
+        symbols = rng.integers(0, 2, (n, 2))
+        part = rng.random((n, timesteps, 3 * channels)) < noise
+        active = rng.random((n, timesteps, channels)) < rate
+        for k, start in enumerate((0, cue + delay)):
+            for symbol in (0, 1):
+                chosen = symbols[:, k] == symbol
+                group = slice(symbol * channels, (symbol + 1) * channels)
+                part[chosen, start:start + cue, group] |= active[chosen, start:start + cue]
+        part[:, recall:, 2 * channels:] |= active[:, recall:]
+        x[first:first + n] = part
+        y[first:first + n] = symbols[:, 0] != symbols[:, 1]
+    return x, y
 
 
 def load_delayed_xor(seed: int, timesteps: int, cue: int, delay: int, channels: int,
