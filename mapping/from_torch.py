@@ -631,6 +631,42 @@ def _with_file_neurons(network: Network, arch: dict, tensors: dict, modules: dic
     return dataclasses.replace(network, layers=tuple(layers), neuron=default)
 
 
+def _with_file_recurrences(arch: dict, arrays: dict, modules: dict, keys: list,
+                           where: str) -> dict:
+    """The architecture with ``recurrent: true`` on each layer whose snnTorch neuron module is
+    an RLeaky (``<module>.recurrent.weight`` in the file), whose weight in ``arrays`` becomes
+    [W | W_rec] and its bias the sum of both (``arrays`` is changed in place)."""
+    from types import SimpleNamespace
+
+    recurrent = {m for m in modules if f"{m}.recurrent.weight" in arrays}
+    if not recurrent:
+        return arch
+    specs = [s for s in arch["layers"] if isinstance(s, dict)]
+    stand_ins = [SimpleNamespace(name=str(s.get("name")), kind=s.get("type")) for s in specs]
+    owners = {m: layer for layer, m in _owners(arch, stand_ins, modules, keys, where).items()}
+    layers = []
+    for spec in arch["layers"]:
+        spec = dict(spec)
+        module = next((m for m in recurrent if owners.get(m) == spec.get("name")), None)
+        if module is not None:
+            name = str(spec["name"])
+            key = f"{name}.weight" if f"{name}.weight" in arrays else name
+            w_rec = arrays.pop(f"{module}.recurrent.weight")
+            b_rec = arrays.pop(f"{module}.recurrent.bias", None)
+            if spec.get("type") != "dense" or key not in arrays or \
+                    w_rec.shape != (arrays[key].shape[0],) * 2:
+                raise DataError(f"{where}: RLeaky '{module}' follows layer '{name}', which "
+                                "must be dense, with a square recurrent weight of its size "
+                                f"(got '{module}.recurrent.weight' {w_rec.shape})")
+            arrays[key] = np.hstack([arrays[key], w_rec])
+            if b_rec is not None:
+                bias = f"{name}.bias"
+                arrays[bias] = arrays[bias] + b_rec if bias in arrays else b_rec
+            spec["recurrent"] = True
+        layers.append(spec)
+    return {**arch, "layers": layers}
+
+
 def read_torch_file(path: str | Path) -> Network:
     """The Network in a torch state_dict ``path`` and the architecture ``<stem>.yaml`` beside it.
 
@@ -664,6 +700,7 @@ def read_torch_file(path: str | Path) -> Network:
         arrays[key] = _array(t)
     if problems:
         raise DataError(f"torch file '{path}': " + "; ".join(problems))
+    arch = _with_file_recurrences(arch, arrays, modules, list(tensors), f"torch file '{path}'")
     network = build_from_architecture(arch, arrays, str(path), standardized_run=False,
                                       neuron_modules=True)
     network = _with_file_neurons(network, arch, tensors, modules, f"torch file '{path}'")

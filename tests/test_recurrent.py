@@ -276,3 +276,27 @@ def test_a_nested_rleaky_graph_reads_as_the_flat_one(tmp_path):
     # snnTorch's convention: r = tau / dt, the input enters unscaled
     assert np.array_equal(a.weights["fc1"], np.hstack([fc1.weight, w_rec.weight]))
     assert np.array_equal(a.biases["fc1"], fc1.bias + w_rec.bias)
+
+
+def test_snntorch_rleaky_from_its_state_dict_spikes_as_in_snntorch(tmp_path):
+    """torch.save(net.state_dict()) of the same RLeaky network with its architecture beside
+    it (the layers only: the file's lif1.recurrent.weight makes fc1 recurrent)."""
+    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
+    snn = pytest.importorskip("snntorch", reason="needs snnTorch (pip install 'chipsim[torch]')")
+    from chipsim.float64 import infer
+    from chipsim.mapping.load import load_model
+
+    rng = np.random.default_rng(4)
+    net = rleaky_net(torch, snn, rng)
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    (tmp_path / "net.yaml").write_text(yaml.safe_dump({
+        "input": [N_IN], "layers": [{"name": "0", "type": "dense", "units": 12},
+                                    {"name": "2", "type": "dense", "units": 4}]}))
+    network = load_model(tmp_path / "net.pt")
+    assert [getattr(layer, "recurrent", False) for layer in network.synaptic] == [True, False]
+    x = (rng.random((20, 16, N_IN)) < 0.4).astype(np.float64)
+    theirs = snntorch_spikes(torch, net, x)
+    _, rec = infer(network, Params.of(network), x, record=("spikes",))
+    for name, spikes in zip(["0", "2"], theirs):
+        assert np.array_equal(rec[f"{name}.spikes"], spikes), name
+    assert theirs[0].mean() > 0.05
