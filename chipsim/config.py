@@ -59,12 +59,21 @@ class DelayedXorConfig(_Section):
     test: int = _f(200, "test samples", ge=1, le=1_000_000)
 
 
+class SpokenDigitsConfig(_Section):
+    channels: int = _f(32, "filterbank channels (100 Hz - 6 kHz, log-spaced): the inputs",
+                       ge=2, le=700)
+    frame_ms: float = _f(10.0, "milliseconds per time step (envelope frame)", gt=0.0, le=1000.0)
+    gain: float = _f(0.5, "spikes per step at a channel's loudest frame", gt=0.0, le=1.0)
+
+
 class DataConfig(_Section):
     source: Literal["digits", "yinyang", "randman", "fashion_mnist", "mnist1d", "npz",
-                    "delayed_xor"] = _f(
+                    "delayed_xor", "spoken_digits"] = _f(
         "digits", "digits (scikit-learn's 8x8, embedded), yinyang, randman, mnist1d "
         "(generated from the seed), fashion_mnist (Debian package dataset-fashion-mnist), npz, "
-        "delayed_xor (a temporal task generated from the seed: chipsim/data/delayed_xor.py)")
+        "delayed_xor (a temporal task generated from the seed: chipsim/data/delayed_xor.py), "
+        "spoken_digits (SHD-like, made with Debian's espeak-ng: "
+        "chipsim/data/spoken_digits.py)")
     path: Union[str, None] = _f(
         None, "npz: the file (x (N,T,in) pre-encoded or (N,in) static, y (N,) int, optional "
         "x_test, y_test); fashion_mnist: the folder of the IDX files (default: the package's); "
@@ -80,6 +89,8 @@ class DataConfig(_Section):
     randman: RandmanConfig = _f(RandmanConfig(), "randman parameters (Zenke and Vogels 2021)")
     delayed_xor: DelayedXorConfig = _f(DelayedXorConfig(), "delayed XOR: two cues a delay apart, "
                                        "the label is whether they differ (chance 50 %)")
+    spoken_digits: SpokenDigitsConfig = _f(SpokenDigitsConfig(), "spoken digits (SHD-like): "
+                                           "espeak-ng's words through a cochlea-like filterbank")
 
 
 # ----------------------------------------------------------------------------- network

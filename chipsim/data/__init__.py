@@ -59,6 +59,11 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
         t = d.delayed_xor
         return load_delayed_xor(seed, d.timesteps, t.cue, t.delay, t.channels, t.rate, t.noise,
                                 t.train, t.test)
+    if d.source == "spoken_digits":
+        from chipsim.data.spoken_digits import load_spoken_digits
+
+        s = d.spoken_digits
+        return load_spoken_digits(d.timesteps, s.channels, s.frame_ms, s.gain)
     if d.source == "npz":
         from chipsim.data.npz import load_npz
 
