@@ -300,3 +300,37 @@ def test_snntorch_rleaky_from_its_state_dict_spikes_as_in_snntorch(tmp_path):
     for name, spikes in zip(["0", "2"], theirs):
         assert np.array_equal(rec[f"{name}.spikes"], spikes), name
     assert theirs[0].mean() > 0.05
+
+
+def test_ottt_a_on_a_recurrent_layer_is_the_three_factor_sum_written_as_a_loop():
+    """OTTT_A's gradient with W_rec != 0, against its definition written out per step: the
+    read-out learns from the hidden trace a[t], the hidden layer's W from the raw input x[t]
+    and its W_rec from its own trace a[t-1], both with the instantaneous error
+    (dL/do[t] W_out) x sigma'(u[t] - 1)."""
+    from chipsim.rules.surrogate import sigmoid_surrogate
+
+    rng = np.random.default_rng(9)
+    net = recurrent_net(rng)
+    steps, batch = 7, 3
+    x = (rng.random((batch, steps, N_IN)) < 0.5).astype(float)
+    y = rng.integers(0, CLASSES, batch)
+    params, recs = run_records(net, x)
+    (g_h, g_out), _ = gradients(OTTT(timesteps=steps, chain=net.chain), recs, params, y)
+    w_out = net.weights["out"]
+    want_h, want_out = np.zeros_like(g_h), np.zeros_like(g_out)
+    a_prev = np.zeros((batch, HIDDEN))
+    v, s = np.zeros((batch, HIDDEN)), np.zeros((batch, HIDDEN))
+    for t in range(steps):
+        u = 0.5 * v + np.hstack([x[:, t], s]) @ net.weights["h"].T
+        s = (u >= 1.0).astype(float)
+        v = u - s
+        a = 0.5 * a_prev + s
+        o = s @ w_out.T
+        d_out = step_loss_grad(o, y, 0.05, steps)
+        d_h = (d_out @ w_out) * sigmoid_surrogate(u - 1.0, 4.0)
+        want_out += d_out.T @ a
+        want_h += d_h.T @ np.hstack([x[:, t], a_prev])
+        a_prev = a
+    assert np.allclose(g_out, want_out, rtol=1e-12, atol=1e-14)
+    assert np.allclose(g_h, want_h, rtol=1e-12, atol=1e-14)
+    assert np.abs(want_h[:, N_IN:]).max() > 1e-4
