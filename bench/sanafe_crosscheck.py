@@ -27,6 +27,7 @@ Run: python bench/sanafe_crosscheck.py [--dvs-steps 128] [--digits-samples 20]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import tempfile
@@ -320,6 +321,10 @@ def main(argv=None) -> int:
     parser.add_argument("--digits-samples", type=int, default=20)
     parser.add_argument("--digits-steps", type=int, default=16)
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("sanafe") is None:
+        print("bench/sanafe_crosscheck.py needs SANA-FE: pip install 'chipsim[sanafe]'",
+              file=sys.stderr)
+        return 2
     results = []
     with tempfile.TemporaryDirectory(prefix="chipsim-sanafe-") as folder:
         folder = Path(folder)

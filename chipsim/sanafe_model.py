@@ -112,7 +112,11 @@ def tile_position(core: int) -> tuple[int, int]:
 def run_sanafe(sim, x: np.ndarray, *, timing_model: str = "detailed") -> SanafeRun:
     """Run ``sim``'s network (placed and quantized) in SANA-FE on input spikes ``x``
     (steps, inputs), one continuous run (no reset), with SANA-FE's Loihi architecture."""
-    import sanafe
+    try:
+        import sanafe
+    except ImportError:
+        raise ConfigError("the SANA-FE cross-check needs SANA-FE: pip install 'chipsim[sanafe]' "
+                          "(sanafe 2.2.9)") from None
 
     x = np.asarray(x) != 0
     steps, n_in = x.shape

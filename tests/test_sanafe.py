@@ -125,3 +125,19 @@ def test_the_sanafe_loihi_preset_has_the_values_of_sanafes_loihi_file():
     sync = {int(k): v for k, v in arch["attributes"]["latency_sync"].items()}
     assert {int(n): c for n, c in LOIHI_CYCLES["barrier_by_tiles"]} == {
         k: ns(v) for k, v in sync.items()}
+
+
+def test_without_sanafe_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+    import builtins
+
+    sim, x, _ = small_network(tmp_path, "dense", NEURONS["dense, fire on >, subtracting reset"])
+    real_import = builtins.__import__
+
+    def no_sanafe(name, *args, **kwargs):
+        if name == "sanafe":
+            raise ImportError("No module named 'sanafe'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sanafe)
+    with pytest.raises(ConfigError, match=r"pip install 'chipsim\[sanafe\]'"):
+        crosscheck.run_sanafe(sim, x)
