@@ -577,6 +577,13 @@ def size_problems(c: Config, n_inputs: int = 1) -> list[str]:
             out.append(f"data.randman: {values:.3g} input values ({gib(values * 8)} as "
                        f"float64) exceed the {gib(have)} left under {limit}; lower "
                        "samples_per_class, units or data.timesteps")
+    if c.data.source == "delayed_xor":
+        t = c.data.delayed_xor
+        spikes = (t.train + t.test) * c.data.timesteps * 3 * t.channels  # uint8
+        if spikes > have:
+            out.append(f"data.delayed_xor: {spikes:.3g} input values ({gib(spikes)} as uint8) "
+                       f"exceed the {gib(have)} left under {limit}; lower train, test, "
+                       "channels or data.timesteps")
     return out
 
 

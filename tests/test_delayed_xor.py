@@ -38,3 +38,20 @@ def test_too_few_steps_are_refused_with_the_fix():
     with pytest.raises(DataError, match=r"leave 0 recall steps in data.timesteps = 20; use "
                                         r"timesteps >= 21"):
         load_delayed_xor(0, 20, 5, 10, 10, 0.5, 0.02, 10, 10)
+
+
+def test_a_task_too_large_for_the_machine_is_refused_before_it_is_drawn(tmp_path, capsys,
+                                                                        monkeypatch):
+    from chipsim import memory_budget
+    from chipsim.cli import main
+
+    from conftest import ROOT
+
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: (1 << 30, "a test limit"))
+    assert main(["run", str(ROOT / "examples" / "delayed_xor.yaml"), "--out",
+                 str(tmp_path / "r"), "--set", "data.delayed_xor.train=100000",
+                 "--set", "data.timesteps=1000"]) == 2
+    err = capsys.readouterr().err
+    assert "data.delayed_xor: 3.01e+09 input values (2.8 GiB as uint8) exceed the 1.0 GiB " \
+           "left under a test limit" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
