@@ -15,9 +15,9 @@ every unit with probability ``noise`` at any step:
 Chance is 50 % (the four cue pairs are drawn uniformly, so the two labels are balanced in
 expectation). A network that has forgotten the first cue by the time of the second is at
 chance: with chipsim's default leak (tau 2 steps) a feed-forward network keeps 2^-delay of it,
-while a recurrent layer can hold it. Each of the label's inputs is additive over time for a
-feed-forward read-out (the class scores sum over steps), and XOR is not, so summing does not
-solve it either. The task is generated from the seed (``chipsim.seeding.stream``): the same
+while a recurrent layer can hold it. Nor does the read-out's sum over the steps solve it: a
+feed-forward network's class scores add what each cue contributes, and XOR is not a sum of
+the two cues' contributions. The task is generated from the seed (``chipsim.seeding.stream``): the same
 seed gives the same data on every machine. It follows the delayed-memory tasks of the e-prop
 and OSTL literature (e.g. Bellec et al., Nature Communications 2020) in spirit; it is not one
 of their data sets.

@@ -7,7 +7,7 @@ in 8 voices (4 accents x a male and a female variant), 3 speeds and 2 pitches (4
 each passed through a cochlea-like filterbank into spikes:
 
 1. the waveform (22,050 Hz) through ``channels`` 2nd-order Butterworth band-pass filters with
-   centre frequencies log-spaced from 100 Hz to 6 kHz (a third of an octave wide at 32);
+   centre frequencies log-spaced from 100 Hz to 6 kHz, each a third of an octave wide;
 2. each band rectified and averaged over frames of ``frame_ms`` milliseconds (the envelope),
    all envelopes scaled by the largest of the sample;
 3. each channel a spike encoder that adds ``gain`` x its envelope every frame and emits a spike
