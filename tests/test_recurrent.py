@@ -27,6 +27,15 @@ def recurrent_net(rng, w_rec_scale=0.5, neuron=Neuron()):
     return Network(N_IN, layers, neuron, {"h": w, "out": rng.normal(0, 0.6, (CLASSES, HIDDEN))}, {})
 
 
+def recorded_batch(seed: int, steps: int, batch: int):
+    """A seeded recurrent net, a random spike batch with labels, and its step records."""
+    rng = np.random.default_rng(seed)
+    net = recurrent_net(rng)
+    x = (rng.random((batch, steps, N_IN)) < 0.5).astype(float)
+    y = rng.integers(0, CLASSES, batch)
+    return (net, x, y, *run_records(net, x))
+
+
 def gradients(rule, recs, params, y):
     rule.begin(y)
     for t, rec in enumerate(recs):
@@ -74,12 +83,8 @@ def test_bptt_through_the_recurrence_is_torch_autograds_gradient():
             sig = torch.sigmoid(4.0 * z)
             return g * 4.0 * sig * (1 - sig)
 
-    rng = np.random.default_rng(5)
-    net = recurrent_net(rng)
     steps, batch = 8, 3
-    x = (rng.random((batch, steps, N_IN)) < 0.5).astype(float)
-    y = rng.integers(0, CLASSES, batch)
-    params, recs = run_records(net, x)
+    net, x, y, params, recs = recorded_batch(5, steps, batch)
     grads = gradients(BPTT(timesteps=steps, chain=net.chain), recs, params, y)
 
     w_h = torch.tensor(net.weights["h"], requires_grad=True)
@@ -309,12 +314,8 @@ def test_ottt_a_on_a_recurrent_layer_is_the_three_factor_sum_written_as_a_loop()
     (dL/do[t] W_out) x sigma'(u[t] - 1)."""
     from chipsim.rules.surrogate import sigmoid_surrogate
 
-    rng = np.random.default_rng(9)
-    net = recurrent_net(rng)
     steps, batch = 7, 3
-    x = (rng.random((batch, steps, N_IN)) < 0.5).astype(float)
-    y = rng.integers(0, CLASSES, batch)
-    params, recs = run_records(net, x)
+    net, x, y, params, recs = recorded_batch(9, steps, batch)
     (g_h, g_out), _ = gradients(OTTT(timesteps=steps, chain=net.chain), recs, params, y)
     w_out = net.weights["out"]
     want_h, want_out = np.zeros_like(g_h), np.zeros_like(g_out)
