@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from chipsim.chip.formats import RESET_ZERO  # noqa: E402
 from chipsim.chip.reference import conv_of  # noqa: E402
 from chipsim.ops import forward  # noqa: E402
-from chipsim.report.costs import core_window  # noqa: E402
+from chipsim.report.costs import core_window, layer_shapes  # noqa: E402
 from chipsim.report.writer import write_text  # noqa: E402
 from chipsim.sanafe_model import run_sanafe, sanafe_core, tile_position  # noqa: E402
 from chipsim.simulation import Simulation  # noqa: E402
@@ -187,8 +187,7 @@ def input_hops(sim: Simulation, x: np.ndarray, input_core: int) -> tuple[int, in
     """(east-west, north-south) hops of the input messages in SANA-FE (chipsim's inputs come
     from the host, without hops): each input event goes from the input core to every
     first-layer core whose input window holds it."""
-    m = sim.chip.memories
-    in_shape = (int(m.pre_c[0]), int(m.pre_h[0]), int(m.pre_w[0])) if m.conv[0] else (x.shape[1],)
+    _, in_shape = layer_shapes(sim.chip.memories)
     events = np.asarray(x).sum(axis=0)
     sx, sy = tile_position(input_core)
     ew = ns = 0
@@ -204,8 +203,9 @@ def compare(name: str, sim: Simulation, x: np.ndarray, evaluation,
             timing_models=("detailed", "simple")):
     """Both simulators on ``x`` (``evaluation``: the chip's, recording spikes and membranes):
     the side-by-side numbers, and chipsim's with each stated difference taken out."""
-    inf = sim.costs()["inference"]
-    events, table = inf["events_total"], sim.costs()["energy_tables"][TABLE]
+    costs = sim.costs()
+    inf = costs["inference"]
+    events, table = inf["events_total"], costs["energy_tables"][TABLE]
     energy = inf["energy"][TABLE]["by_event_pJ"]
     pj = {e: v["pJ"] for e, v in table.items()}
     steps = x.shape[0]

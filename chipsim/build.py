@@ -160,9 +160,8 @@ def requantization_line(quantization: list[dict]) -> str | None:
 def place_on_chip(config: Config, network: Network, rule) -> Placement:
     """Split and place the layers on the mesh with the memories ``rule`` needs (None:
     inference only); DoesNotFitError (exit 3) when they do not fit."""
-    recurrent = [layer.name for layer in network.layers if getattr(layer, "recurrent", False)]
-    if recurrent:
-        raise ConfigError(f"layer '{recurrent[0]}' is recurrent: recurrent layers run in float64 "
+    if network.recurrent:
+        raise ConfigError(f"layer '{network.recurrent[0]}' is recurrent: recurrent layers run in float64 "
                           "only for now (chip.arithmetic: float64); the chip and its mapping "
                           "do not model them yet")
     chip, bits = config.chip, config.chip.bits

@@ -132,7 +132,7 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
     for i, (layer, prefix) in enumerate(network.chain):
         for op in prefix:  # pooling and flatten are linear: the trace follows the spikes
             pre, pre_trace = ops.forward(op, None, pre), ops.forward(op, None, pre_trace)
-        if getattr(layer, "recurrent", False):  # its own spikes and trace of the last step
+        if layer.recurrent:  # its own spikes and trace of the last step
             pre, pre_trace = (np.concatenate([pre, state.s[k]], axis=1),
                               np.concatenate([pre_trace, state.a[k]], axis=1))
         current = ops.forward(layer, params.weights[i], pre)

@@ -34,7 +34,7 @@ import numpy as np
 from chipsim.chip.formats import LAMBDA_FRAC, RESET_NEXT_STEP, RESET_SUBTRACT, RESET_ZERO
 from chipsim.chip.reference import bias_current, layer_weights
 from chipsim.errors import ConfigError
-from chipsim.report.costs import core_neurons
+from chipsim.report.costs import core_neurons, layer_shapes
 
 TILES = (8, 4)             # SANA-FE's Loihi: 8 x 4 tiles of 4 cores (a 16 x 8 core mesh)
 INPUT_GROUP = "input"
@@ -153,13 +153,12 @@ def run_sanafe(sim, x: np.ndarray, *, timing_model: str = "detailed") -> SanafeR
         else:
             pre.connect_neurons_dense(group, {"w": layer["weights"].ravel()})
         groups.append(group)
-    m = sim.chip.memories
+    shapes, _ = layer_shapes(sim.chip.memories)
     used = set()
     for c in placement.cores:
-        shape = (int(m.out_c[c.layer]), int(m.out_h[c.layer]), int(m.out_w[c.layer]))
         index = sanafe_core(c.x, c.y)
         used.add(index)
-        for i in core_neurons(c, shape if m.conv[c.layer] else (int(m.n_out[c.layer]),)):
+        for i in core_neurons(c, shapes[c.layer]):
             groups[c.layer][int(i)].map_to_core(cores[index])
     c0 = placement.cores_of(0)[0]
     first = sanafe_core(c0.x, c0.y)

@@ -195,7 +195,7 @@ def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: st
         layers.append(layer)
     if not layers or layers[-1].kind not in ("dense", "conv2d"):
         raise DataError(f"{where}: the last layer must be dense or conv2d")
-    if getattr(layers[-1], "recurrent", False):
+    if layers[-1].recurrent:
         raise DataError(f"{where}: the last layer ('{layers[-1].name}') cannot be recurrent "
                         "(only hidden spiking dense layers)")
     return layers

@@ -82,7 +82,7 @@ from chipsim import memory_budget
 from chipsim.errors import ConfigError, DataError
 from chipsim.memory_budget import gib
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
-                                     tau_from_leak)
+                                     tau_from_leak, with_recurrence)
 
 SYNAPTIC_NODES = ("Affine", "Linear", "Conv2d")
 SPIKING_NODES = ("LIF", "IF", "CubaLIF")
@@ -385,7 +385,7 @@ def _network(chain, shape, conv: Convention, dt: float, where: str,
     if layers[-1].kind not in ("dense", "conv2d"):
         raise DataError(f"{where}: the chain ends with {layers[-1].kind} '{layers[-1].name}'; "
                         "the last layer must be a synaptic node (with or without neurons)")
-    if getattr(layers[-1], "recurrent", False):
+    if layers[-1].recurrent:
         raise DataError(f"{where}: the output layer '{layers[-1].name}' is recurrent; chipsim's "
                         "recurrent layers are hidden layers")
     spiking = [l.neuron for l in layers if l.kind in ("dense", "conv2d") and l.spiking]
@@ -540,11 +540,8 @@ def _recurrent_synapse(loop, pending, at: str, neuron_at: str):
 
 def _layer(pending, spiking, neuron, scale, weights, biases, loop=None):
     name, node, kw, w, bias, out_shape = pending
-    if loop is not None:  # [W | W_rec]; both biases add to the same current every step
-        w_rec, b_rec = loop
-        w = np.hstack([w, w_rec])
-        if b_rec is not None:
-            bias = b_rec if bias is None else bias + b_rec
+    if loop is not None:
+        w, bias = with_recurrence(w, bias, *loop)
     if scale != 1.0:  # fold the neuron's input scale into the synapses (exact when 1)
         w = w * scale
         bias = None if bias is None else bias * scale

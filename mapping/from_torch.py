@@ -53,7 +53,7 @@ import numpy as np
 from chipsim.errors import DataError
 from chipsim.memory_budget import require
 from chipsim.mapping.network import (Conv2d, Dense, Flatten, Network, Neuron, Pool2d,
-                                     tau_from_leak)
+                                     tau_from_leak, with_recurrence)
 
 #: What from_torch maps, for error messages.
 SUPPORTED = ("nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, "
@@ -369,11 +369,13 @@ def from_torch(module, input_shape) -> Network:
                 if pending in biases:
                     biases[pending] = biases[pending] / divisor
             neurons[pending] = neuron
-            if kind == "RLeaky":  # its recurrence joins the layer: [W | W_rec], biases summed
-                w_rec, b_rec = _rleaky_recurrence(m, at, weights[pending].shape, nn)
-                weights[pending] = np.hstack([weights[pending], w_rec])
-                if b_rec is not None and np.any(b_rec):
-                    biases[pending] = biases.get(pending, 0.0) + b_rec
+            if kind == "RLeaky":  # its recurrence joins the layer before
+                weights[pending], bias = with_recurrence(
+                    weights[pending], biases.get(pending),
+                    *_rleaky_recurrence(m, at, weights[pending].shape, nn))
+                biases.pop(pending, None)
+                if bias is not None and np.any(bias):  # a zero bias is no bias
+                    biases[pending] = bias
                 recurrent.add(pending)
             pending = None
             continue
@@ -658,10 +660,10 @@ def _with_file_recurrences(arch: dict, arrays: dict, modules: dict, keys: list,
                 raise DataError(f"{where}: RLeaky '{module}' follows layer '{name}', which "
                                 "must be dense, with a square recurrent weight of its size "
                                 f"(got '{module}.recurrent.weight' {w_rec.shape})")
-            arrays[key] = np.hstack([arrays[key], w_rec])
-            if b_rec is not None:
-                bias = f"{name}.bias"
-                arrays[bias] = arrays[bias] + b_rec if bias in arrays else b_rec
+            bias_key = f"{name}.bias"
+            arrays[key], bias = with_recurrence(arrays[key], arrays.get(bias_key), w_rec, b_rec)
+            if bias is not None:
+                arrays[bias_key] = bias
             spec["recurrent"] = True
         layers.append(spec)
     return {**arch, "layers": layers}

@@ -111,6 +111,7 @@ class Conv2d:
     spiking: bool = True
     neuron: Neuron | None = None
     kind = "conv2d"
+    recurrent = False
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -141,6 +142,7 @@ class Pool2d:
     padding: tuple[int, int] = (0, 0)
     kind = "pool2d"
     spiking = False
+    recurrent = False
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -163,6 +165,7 @@ class Flatten:
     in_shape: tuple[int, ...]
     kind = "flatten"
     spiking = False
+    recurrent = False
 
     @property
     def n_in(self) -> int:
@@ -226,6 +229,11 @@ class Network:
         return out
 
     @property
+    def recurrent(self) -> list[str]:
+        """Names of the recurrent layers."""
+        return [layer.name for layer in self.layers if layer.recurrent]
+
+    @property
     def is_dense_chain(self) -> bool:
         """Only Dense layers (what the simulators run today; conv layers map but do not run)."""
         return all(layer.kind == "dense" for layer in self.layers)
@@ -234,12 +242,21 @@ class Network:
         return layer.neuron if getattr(layer, "neuron", None) is not None else self.neuron
 
 
+def with_recurrence(w: np.ndarray, bias, w_rec: np.ndarray, b_rec):
+    """(weights, bias) of a recurrent dense layer from its input synapses (w, bias) and its
+    recurrent ones (w_rec, b_rec): [W | W_rec], and the two biases summed, since both add to
+    the same current every step (None when neither has one)."""
+    if b_rec is not None:
+        bias = b_rec if bias is None else bias + b_rec
+    return np.hstack([w, w_rec]), bias
+
+
 def param_shape(layer) -> tuple:
     """Weight shape of a synaptic layer: dense (out, in), conv (out, in, kh, kw); a recurrent
     dense layer (out, in + out): [W | W_rec]."""
     if layer.kind == "conv2d":
         return layer.weight_shape
-    return (layer.n_out, layer.n_in + (layer.n_out if getattr(layer, "recurrent", False) else 0))
+    return (layer.n_out, layer.n_in + (layer.n_out if layer.recurrent else 0))
 
 
 def fan_in(layer) -> int:

@@ -54,7 +54,7 @@ def write_nir(network: Network, path: str | Path, dt: float = 1.0) -> None:
     nodes = {input_name: nir.Input(input_type={"input": np.array(in_shape)})}
     chain = [input_name]
     for i, layer in enumerate(network.layers):
-        if getattr(layer, "recurrent", False):
+        if layer.recurrent:
             raise DataError(f"write_nir: layer '{layer.name}' is recurrent; chipsim does not "
                             "write recurrent NIR graphs yet")
         if layer.kind in ("dense", "conv2d") and not layer.spiking and i != len(network.layers) - 1:

@@ -79,8 +79,7 @@ class BPTT:
             sg = sigmoid_surrogate(u - neuron.threshold, self.alpha)
             carry = self._du_next_du(neuron, u, s, sg)
             below = chain[l - 1][0]
-            w_rec = (weights[l - 1][:, below.n_in:] if getattr(below, "recurrent", False)
-                     else None)
+            w_rec = weights[l - 1][:, below.n_in:] if below.recurrent else None
             g_u = np.empty_like(g_spikes)
             g_next = np.zeros_like(g_spikes[0])  # dL/du[t+1]
             for t in range(len(records) - 1, -1, -1):

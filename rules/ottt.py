@@ -82,7 +82,7 @@ class OTTT:
         for l in range(n - 1, -1, -1):
             layer, prefix = chain[l]
             pre = record.traces[l] if (l > 0 or self.input_trace) else record.inputs[l]
-            if l == 0 and not self.input_trace and getattr(layer, "recurrent", False):
+            if l == 0 and not self.input_trace and layer.recurrent:
                 n_in = layer.n_in  # raw input for W, the own spikes' trace for W_rec
                 pre = np.concatenate([pre[:, :n_in], record.traces[l][:, n_in:]], axis=1)
             grad_w[l] = ops.weight_grad(layer, delta, pre)
@@ -97,13 +97,13 @@ class OTTT:
         return grad_w, grad_b
 
 
-DENSE = SimpleNamespace(kind="dense")  # what ops needs to know of a plain dense layer
+DENSE = SimpleNamespace(kind="dense", recurrent=False)  # what ops needs of a plain dense layer
 
 
 def backward(layer, prefix, w, delta):
     """delta of a layer's currents carried back to the spikes of the layer below it."""
     e = ops.transpose(layer, w, delta)
-    if getattr(layer, "recurrent", False):  # [W | W_rec]: the layer below sees W
+    if layer.recurrent:  # [W | W_rec]: the layer below sees W
         e = e[..., :layer.n_in]
     for op in reversed(prefix):
         e = ops.transpose(op, None, e)

@@ -231,7 +231,7 @@ def test_snntorch_rleaky_spikes_as_in_snntorch(tmp_path, path):
         from chipsim.mapping.from_torch import from_torch
 
         network = from_torch(net, N_IN)
-    assert [getattr(layer, "recurrent", False) for layer in network.synaptic] == [True, False]
+    assert [layer.recurrent for layer in network.synaptic] == [True, False]
     x = (rng.random((20, 16, N_IN)) < 0.4).astype(np.float64)
     theirs = snntorch_spikes(torch, net, x)
     _, rec = infer(network, Params.of(network), x, record=("spikes",))
@@ -273,9 +273,9 @@ def test_a_nested_rleaky_graph_reads_as_the_flat_one(tmp_path):
         nir.write(tmp_path / f"{name}.nir", graph)
         nets.append(load_model(tmp_path / f"{name}.nir", "snntorch"))
     a, b = nets
-    assert [getattr(l, "recurrent", False) for l in a.synaptic] == [True, False]
-    assert [(l.name, l.kind, getattr(l, "recurrent", False)) for l in a.layers] == \
-        [(l.name, l.kind, getattr(l, "recurrent", False)) for l in b.layers]
+    assert [l.recurrent for l in a.synaptic] == [True, False]
+    assert [(l.name, l.kind, l.recurrent) for l in a.layers] == \
+        [(l.name, l.kind, l.recurrent) for l in b.layers]
     for key in a.weights:
         assert np.array_equal(a.weights[key], b.weights[key])
     # snnTorch's convention: r = tau / dt, the input enters unscaled
@@ -298,7 +298,7 @@ def test_snntorch_rleaky_from_its_state_dict_spikes_as_in_snntorch(tmp_path):
         "input": [N_IN], "layers": [{"name": "0", "type": "dense", "units": 12},
                                     {"name": "2", "type": "dense", "units": 4}]}))
     network = load_model(tmp_path / "net.pt")
-    assert [getattr(layer, "recurrent", False) for layer in network.synaptic] == [True, False]
+    assert [layer.recurrent for layer in network.synaptic] == [True, False]
     x = (rng.random((20, 16, N_IN)) < 0.4).astype(np.float64)
     theirs = snntorch_spikes(torch, net, x)
     _, rec = infer(network, Params.of(network), x, record=("spikes",))

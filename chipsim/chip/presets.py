@@ -20,12 +20,14 @@ sanafe/examples/loihi.yaml) at a 1 GHz clock, so one cycle is one nanosecond:
 """
 LOIHI_CORE = {"neurons": 1024, "axons": 4096, "synapse_memory_kib": 128, "word_bits": 64}
 
-_LEARNING_NS = {"error_packets": 10.0, "partial_sum_packets": 16.0, "trace_updates": 10.0,
-                "error_reads": 10.0, "modulator_ops": 10.0, "weight_updates": 20.0,
-                "accumulator_updates": 20.0, "gradient_macs": 10.0, "accumulator_reads": 10.0}
+# learning events: chip.cycles' defaults (cycles at 100 MHz) as nanoseconds
+_LEARNING_NS = {"error_packets": 10.0, "trace_updates": 10.0, "error_reads": 10.0,
+                "modulator_ops": 10.0, "weight_updates": 20.0, "accumulator_updates": 20.0,
+                "gradient_macs": 10.0, "accumulator_reads": 10.0}
 LOIHI_CYCLES = {
     "clock_mhz": 1000.0,
     "synaptic_ops": 3.8, "synapse_rows_read": 0.0, "input_packets": 16.0, "spike_packets": 16.0,
+    "partial_sum_packets": 16.0,  # a message received, as a spike's
     "active_neuron_updates": 6.0 + 3.7, "inactive_neuron_updates": 6.0,
     "neuron_spikes": 30.0 + 5.1,
     "hop_cycles": 6.5, "link_cycles_per_packet": 0.0,

@@ -286,16 +286,25 @@ def memory(placement, *, weight_bits: int, membrane_bits: int, error_bits: int,
             "bptt_bits_per_step": per_step, "bptt_constant_bits": bptt_constant}
 
 
+def layer_shapes(m) -> tuple[list[tuple], tuple]:
+    """(output shape of every synaptic layer: (n,) dense, (C, H, W) conv; the inputs' shape,
+    (n,) or (C, H, W) before any pooling) of the chip's memories ``m``."""
+    shapes = [(int(m.out_c[l]), int(m.out_h[l]), int(m.out_w[l])) if m.conv[l]
+              else (int(m.out_c[l]),) for l in range(len(m.n_out))]
+    inputs = ((int(m.pre_c[0]), int(m.pre_h[0]), int(m.pre_w[0])) if m.conv[0]
+              else (int(m.n_pre[0]),))
+    return shapes, inputs
+
+
 def cost_section(placement, chip, chip_cfg, learning_cfg, *, train_samples: int,
                  test_samples: int, timesteps: int, n_inputs: int) -> dict:
     """The 'costs' part of report.json: placement, memory, and per phase of the run
     (training, inference) the per-core events, energy under every table, cycles, router."""
     m = chip.memories
     n_off = [int(v) for v in m.n_off]
-    shapes = [(int(m.out_c[l]), int(m.out_h[l]), int(m.out_w[l])) if m.conv[l]
-              else (int(m.out_c[l]),) for l in range(len(m.n_out))]
-    input_shape = None if int(m.pool[0]) != 1 else (
-        (int(m.pre_c[0]), int(m.pre_h[0]), int(m.pre_w[0])) if m.conv[0] else (int(m.n_pre[0]),))
+    shapes, input_shape = layer_shapes(m)
+    if int(m.pool[0]) != 1:  # the windows are in the pooled map: no exact input packets
+        input_shape = None
     tables = energy_tables(chip_cfg)
     learning = chip.rule is not None
     broadcast = learning and learning_cfg.error == "broadcast"

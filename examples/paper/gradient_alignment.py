@@ -98,10 +98,9 @@ def main():
     header = ["epoch", "batch", *names, "all"]
     write_text(out / "alignment.csv", "\n".join([",".join(header)] + [
         ",".join(str(r[h]) for h in header) for r in rows]) + "\n")
-    recurrent = [layer.name for layer in network.synaptic if getattr(layer, "recurrent", False)]
     plot(rows, names, out / "gradient_alignment.png",
          f"{Path(args.config).stem}"
-         + (f" ({', '.join(recurrent)} recurrent)" if recurrent else "")
+         + (f" ({', '.join(network.recurrent)} recurrent)" if network.recurrent else "")
          + f": float64 OTTT_{learn.variant} vs BPTT gradients on a probe "
          f"batch of {args.probe} training samples every {args.every} batches,\nT = {steps}, "
          f"{learn.epochs} epochs, seed {config.seed}; 'all': every parameter as one vector")

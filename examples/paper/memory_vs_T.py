@@ -54,7 +54,7 @@ def main():
     config = load_config(args.config, ["chip.arithmetic=float64"])
     data = load_dataset(config.data, config.seed)
     network = network_from_config(config, data)
-    on_chip = not any(getattr(layer, "recurrent", False) for layer in network.layers)
+    on_chip = not network.recurrent
     runs = RUNS if on_chip else [(label, extra) for label, extra in RUNS
                                  if extra["chip"]["arithmetic"] == "float64"]
     measured = {label: {} for label, _ in runs}
@@ -67,9 +67,8 @@ def main():
                                        for k, v in measured.items()), flush=True)
     rows = chip_model(args.config, args.steps) if on_chip else None
     sizes = "-".join(str(n) for n in [network.n_inputs] + [l.n_out for l in network.synaptic])
-    recurrent = [l.name for l in network.synaptic if getattr(l, "recurrent", False)]
     net = (f"{config.data.source} {sizes} ({Path(args.config).name}"
-           + (f"; {', '.join(recurrent)} recurrent" if recurrent else "") + ")")
+           + (f"; {', '.join(network.recurrent)} recurrent" if network.recurrent else "") + ")")
     out = Path(args.out)
     plot(args.steps, measured, rows, out / "memory_vs_T.png", args.samples, net)
     first, last = args.steps[0], args.steps[-1]
