@@ -291,15 +291,19 @@ def temporal_rows(temporal: dict) -> list[str]:
         return (f"{100 * r['mean']:.1f} % (" + ", ".join(f"{100 * a:.1f}" for a in r["accuracy"])
                 + ")")
 
+    def cells(kind):
+        return (f"{kind}: float64 OTTT_A {cell(kind + ', OTTT_A')}, OTTT_O "
+                f"{cell(kind + ', OTTT_O')}, BPTT {cell(kind + ', BPTT')}; 8-bit chip OTTT_A "
+                f"{cell(kind + ', OTTT_A, 8-bit chip')}, OTTT_O "
+                f"{cell(kind + ', OTTT_O, 8-bit chip')}")
+
     seeds = runs["recurrent, OTTT_A"]["seeds"]
     return [
-        "| delayed XOR (two cues 10 steps apart, chance 50 %), float64, 64 hidden units, tau 8, "
-        f"40 epochs (lr 0.5 OTTT, 0.02 BPTT), seeds {seeds[0]}-{seeds[-1]}: test accuracy, "
-        "mean (per seed) | "
+        "| delayed XOR (two cues 10 steps apart, chance 50 %), 64 hidden units, tau 8, "
+        f"40 epochs (lr 0.5 OTTT_A, 0.05 OTTT_O, 0.02 BPTT), seeds {seeds[0]}-{seeds[-1]}: "
+        "test accuracy, mean (per seed) | "
         "`python bench/temporal.py` (each run: `chipsim run examples/delayed_xor.yaml`) | "
-        f"recurrent: OTTT_A {cell('recurrent, OTTT_A')}, BPTT {cell('recurrent, BPTT')}; "
-        f"feed-forward: OTTT_A {cell('feed-forward, OTTT_A')}, BPTT "
-        f"{cell('feed-forward, BPTT')} |"]
+        f"{cells('recurrent')}. {cells('feed-forward')} |"]
 
 
 def table(stored: dict) -> str:

@@ -160,10 +160,6 @@ def requantization_line(quantization: list[dict]) -> str | None:
 def place_on_chip(config: Config, network: Network, rule) -> Placement:
     """Split and place the layers on the mesh with the memories ``rule`` needs (None:
     inference only); DoesNotFitError (exit 3) when they do not fit."""
-    if network.recurrent:
-        raise ConfigError(f"layer '{network.recurrent[0]}' is recurrent: recurrent layers run in float64 "
-                          "only for now (chip.arithmetic: float64); the chip and its mapping "
-                          "do not model them yet")
     chip, bits = config.chip, config.chip.bits
     needs = rule.needs if rule is not None else frozenset()
     return place_network(network.layers,

@@ -140,7 +140,7 @@ class LayerConfig(_Section):
     recurrent: bool = _f(
         False, "dense, spiking: the layer's own spikes of the previous step feed back, u[t] = "
         "lam v[t-1] + W x[t] + W_rec s[t-1]; weights [W | W_rec] (units, inputs + units); "
-        "float64 only (chip.arithmetic: float64)")
+        "on the chip its own synapse rows sit in its cores, read by its spikes of the last step")
     neuron: Union[Literal["lif", "readout"], LayerNeuronConfig] = _f(
         "lif", "dense, conv2d: lif (spiking, the network's neuron), a mapping of neuron keys "
         "that replace the network's for this layer (e.g. {threshold: 0.5, firing: '>'}), or "
@@ -626,9 +626,6 @@ def _cross_checks(c: Config) -> list[str]:
             out.append(f"network.layers.{i}.recurrent: only a hidden spiking dense layer can "
                        f"be recurrent ('{names[i]}' is " + ("the output layer" if last else
                                                             f"a {layer.type} layer") + ")")
-        if layer.recurrent and c.chip.arithmetic != "float64":
-            out.append(f"network.layers.{i}.recurrent: recurrent layers run in float64 only "
-                       "for now; set chip.arithmetic: float64")
         if layer.recurrent and c.network.weight_standardization.enabled:
             out.append(f"network.layers.{i}.recurrent: not with network.weight_standardization")
         if not last and layer.neuron == "readout":

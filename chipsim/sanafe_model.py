@@ -67,6 +67,8 @@ def _layers(sim) -> list[dict]:
                               "threshold (or u >= threshold with reset to zero)")
         if int(m.pool[l]) != 1:
             refuse("pooling in front of it")
+        if m.recurrent[l]:
+            refuse("it is recurrent (this cross-check builds feed-forward layers)")
         if m.conv[l] and (int(m.pad_h[l]) or int(m.pad_w[l])):
             refuse("zero padding")
         ds = int(m.delivery_shift[l])

@@ -2,7 +2,8 @@
 
 A layer is split over cores by its output neurons: every core of the layer holds all of the
 layer's input axons (with their trace registers) and the synapse rows of its own slice of
-neurons. Layers go to cores in a snake order over the mesh (row 0 left to right, row 1 right
+neurons. A recurrent dense layer's input axons include one per neuron of its own, fed by the
+layer's spikes of the last step (every core of the layer receives them). Layers go to cores in a snake order over the mesh (row 0 left to right, row 1 right
 to left, ...), so consecutive layers sit on neighbouring cores.
 
 Synapse SRAM of a core holds, in words of ``word_bits``, each row padded to whole words:
@@ -89,6 +90,11 @@ class Placement:
     cores: tuple[CoreSlice, ...]
     layer_cores: tuple[tuple[int, ...], ...]     # core ids per layer
     spec: CoreSpec
+    recurrent: tuple[int, ...] = ()              # per layer: its recurrent axons (0: none)
+
+    def recurrent_axons(self, layer: int) -> int:
+        """Axons of a layer fed by its own spikes (the last of its fan-in; 0: feed-forward)."""
+        return self.recurrent[layer] if self.recurrent else 0
 
     def cores_of(self, layer: int) -> list[CoreSlice]:
         return [self.cores[c] for c in self.layer_cores[layer]]
@@ -110,7 +116,8 @@ def _row_bits(entries: int, width: int, word: int) -> int:
 def core_memory(n_in: int, count: int, widths: Widths, spec: CoreSpec, *, classes: int,
                 accumulators: bool, feedback: bool, transposed_copy: bool, traces: bool,
                 error_registers: bool, destinations: int, mesh_cores: int,
-                stored_weights: int | None = None, bias: bool = False) -> dict:
+                stored_weights: int | None = None, bias: bool = False,
+                traced_axons: int | None = None) -> dict:
     """Bits a core needs for ``count`` neurons with ``n_in`` input axons, by kind.
 
     ``sram_*`` entries live in the synapse SRAM; the others are registers and tables. Dense
@@ -135,7 +142,8 @@ def core_memory(n_in: int, count: int, widths: Widths, spec: CoreSpec, *, classe
         # membrane, error register and (a layer with biases) a bias register per neuron
         "neuron_state": count * (widths.membrane + (widths.error if error_registers else 0)
                                  + (widths.bias if bias else 0)),
-        "trace_registers": n_in * widths.trace if traces else 0,
+        "trace_registers": (n_in if traced_axons is None else traced_axons) * widths.trace
+        if traces else 0,
         # one multicast entry per destination core: its mesh address and first axon
         "routing_table": destinations * (address_bits + axon_bits),
     }
@@ -169,6 +177,7 @@ class MapLayer:
     kernel: tuple = (1, 1)
     stride: tuple = (1, 1)
     padding: tuple = (0, 0)
+    recurrent: int = 0    # axons of a recurrent layer's own spikes, last in n_in (its n_out)
 
 
 def synaptic_layers(layers) -> list[MapLayer]:
@@ -187,7 +196,8 @@ def synaptic_layers(layers) -> list[MapLayer]:
         pre_shape = pool.in_shape if pool is not None else getattr(layer, "in_shape", None)
         if layer.kind == "dense":
             n_in = math.prod(pool.in_shape) if pool is not None else layer.n_in
-            out.append(MapLayer(layer.name, "dense", n_in, layer.n_out))
+            own = layer.n_out if layer.recurrent else 0
+            out.append(MapLayer(layer.name, "dense", n_in + own, layer.n_out, recurrent=own))
         else:
             p = pool.kernel if pool is not None else (1, 1)
             out.append(MapLayer(
@@ -277,14 +287,19 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
     mesh_cores = mesh[0] * mesh[1]
     last = len(mapped) - 1
 
-    def memory(i, n_in, count, destinations=0, stored=None):
+    def memory(i, n_in, count, destinations=0, stored=None, window=None):
+        # the first layer's input axons hold traces only with input_trace; its recurrent
+        # axons (the last of its fan-in, in the core's input window) always do
+        lo, hi = window or (0, mapped[i].n_in)
+        own = max(0, hi - max(lo, mapped[i].n_in - mapped[i].recurrent))
         return core_memory(n_in, count, widths, spec, classes=classes,
                            accumulators=accumulators, feedback=feedback and i < last,
                            transposed_copy=transposed_copy and i > 0,
-                           traces=traces and (i > 0 or input_trace),
+                           traces=traces and (i > 0 or input_trace or own > 0),
                            error_registers=error_registers, destinations=destinations,
                            mesh_cores=mesh_cores, stored_weights=stored,
-                           bias=mapped[i].name in biased)
+                           bias=mapped[i].name in biased,
+                           traced_axons=None if i > 0 or input_trace else own)
 
     def stored(tile):
         return tile["kernel_weights"] if conv_weights == "shared" else tile["synapses"]
@@ -359,11 +374,13 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
     cores, layer_cores, k = [], [], 0
     for i, (ml, tiles) in enumerate(zip(mapped, plans)):
         ids = []
-        destinations = len(plans[i + 1]) if i < last else 0
+        # a recurrent layer's spikes also go back to its own cores
+        destinations = (len(plans[i + 1]) if i < last else 0) + (len(tiles) if ml.recurrent else 0)
         for t in tiles:
             x, y = snake(k, mesh)
             conv = ml.kind == "conv2d"
-            mem = memory(i, t["axons"], t["neurons"], destinations, stored(t) if conv else None)
+            mem = memory(i, t["axons"], t["neurons"], destinations, stored(t) if conv else None,
+                         None if conv else t["in_group"])
             tile = ({key: t[key] for key in ("channels", "rows", "cols", "in_rows", "in_cols")}
                     if conv else None)
             cores.append(CoreSlice(k, x, y, i, ml.name, -1 if conv else t["first"],
@@ -372,4 +389,5 @@ def place_network(layers, widths: Widths, spec: CoreSpec, mesh: tuple[int, int],
             ids.append(k)
             k += 1
         layer_cores.append(tuple(ids))
-    return Placement(tuple(mesh), tuple(cores), tuple(layer_cores), spec)
+    return Placement(tuple(mesh), tuple(cores), tuple(layer_cores), spec,
+                     tuple(ml.recurrent for ml in mapped))

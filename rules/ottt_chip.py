@@ -8,7 +8,9 @@ Per time step, after the forward phases (see ``rules.ottt`` for the float64 equa
      and multiplied by the surrogate from the lookup table;
   3. each layer's synapses with nonzero delta_i and presynaptic value pre_j are updated
      (variant O: weights written now) or accumulated (variant A: written at the batch's end).
-pre_j is the presynaptic trace register; for layer 1 the input payload or the input trace.
+pre_j is the presynaptic trace register; for layer 1 the input payload or the input trace; a
+recurrent layer's own rows learn from its trace of the previous step, a[t-1] (the paper's
+recurrent case: the error stays the instantaneous one).
 
 The error unit (declared in the report): exp from a 2^b_s-entry table over [-16, 0] (Q30) on
 o - max(o), one integer division per class for the softmax, (1 - m) and 2m/C as Q16
@@ -95,6 +97,8 @@ def ottt_step(m, r, label, variant_o, broadcast, conv):
             pre = le.pool_pre(m, r, l, r.a_in)
         else:
             pre = le.pool_pre(m, r, l, r.x_pre)
+        if m.recurrent[l]:
+            pre = le.with_own_trace(m, r, l, pre)
         if conv and m.conv[l]:
             le.update_kernel(m, r, l, pre, np.bool_(variant_o))
         elif variant_o:
@@ -171,6 +175,10 @@ def ottt_step_ref(m, r, label, flags):
                 ref.backward_error(m, r, l)
         pre = (ref.neurons(m, l - 1, r.a) if l > 0 else r.a_in if m.input_trace else r.x_pre)
         pre = ref.pool_pre(m, r, l, pre)
+        if m.recurrent[l]:
+            x_shift, a_shift = (int(m.first_pre_shift), int(m.first_own_shift)) if l == 0 else (0, 0)
+            pre = np.concatenate([np.asarray(pre, np.int64) << x_shift,
+                                  ref.neurons(m, l, r.a_prev) << a_shift])
         if m.conv[l]:
             ref.update_kernel(m, r, l, pre, flags[VARIANT_O])
         else:

@@ -19,7 +19,7 @@ from chipsim.cli import main
 from chipsim.config import BitsConfig, ChipConfig, LearningConfig, OptimizerConfig
 from chipsim.chip.overflow import VARIABLES
 from chipsim.errors import ConfigError, SimulationError
-from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d
+from chipsim.mapping.network import Conv2d, Dense, Flatten, Network, Neuron, Pool2d, param_shape
 from chipsim.mapping.quantize import quantize_biases, quantize_weights
 from chipsim.rules import ottt_chip
 from chipsim.rules.ottt import feedback_matrices
@@ -89,7 +89,8 @@ def neurons(draw, default=False):
 
 @st.composite
 def random_chips(draw):
-    """A small random network on a chip with random widths, rounding, rule options."""
+    """A small random network on a chip with random widths, rounding, rule options (dense
+    hidden layers may be recurrent)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     classes = draw(st.integers(2, 5))
     if draw(st.booleans()):   # dense chain
@@ -98,7 +99,8 @@ def random_chips(draw):
         sizes = [n_in] + hidden + [classes]
         spiking_out = draw(st.booleans())
         layers = tuple(Dense(f"l{i}", sizes[i], sizes[i + 1],
-                             spiking=i < len(sizes) - 2 or spiking_out, neuron=draw(neurons()))
+                             spiking=i < len(sizes) - 2 or spiking_out, neuron=draw(neurons()),
+                             recurrent=i < len(sizes) - 2 and draw(st.booleans()))
                        for i in range(len(sizes) - 1))
     else:                     # conv, maybe pooled, maybe a second conv, then a dense read-out
         shape = (draw(st.integers(1, 2)), draw(st.integers(3, 6)), draw(st.integers(3, 6)))
@@ -119,8 +121,7 @@ def random_chips(draw):
         n_in = int(np.prod(shape))
     synaptic = [l for l in layers if l.kind in ("dense", "conv2d")]
     hidden = [l.n_out for l in synaptic[:-1]]
-    weights = {l.name: rng.normal(0.2, 0.8, l.weight_shape if l.kind == "conv2d"
-                                  else (l.n_out, l.n_in)) for l in synaptic}
+    weights = {l.name: rng.normal(0.2, 0.8, param_shape(l)) for l in synaptic}
     biases = {l.name: rng.normal(0.1, 0.5, l.weight_shape[0] if l.kind == "conv2d" else l.n_out)
               for l in synaptic if draw(st.booleans())}
     net = Network(n_in, layers, draw(neurons(default=True)), weights, biases)
@@ -177,7 +178,7 @@ def widened(r: Registers) -> Registers:
                        for k, v in r._asdict().items()])
 
 
-NARROW = ("v", "u", "s", "a", "a_in", "x_pre", "pooled_pre")
+NARROW = ("v", "u", "s", "a", "a_prev", "a_in", "x_pre", "pooled_pre")
 
 
 def assert_same_state(a: Chip, b: Chip):

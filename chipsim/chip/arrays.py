@@ -20,6 +20,11 @@ average over p x p is folded in: the p^2 becomes part of the layer's shifts, so 
 power of two), and the output map ``out_c, out_h, out_w`` (dense: n_out, 1, 1); conv layers
 (``conv`` = 1) add their kernel, stride and padding (dense: 1, 1, 0).
 
+A recurrent dense layer (``recurrent`` = 1) stores [W | W_rec]: n_pre rows read by the layer
+below (or the inputs), then n_out rows read by its own spikes of the previous step, in the
+same core; ``n_in`` counts both. Its OTTT learns the last n_out rows from its own trace of the
+previous step (``Registers.a_prev``).
+
 Feedback matrices (broadcast error path) of hidden layer l:
 ``feedback[fb_off[l] + c * n_out[l] + i]`` for class c.
 """
@@ -38,6 +43,7 @@ from chipsim.chip.fixedpoint import ROUNDING, Format
 from chipsim.chip.formats import LOSS_FRAC, ChipFormats
 from chipsim.chip.overflow import POLICIES, VARIABLES
 from chipsim.chip.lut import exp_table, surrogate_table
+from chipsim.errors import ConfigError
 from chipsim.seeding import stream
 
 
@@ -96,6 +102,7 @@ class Memories(NamedTuple):
     bias_update_shift: np.ndarray
     b_lo: np.ndarray
     b_hi: np.ndarray
+    recurrent: np.ndarray        # 1: the layer's last n_out rows are read by its own spikes
     # memories
     weights: np.ndarray          # synapse memory: int8 / int16 / int32 by the widest weight
     accum: np.ndarray            # OTTT_A accumulators (same layout) or empty: int32 / int64
@@ -112,6 +119,11 @@ class Memories(NamedTuple):
     trace_one: int               # a spike adds 1.0 to a trace: 2^trace_frac
     trace_hi: int
     in_to_trace_shift: int       # input payload fraction -> trace fraction (> 0: right shift)
+    input_one: int               # a spike (1.0) in input payload units: 2^input_frac
+    # a recurrent first layer without input_trace learns from [x, a[t-1]] in one format (its
+    # pre format): payloads and its own traces are shifted left into it, exactly
+    first_pre_shift: int         # x -> pre
+    first_own_shift: int         # a[t-1] -> pre
     e_lo: int
     e_hi: int
     error_frac: int
@@ -133,6 +145,7 @@ class Registers(NamedTuple):
     u: np.ndarray                # membrane after charge, before reset (read-out: o[t])
     s: np.ndarray                # spikes of this step
     a: np.ndarray                # presynaptic traces (of each layer's output)
+    a_prev: np.ndarray           # a recurrent layer's traces of the previous step (learning)
     e: np.ndarray                # error / modulator registers, int64
     a_in: np.ndarray             # input trace (input_trace: true)
     x_pre: np.ndarray            # input payload of this step
@@ -247,7 +260,8 @@ def log_depth(m) -> int:
 def pre_dtype(m) -> type:
     """int32 when every presynaptic value a row can see fits 31 bits (payloads of up to 16
     bits or traces, summed over a pooling window), else int64."""
-    pre_max = max(int(m.trace_hi), (1 << 16) - 1) * int(m.pool.max()) ** 2
+    pre_max = max(int(m.trace_hi) << int(m.first_own_shift),
+                  ((1 << 16) - 1) << int(m.first_pre_shift)) * int(m.pool.max()) ** 2
     return np.int32 if pre_max < 1 << 31 else np.int64
 
 
@@ -285,6 +299,7 @@ def new_registers(m, learning: bool = True, wide: bool = False):
             log_at[l, :2] = pre_rows * depth, delta_rows * depth
             pre_rows, delta_rows = pre_rows + m.n_map[l], delta_rows + m.n_out[l]
     return Registers(np.zeros(n, reg), np.zeros(n, reg), np.zeros(n, reg), np.zeros(n, reg),
+                     np.zeros(n if learning and m.recurrent.any() else 0, reg),
                      np.zeros(n, np.int64), np.zeros(m.n_pre[0], reg), np.zeros(m.n_pre[0], reg),
                      np.zeros(m.n_out.max(), m.dendrite_like.dtype),
                      np.zeros(m.n_out.max(), np.int64),
@@ -307,15 +322,17 @@ def storage_dtype(bits: int, signed: bool = True) -> type:
     return next(t for t in types if np.iinfo(t).bits >= bits)
 
 
-def dendrite_dtype(formats: ChipFormats, n_pre, taps) -> type:
+def dendrite_dtype(formats: ChipFormats, n_pre, taps, recurrent_rows) -> type:
     """int32 when no layer's dendrite sum can leave 32 bits (every presynaptic value at its
-    largest magnitude on every row that reaches a neuron), else int64: the narrower sum
-    vectorizes twice as wide and is exact either way."""
+    largest magnitude on every row that reaches a neuron, recurrent rows included), else
+    int64: the narrower sum vectorizes twice as wide and is exact either way."""
     largest = 0
     for l, lf in enumerate(formats.layers):
         payload = 1 if l > 0 else max(abs(formats.input.lo), abs(formats.input.hi))
+        spike = 1 if l > 0 else 1 << formats.input.frac  # a recurrent row's multiplier
         weight = max(abs(lf.weight.lo), abs(lf.weight.hi))
-        largest = max(largest, int(n_pre[l]) * int(taps[l]) * weight * payload)
+        largest = max(largest, (int(n_pre[l]) * int(taps[l]) * payload
+                                + int(recurrent_rows[l]) * spike) * weight)
     return np.int32 if largest < 2 ** 31 else np.int64
 
 
@@ -355,9 +372,15 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
     """
     if chain is None:
         chain = [(SimpleNamespace(kind="dense", n_out=w.shape[0]), ()) for w in weights]
+    recurrent = np.array([int(getattr(layer, "recurrent", False)) for layer, _ in chain], np.int64)
     rows = []
     for i, ((layer, prefix), w) in enumerate(zip(chain, weights)):
-        below = w.shape[1] if i == 0 else rows[-1]["out_c"] * rows[-1]["out_h"] * rows[-1]["out_w"]
+        below = (w.shape[1] - recurrent[i] * w.shape[0] if i == 0
+                 else rows[-1]["out_c"] * rows[-1]["out_h"] * rows[-1]["out_w"])
+        if recurrent[i] and (layer.kind != "dense" or prefix):
+            raise ConfigError(f"layer '{layer.name}': a recurrent layer runs on the chip as a "
+                              "dense layer with no pooling in front of it; remove the pool2d "
+                              "layer before it or use chip.arithmetic: float64")
         rows.append(layer_geometry(layer, prefix, below))
     g = SimpleNamespace(**{k: np.array([row[k] for row in rows], np.int64) for k in GEOMETRY})
     n_pre = g.pre_c * g.pre_h * g.pre_w
@@ -417,19 +440,22 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([lf.bias_update_shift for lf in layers], np.int64),
         np.array([(lf.bias or no_bias).lo for lf in layers], np.int64),
         np.array([(lf.bias or no_bias).hi for lf in layers], np.int64),
+        recurrent,
         synapse_memory,
         np.zeros(synapse_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
         np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),
         bias_memory,
         np.zeros(bias_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
-        np.zeros(0, dendrite_dtype(formats, n_pre, g.kernel_h * g.kernel_w)),
+        np.zeros(0, dendrite_dtype(formats, n_pre, g.kernel_h * g.kernel_w, recurrent * n_out)),
         np.zeros(int(n_in.sum()), np.int32),
         np.concatenate([[0], np.cumsum(n_in)[:-1]]).astype(np.int64),
         surrogate_table(alpha, formats.lut_entries, formats.lut_range_log2,
                         formats.surrogate.frac, formats.surrogate.hi),
         exp_table(formats.lut_entries),
         formats.input_lam, 1 << formats.trace.frac, formats.trace.hi,
-        formats.input.frac - formats.trace.frac,
+        formats.input.frac - formats.trace.frac, 1 << formats.input.frac,
+        layers[0].pre.frac - formats.input.frac if recurrent[0] and not input_trace else 0,
+        layers[0].pre.frac - formats.trace.frac if recurrent[0] else 0,
         formats.error.lo, formats.error.hi, formats.error.frac, formats.surrogate.frac,
         readout.membrane.frac + 4 - int(np.log2(formats.lut_entries)),
         formats.lr_mantissa, ROUNDING[rounding],

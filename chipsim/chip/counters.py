@@ -36,13 +36,16 @@ EVENTS = (
      "synapse words read whose weight is nonzero (inference only; NeuroBench's effective ops)"),
     ("membrane_changes", "neuron_update", "spiking neurons whose u differs from the last step's, "
      "all of them at a sample's first step (NeuroBench's MembraneUpdates)"),
+    ("recurrent_rows_read", "spike_delivery", "synapse rows read by the layer's own spikes of "
+     "the previous step (recurrent layers; included in synapse_rows_read)"),
 )
 NAMES = tuple(name for name, _, _ in EVENTS)
 N_EVENTS = len(EVENTS)
 (SYNAPSE_ROWS_READ, SYNAPTIC_OPS, NEURON_UPDATES, ACTIVE_NEURON_UPDATES, SPIKES, TRACE_UPDATES,
  ERROR_MESSAGES, ERROR_READS, BACKWARD_NONZERO_ERRORS, MODULATOR_OPS, WEIGHT_UPDATES,
  ACCUMULATOR_UPDATES, GRADIENT_MACS, ACCUMULATOR_READS, OVERFLOW_MEMBRANE, OVERFLOW_TRACE, OVERFLOW_ERROR, OVERFLOW_WEIGHT,
- OVERFLOW_ACCUMULATOR, EFFECTIVE_SYNAPTIC_OPS, MEMBRANE_CHANGES) = range(N_EVENTS)
+ OVERFLOW_ACCUMULATOR, EFFECTIVE_SYNAPTIC_OPS, MEMBRANE_CHANGES, RECURRENT_ROWS_READ) = range(
+    N_EVENTS)
 
 
 # Per-neuron counts (rows of Registers.neuron_counts): what the cost model needs to split a

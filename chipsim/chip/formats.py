@@ -242,6 +242,10 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                 "max |W|, headroom >= 1) or a wider chip.bits.weight")
         first = i == 0
         pre = trace if (not first or input_trace) else inp
+        if first and layer.recurrent and not input_trace:
+            # it learns W from x and W_rec from its own trace: a format holding both exactly
+            pre = Format(max(inp.bits - inp.frac, trace.bits - trace.frac)
+                         + max(inp.frac, trace.frac), max(inp.frac, trace.frac), signed=inp.signed)
         delivery_shift = (inp.frac if first else 0) + fw - fv + pool_shift
         update_shift = lr_shift + error.frac + pre.frac - fw + pool_shift
         if not 0 <= update_shift <= MAX_PRODUCT_BITS:

@@ -66,7 +66,8 @@ def list_active(r, pre, n):
 def deliver(m, r, l, pre, effective):
     """Phase 1, spike delivery into a dense layer: every input with a nonzero payload reads
     its synapse row (pooling in front maps the input to its pooled row), added whole into
-    the dendrite accumulators. effective: count the rows' nonzero weights too (inference:
+    the dendrite accumulators; a recurrent layer then reads the row of each of its own
+    neurons that spiked at the last step (r.s still holds those spikes). effective: count the rows' nonzero weights too (inference:
     row_nnz is current)."""
     n, base, weights, active = m.n_out[l], m.w_off[l], m.weights, r.active
     h, w, pool = m.pre_h[l], m.pre_w[l], m.pool[l]
@@ -95,6 +96,22 @@ def deliver(m, r, l, pre, effective):
                 d[i] += row[i] * p
         rows += 1
         nonzero += nnz[f]
+    if m.recurrent[l]:  # then the rows of the layer's own spikes of the last step
+        own, first = r.s[m.n_off[l]:m.n_off[l] + n], m.n_in[l] - n
+        recurrent = list_active(r, own, n)
+        one = 1 if l > 0 else m.input_one  # a spike in the units of the layer's inputs
+        for q in range(recurrent):
+            f = first + active[q]
+            row = weights[base + f * n:base + (f + 1) * n]
+            if one == 1:
+                for i in range(n):
+                    d[i] += row[i]
+            else:
+                for i in range(n):
+                    d[i] += row[i] * one
+            nonzero += nnz[f]
+        rows += recurrent
+        r.counters[l, ev.RECURRENT_ROWS_READ] += recurrent
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows
     r.counters[l, ev.SYNAPTIC_OPS] += rows * n
     if effective:
@@ -248,6 +265,8 @@ def trace_update(m, r, l):
     core = l + 1 if l + 1 < m.n_in.shape[0] else l
     r.counters[core, ev.TRACE_UPDATES] += n
     r.counters[core, ev.OVERFLOW_TRACE] += over
+    if m.recurrent[l]:  # the layer's own recurrent axons hold a copy
+        r.counters[l, ev.TRACE_UPDATES] += n
 
 
 @nb.njit(cache=True, inline="always")
@@ -307,6 +326,10 @@ def forward_step(m, r, x_in, train, conv):
                           train)
         neuron_update(m, r, l)
         if train and m.spiking[l] and l + 1 < m.n_in.shape[0]:  # an output layer feeds no trace
+            if m.recurrent[l]:  # its own rows learn from a[t-1]: kept before it changes
+                off, a_prev, a = m.n_off[l], r.a_prev, r.a
+                for i in range(off, off + m.n_out[l]):
+                    a_prev[i] = a[i]
             trace_update(m, r, l)
 
 

@@ -104,23 +104,26 @@ def backward_error(m, r, l, conv):
         if conv and m.conv[l]:
             reads = conv_taps(m, r, l, back, back, np.bool_(False))
         elif r.w_t_at[l, 1]:  # the transposed copy: a column per neuron, vectorized over rows
+            # (a recurrent layer's own rows are not read: its error is the instantaneous one)
             rows, w_t = m.n_in[l], r.w_t[r.w_t_at[l, 0]:]
+            below = rows - m.recurrent[l] * n
             for i in range(n):
                 # (int32, so LLVM multiplies 32 x 32 -> 64 bits: deltas fit the error width)
                 d = np.int64(np.int32(delta[i]))
-                column = w_t[i * rows:(i + 1) * rows]
-                for f in range(rows):
+                column = w_t[i * rows:i * rows + below]
+                for f in range(below):
                     back[f] += column[f] * d
-            reads = rows * n
+            reads = below * n
         else:
             base, weights = m.w_off[l], m.weights
-            for f in range(m.n_in[l]):
+            below = m.n_in[l] - m.recurrent[l] * n
+            for f in range(below):
                 acc = 0
                 row = weights[base + f * n:base + (f + 1) * n]
                 for i in range(n):
                     acc += row[i] * delta[i]
                 back[f] = acc
-            reads = m.n_in[l] * n
+            reads = below * n
         r.counters[l, ev.ERROR_READS] += reads
         r.counters[l, ev.BACKWARD_NONZERO_ERRORS] += nonzero
     shift, errors = m.weight_frac[l] + m.pool_shift[l], r.scratch
@@ -189,6 +192,21 @@ def pool_pre(m, r, l, pre):
             if f >= 0:
                 pooled[f] += pre[j]
     return pooled
+
+
+@nb.njit(cache=True, inline="always")
+def with_own_trace(m, r, l, pre):
+    """A recurrent layer's presynaptic values: ``pre`` (from below) followed by its own
+    traces of the previous step, one per recurrent row (in the pooled-pre scratch: a
+    recurrent layer has no pooling in front); a first layer's in its pre format."""
+    below, n, off = pre.shape[0], m.n_out[l], m.n_off[l]
+    out, a_prev = r.pooled_pre[:below + n], r.a_prev
+    x_shift, a_shift = (m.first_pre_shift, m.first_own_shift) if l == 0 else (0, 0)
+    for j in range(below):
+        out[j] = pre[j] << x_shift
+    for i in range(n):
+        out[below + i] = a_prev[off + i] << a_shift
+    return out
 
 
 @nb.njit(cache=True)

@@ -25,6 +25,11 @@ def rows(m, l, memory=None):
     return memory[base:base + n_in * width].reshape(n_in, width)
 
 
+def feedforward_rows(m, l) -> int:
+    """Layer l's synapse rows read by the layer below (a recurrent layer's own rows follow)."""
+    return int(m.n_in[l] - m.recurrent[l] * m.n_out[l])
+
+
 def layer_weights(m, l) -> np.ndarray:
     """Layer l's weights in layer layout: dense (out, in), conv (out, in, kh, kw)."""
     if m.conv[l]:
@@ -102,6 +107,13 @@ def deliver(m, r, l, pre, effective):
              * np.asarray(pre, np.int64)[active, None]).sum(axis=0)
         rows_read, width = len(active), n
         words = int(nonzero[f[active]].sum())
+        if m.recurrent[l]:  # the rows of the layer's own spikes of the last step
+            own = int(m.n_in[l]) - n + np.flatnonzero(neurons(m, l, r.s))
+            one = 1 if l > 0 else int(m.input_one)  # a spike in the units of its inputs
+            d = d + rows(m, l)[own].astype(np.int64).sum(axis=0) * one
+            rows_read += len(own)
+            words += int(nonzero[own].sum())
+            r.counters[l, ev.RECURRENT_ROWS_READ] += len(own)
     r.dendrite[:n] = d
     if l == 0:  # the inputs' events, in the neuron-count columns after the last neuron
         r.neuron_counts[ev.N_SPIKES, -int(m.n_pre[0]):] += np.asarray(pre) != 0
@@ -160,6 +172,8 @@ def trace_update(m, r, l):
     core = l + 1 if l + 1 < len(m.n_in) else l
     r.counters[core, ev.TRACE_UPDATES] += int(m.n_out[l])
     r.counters[core, ev.OVERFLOW_TRACE] += over
+    if m.recurrent[l]:
+        r.counters[l, ev.TRACE_UPDATES] += int(m.n_out[l])
 
 
 def input_trace_update(m, r):
@@ -177,6 +191,8 @@ def forward_step(m, r, train):
         deliver(m, r, l, r.x_pre if l == 0 else neurons(m, l - 1, r.s), not train)
         neuron_update(m, r, l)
         if train and m.spiking[l] and l + 1 < len(m.n_in):  # an output layer feeds no trace
+            if m.recurrent[l]:
+                neurons(m, l, r.a_prev)[:] = neurons(m, l, r.a)
             trace_update(m, r, l)
 
 
@@ -236,9 +252,9 @@ def backward_error(m, r, l):
                                np.ones((1, one.n_in), np.int64))[0]
             per_channel = (delta.reshape(int(m.out_c[l]), -1) != 0) * taps
             reads = int(per_channel.sum()) * int(m.pre_c[l])
-        else:
-            back = rows(m, l) @ delta
-            reads = int(m.n_in[l] * m.n_out[l])
+        else:  # (a recurrent layer's own rows carry no error down: instantaneous error)
+            back = rows(m, l)[:feedforward_rows(m, l)] @ delta
+            reads = int(feedforward_rows(m, l) * m.n_out[l])
         f = pooled_index(m, l)
         e0 = shift_round_np(np.where(f >= 0, back[np.maximum(f, 0)], 0),
                             int(m.weight_frac[l] + m.pool_shift[l]), NEAREST)

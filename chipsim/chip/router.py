@@ -4,7 +4,7 @@ Packets follow dimension-order (X then Y) routing; a hop is one link traversal, 
 north-south (priced differently). Traffic is derived from counted events and the placement:
 
   spikes     every spike of a core is sent to each core of the next layer (one packet per
-             destination core);
+             destination core), and a recurrent layer's to each other core of its own;
   backprop   when a layer's error is nonzero, each of its cores sends the partial sums of the
              backward read, one value per neuron of the layer below, to the core holding that
              neuron (steps with nonzero error = error_reads / (n_in x n_out));
@@ -79,15 +79,22 @@ class Traffic:
 
 
 def spike_traffic(placement, sent, tile=(1, 1)) -> Traffic:
-    """Spike packets between the cores of consecutive layers: ``sent(src, dst)`` says how
-    many of src's spikes dst's axons receive (its input window or group)."""
+    """Spike packets between the cores of consecutive layers, and from a recurrent layer's
+    cores to its other cores (a core's own recurrent axons take its spikes without the
+    router): ``sent(src, dst)`` says how many of src's spikes dst's axons receive (its input
+    window or group)."""
     t = Traffic(tile=tuple(tile))
-    for layer in range(len(placement.layer_cores) - 1):
+    layers = len(placement.layer_cores)
+    for layer in range(layers):
+        targets = placement.cores_of(layer + 1) if layer + 1 < layers else []
+        if placement.recurrent_axons(layer):
+            targets = targets + placement.cores_of(layer)
         for src in placement.cores_of(layer):
             if not src.soma:
                 continue
-            for dst in placement.cores_of(layer + 1):
-                t.send(src, dst, sent(src, dst))
+            for dst in targets:
+                if dst is not src:
+                    t.send(src, dst, sent(src, dst))
     return t
 
 
@@ -124,7 +131,8 @@ def error_traffic(placement, layer_counts, broadcast: bool, learning_steps: int,
             for dst in somas_below:
                 t.send(error_core, dst, values)
             continue
-        n_in, n_out = placement.fan_in_of(l), placement.neurons_of(l)
+        # (the backward read covers the rows fed from below, not a layer's recurrent rows)
+        n_in, n_out = placement.fan_in_of(l) - placement.recurrent_axons(l), placement.neurons_of(l)
         steps = int(layer_counts[l, ev.ERROR_READS]) // (n_in * n_out) if n_in * n_out else 0
         for src in placement.cores_of(l):
             lo, hi = src.in_group or (0, n_in)

@@ -6,7 +6,8 @@ an energy table (``energy_tables``). Nothing here simulates; everything is count
 
 Per core c holding neurons [a, a + k) of layer l (n neurons, n_in inputs):
   synaptic_ops = rows read by layer l x k      synapse_rows_read = rows read by layer l
-  (the spikes, or input events, inside the core's input window)
+  (the spikes, or input events, inside the core's input window; a recurrent layer adds the
+  rows its own spikes of the last step read, which every core of the layer holds)
   active / inactive_neuron_updates, neuron_spikes from the per-neuron counts of the slice
   trace_updates = the layer's input-trace updates (every core of a layer keeps all of them)
   error_reads, modulator_ops, accumulator_reads: the layer's count x k / n (uniform over
@@ -112,15 +113,27 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     def per_neuron(layer, index, column):
         return int(neuron_counts[column, n_off[layer] + index].sum())
 
+    def own_axons(core):
+        """A dense core's (window of axons fed from below, or None: all of them; the share
+        of its layer's recurrent axons it holds). (Conv layers are never recurrent.)"""
+        window = None if core.in_group is None else np.arange(*core.in_group)
+        n_rec = placement.recurrent_axons(core.layer)
+        if not n_rec or window is None:
+            return window, 1.0 if n_rec else 0.0
+        below = placement.fan_in_of(core.layer) - n_rec
+        return window[window < below], np.count_nonzero(window >= below) / n_rec
+
     def sent(src, dst):
         window = core_window(dst, shapes[src.layer])
+        if window is not None and dst.layer == src.layer:  # recurrent axons: the last n
+            window = window - (placement.fan_in_of(dst.layer) - n_of[dst.layer])
         mine = held[src.core] if window is None else np.intersect1d(held[src.core], window)
         return per_neuron(src.layer, mine, ev.N_SPIKES)
 
     inputs = neuron_counts[ev.N_SPIKES, n_off[layers - 1] + n_of[layers - 1]:]
 
     def inputs_received(core):
-        window = core_window(core, input_shape)
+        window = core_window(core, input_shape) if core.tile else own_axons(core)[0]
         return int((inputs if window is None else inputs[window]).sum())
 
     readout_n = n_of[layers - 1]
@@ -134,22 +147,26 @@ def core_events(placement, counts, neuron_counts, n_off, *, backward_copy: bool,
     for c in placement.cores:
         l, k, n, conv = c.layer, c.count, n_of[c.layer], kinds[c.layer]
         share = c.synapses / synapses[l] if synapses[l] else 0.0  # of the layer's work
+        window, recurrent_share = own_axons(c) if not conv else (None, 0.0)
+        # the rows read by the layer's own spikes of the last step (counted by the chip; a
+        # split fan-in's cores share them by their recurrent axons)
+        recurrent = int(counts[l, ev.RECURRENT_ROWS_READ]) * recurrent_share
         if l == 0 and not conv and input_shape is not None:
-            rows = inputs_received(c)
+            rows = inputs_received(c) + recurrent
             ops = rows * k
         elif conv or l == 0:  # conv rows: (input, tap) pairs landing on the map
             rows = int(counts[l, ev.SYNAPSE_ROWS_READ]) * share
             ops = int(counts[l, ev.SYNAPTIC_OPS]) * share
         else:
-            window = core_window(c, shapes[l - 1])
             rows = per_neuron(l - 1, np.arange(n_of[l - 1]) if window is None else window,
-                              ev.N_SPIKES)
+                              ev.N_SPIKES) + recurrent
             ops = rows * k
         own = held[c.core]
         active = per_neuron(l, own, ev.N_ACTIVE) if c.soma else 0
         copy = backward_copy and l > 0 and not broadcast
-        if copy:
-            reads = float(counts[l, ev.BACKWARD_NONZERO_ERRORS]) * c.n_in * k / n
+        if copy:  # (a recurrent layer's own rows are not read backwards)
+            below = c.n_in - recurrent_share * placement.recurrent_axons(l)
+            reads = float(counts[l, ev.BACKWARD_NONZERO_ERRORS]) * below * k / n
         else:
             reads = int(counts[l, ev.ERROR_READS]) * share
         if conv:
@@ -232,9 +249,12 @@ def cycles(events: dict, router: dict, cycle_cfg, steps: int, placement, tile=(1
     phase = max(per_core[critical], key=per_core[critical].get)
     busiest = max(router["links"].values()) if router["links"] else 0
     tx, ty = tile
+    layers = len(placement.layer_cores)
+    targets = [(l, l + 1) for l in range(layers - 1)] + [
+        (l, l) for l in range(layers) if placement.recurrent_axons(l)]
     longest = max((abs(a.x // tx - b.x // tx) + abs(a.y // ty - b.y // ty)
-                   for l in range(len(placement.layer_cores) - 1)
-                   for a in placement.cores_of(l) for b in placement.cores_of(l + 1)), default=0)
+                   for l, d in targets
+                   for a in placement.cores_of(l) for b in placement.cores_of(d)), default=0)
     routing = busiest / steps * cycle_cfg.link_cycles_per_packet + longest * cycle_cfg.hop_cycles
     barrier = barrier_cycles(cycle_cfg, tiles_used(placement, tile))
     latency = core_step[critical] + routing + barrier

@@ -7,9 +7,8 @@ state on the mapped network against what BPTT would need (costs.memory).
 
 Run:  python examples/paper/memory_vs_T.py [--config NET.yaml] [--steps 4 8 16 32 64 128]
 Writes runs/paper/memory_vs_T/{memory_vs_T.png, summary.md}. About 2 minutes (digits net).
-A network with recurrent layers runs in float64 only for now: the chip's rows and its memory
-model are then left out, and the figure and summary say so. The long-T run on the temporal
-task: --config examples/delayed_xor.yaml --steps 32 64 128 256 512 1000 (about 4 minutes).
+The long-T run on the temporal task, with its recurrent layer:
+--config examples/delayed_xor.yaml --steps 32 64 128 256 512 1000 (about 4 minutes).
 """
 from __future__ import annotations
 
@@ -54,9 +53,7 @@ def main():
     config = load_config(args.config, ["chip.arithmetic=float64"])
     data = load_dataset(config.data, config.seed)
     network = network_from_config(config, data)
-    on_chip = not network.recurrent
-    runs = RUNS if on_chip else [(label, extra) for label, extra in RUNS
-                                 if extra["chip"]["arithmetic"] == "float64"]
+    runs = RUNS
     measured = {label: {} for label, _ in runs}
     for t in args.steps:
         for label, extra in runs:
@@ -65,7 +62,7 @@ def main():
             measured[label][t] = measure(raw, args.samples)
         print(f"T = {t}: " + ", ".join(f"{k} {v[t]['traced_peak_bytes'] / 1024:,.0f} KiB"
                                        for k, v in measured.items()), flush=True)
-    rows = chip_model(args.config, args.steps) if on_chip else None
+    rows = chip_model(args.config, args.steps)
     sizes = "-".join(str(n) for n in [network.n_inputs] + [l.n_out for l in network.synaptic])
     net = (f"{config.data.source} {sizes} ({Path(args.config).name}"
            + (f"; {', '.join(network.recurrent)} recurrent" if network.recurrent else "") + ")")
@@ -83,14 +80,10 @@ def main():
             cells = [f"{per_t[t][key] / scale:,.1f}" for t in args.steps]
             lines.append(f"| {label}, {unit} | " + " | ".join(cells)
                          + f" | {per_t[last][key] / per_t[first][key]:.2f} |")
-    if rows is None:
-        lines += ["", "The chip: not run, and no memory model (recurrent layers run in float64 "
-                  "only for now)."]
-    else:
-        lines += ["", "The chip's memory model (training state beyond the weights, bits):", "",
-                  "| T | OTTT_A | BPTT | BPTT / OTTT |", "|---:|---:|---:|---:|"]
-        lines += [f"| {t} | {rows[t]['ottt_state_bits']:,} | {rows[t]['bptt_state_bits']:,} | "
-                  f"{rows[t]['state_ratio']:.2f} |" for t in args.steps]
+    lines += ["", "The chip's memory model (training state beyond the weights, bits):", "",
+              "| T | OTTT_A | BPTT | BPTT / OTTT |", "|---:|---:|---:|---:|"]
+    lines += [f"| {t} | {rows[t]['ottt_state_bits']:,} | {rows[t]['bptt_state_bits']:,} | "
+              f"{rows[t]['state_ratio']:.2f} |" for t in args.steps]
     lines += ["", f"Run time {time.perf_counter() - started:.0f} s."]
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -118,21 +111,18 @@ def plot(steps, measured, rows, path, samples, net):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2 if rows else 1, figsize=(9 if rows else 6.5, 3.8),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained", squeeze=False)
     a = axes[0, 0]
     for label, per_t in measured.items():
         a.plot(steps, [per_t[t]["traced_peak_bytes"] / 1024 for t in steps], "o-", label=label)
     a.set_title("measured: peak allocated while learning (tracemalloc)", fontsize=9)
     a.set_ylabel("memory (KiB)")
-    if rows:
-        b = axes[0, 1]
-        b.plot(steps, [rows[t]["ottt_state_bits"] / 8192 for t in steps], "o-", label="OTTT_A")
-        b.plot(steps, [rows[t]["bptt_state_bits"] / 8192 for t in steps], "s-", label="BPTT")
-        b.set_title("chip memory model: training state beyond the weights", fontsize=9)
-        b.set_ylabel("memory (KiB)")
-    chip = ("chip: 8-bit weights, 24-bit accumulators" if rows else
-            "float64 only (recurrent layers do not run on the chip yet)")
+    b = axes[0, 1]
+    b.plot(steps, [rows[t]["ottt_state_bits"] / 8192 for t in steps], "o-", label="OTTT_A")
+    b.plot(steps, [rows[t]["bptt_state_bits"] / 8192 for t in steps], "s-", label="BPTT")
+    b.set_title("chip memory model: training state beyond the weights", fontsize=9)
+    b.set_ylabel("memory (KiB)")
+    chip = "chip: 8-bit weights, 24-bit accumulators"
     fig.suptitle(f"{net}, batch 16, {samples} samples,\none fresh process per point; {chip}",
                  fontsize=8)
     ticks = [steps[0]]  # linear axis (BPTT's line): ticks that do not overlap
