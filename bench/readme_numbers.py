@@ -12,7 +12,8 @@ so that its numbers cannot drift from what those commands give.
   (bench/quantization.py, chip_speed.py, compile_time.py, training_memory.py) store them in
   bench/results/*.json; this script only renders them.
 
-``--write-readme`` rewrites the table between the markers in README.md.
+``--write-readme`` rewrites the table between the markers in README.md, and the temporal
+task's accuracy table between its own markers.
 tests/test_readme_numbers.py fails when the README differs from what the stored results render
 and when the main job's numbers differ from what the code gives today.
 
@@ -43,6 +44,8 @@ SOURCES = {"main": RESULTS, "measured": STORED / "measured.json",
            "sanafe": STORED / "sanafe_crosscheck.json", "temporal": STORED / "temporal.json"}
 BEGIN = "<!-- rows from bench/readme_numbers.py (do not edit by hand): begin -->"
 END = "<!-- rows from bench/readme_numbers.py: end -->"
+TEMPORAL_BEGIN = "<!-- temporal table from bench/readme_numbers.py (do not edit by hand): begin -->"
+TEMPORAL_END = "<!-- temporal table from bench/readme_numbers.py: end -->"
 JOBS = {"main": [], "variant_O": ["learning.variant=O", "learning.batch_size=1"]}
 # the tests that measure the fidelity rows' numbers (conftest.measured)
 MEASURING_TESTS = [["tests/test_golden.py", "tests/test_ottt_vgg_golden.py",
@@ -306,6 +309,27 @@ def temporal_rows(temporal: dict) -> list[str]:
         f"{cells('recurrent')}. {cells('feed-forward')} |"]
 
 
+def temporal_table(temporal: dict) -> str:
+    """The README's accuracy table of the temporal task (bench/temporal.py), a row per
+    network, a column per rule and arithmetic."""
+    runs = {r["run"]: r for r in temporal["rows"]}
+    columns = [("float64 OTTT_A", ", OTTT_A"), ("float64 OTTT_O", ", OTTT_O"),
+               ("float64 BPTT", ", BPTT"), ("8-bit chip OTTT_A", ", OTTT_A, 8-bit chip"),
+               ("8-bit chip OTTT_O", ", OTTT_O, 8-bit chip")]
+    seeds = runs["recurrent, OTTT_A"]["seeds"]
+    lines = [f"| delayed XOR, seeds {seeds[0]}-{seeds[-1]} (chance 50 %) | "
+             + " | ".join(name for name, _ in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for kind in ("recurrent", "feed-forward"):
+        cells = []
+        for _, suffix in columns:
+            r = runs[kind + suffix]
+            cells.append(f"{100 * r['mean']:.1f} % ("
+                         + ", ".join(f"{100 * a:.1f}" for a in r["accuracy"]) + ")")
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(stored: dict) -> str:
     """Every row of the README's Measured table, from the stored results."""
     return "\n".join(["| what | command | result |", "|---|---|---|"]
@@ -355,10 +379,11 @@ def main_rows(numbers: dict) -> list[str]:
     ]
 
 
-def readme_with(text: str, block: str) -> str:
-    """README text with the rows between the markers replaced by ``block``."""
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    return text[:start] + "\n" + block + "\n" + text[end:]
+def readme_with(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    """README text with the rows between the markers ``begin`` and ``end`` replaced by
+    ``block``."""
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    return text[:start] + "\n" + block + "\n" + text[stop:]
 
 
 def main():
@@ -378,7 +403,10 @@ def main():
     print(rows)
     if args.write_readme:
         readme = ROOT / "README.md"
-        write_text(readme, readme_with(readme.read_text(), rows))
+        text = readme_with(readme.read_text(), rows)
+        text = readme_with(text, temporal_table(load_stored()["temporal"]), TEMPORAL_BEGIN,
+                           TEMPORAL_END)
+        write_text(readme, text)
         print(f"-> {readme}")
 
 

@@ -98,6 +98,14 @@ def imported_network(config: Config, data: Dataset) -> Network:
 def make_model(config: Config, network: Network, data: Dataset):
     """The model that learns: the fixed-point chip or the float64 reference."""
     learn = config.learning
+    cuba = [layer for layer in network.synaptic
+            if layer.spiking and network.neuron_of(layer).tau_syn > 1.0]
+    if cuba and learn.rule == "ottt":
+        raise ConfigError(
+            f"layer '{cuba[0].name}' has a synaptic current (tau_syn "
+            f"{network.neuron_of(cuba[0]).tau_syn:g}): OTTT's presynaptic traces "
+            "for a CUBA neuron (a second, cascaded trace per axon) are not built; use "
+            "learning.rule: bptt (chip.arithmetic: float64) or none, or tau_syn: 1")
     hidden = [layer.n_out for layer in network.synaptic if layer.spiking]
     feedback = (feedback_matrices(hidden, network.n_outputs, config.seed)
                 if learn.rule == "ottt" and learn.error == "broadcast" else None)

@@ -107,6 +107,9 @@ class NeuronConfig(_Section):
     reset_at: Literal["same_step", "next_step"] = _f(
         "same_step", "same_step: reset right after firing; next_step: the subtraction joins "
         "the next step's charge after the leak (snnTorch's Leaky; reset subtract only)")
+    tau_syn: float = _f(1.0, "synaptic current time constant in steps: 1, none (the input "
+                        "charges the membrane); > 1, a CUBA neuron, I[t] = (1 - 1/tau_syn) "
+                        "I[t-1] + W x[t] (learning: BPTT in float64, or none)", ge=1.0, le=1e6)
 
 
 class LayerNeuronConfig(_Section):
@@ -118,6 +121,8 @@ class LayerNeuronConfig(_Section):
     firing: Union[Literal[">=", ">"], None] = _f(None, "'>=' or '>'")
     reset: Union[Literal["subtract", "zero"], None] = _f(None, "subtract or zero")
     reset_at: Union[Literal["same_step", "next_step"], None] = _f(None, "same_step or next_step")
+    tau_syn: Union[float, None] = _f(None, "synaptic current time constant in steps",
+                                     ge=1.0, le=1e6)
 
 
 Size = Union[Annotated[int, at.Ge(1), at.Le(4096)],

@@ -92,13 +92,14 @@ class Params:
 
 @dataclass(frozen=True)
 class State:
-    """Per spiking layer: membrane v (B, n), trace a (B, n) and last spikes s (B, n); the
-    input trace (B, n_in)."""
+    """Per spiking layer: membrane v (B, n), trace a (B, n), last spikes s (B, n) and
+    synaptic current i (B, n; CUBA neurons); the input trace (B, n_in)."""
 
     v: tuple
     a: tuple
     a_in: np.ndarray
     s: tuple = ()
+    i: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -114,20 +115,21 @@ class StepRecord:
 def initial_state(network: Network, batch: int) -> State:
     spiking = [layer for layer in network.synaptic if layer.spiking]
     zeros = lambda: tuple(np.zeros((batch, l.n_out)) for l in spiking)  # noqa: E731
-    return State(zeros(), zeros(), np.zeros((batch, network.n_inputs)), zeros())
+    return State(zeros(), zeros(), np.zeros((batch, network.n_inputs)), zeros(), zeros())
 
 
 def step(network: Network, params: Params, state: State, x_t: np.ndarray):
     """Advance the batch one time step on input x_t (B, n_inputs). Returns (state, record).
 
     Spiking layer: u = lam v + W pre (+ b); s = u >= threshold; v = u - threshold s; a = lam a + s
-    (or the layer neuron's options: firing '>', reset at the next step, see Neuron).
+    (or the layer neuron's options: firing '>', reset at the next step, see Neuron; a CUBA
+    neuron charges with its synaptic current i = lam_syn i + W pre (+ b) instead).
     Read-out: o = W pre (+ b), no state. W pre is ``ops.forward`` (dense or conv). A recurrent
     layer's pre is [pre, s[t-1]] (its trace [trace, a[t-1]]), its weights [W | W_rec].
     """
     a_in = network.neuron.leak * state.a_in + x_t
     pre, pre_trace = x_t, a_in
-    inputs, traces, us, spikes, vs, as_, ss = [], [], [], [], [], [], []
+    inputs, traces, us, spikes, vs, as_, ss, is_ = [], [], [], [], [], [], [], []
     k = 0  # index among spiking layers
     for i, (layer, prefix) in enumerate(network.chain):
         for op in prefix:  # pooling and flatten are linear: the trace follows the spikes
@@ -146,6 +148,8 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
             continue
         nrn = network.neuron_of(layer)
         lam, vth = nrn.leak, nrn.threshold
+        current = nrn.syn_leak * state.i[k] + current  # (no synaptic current: 0 x 0 + current)
+        is_.append(current)
         if nrn.reset_at == "next_step" and nrn.reset != "subtract":
             raise ValueError("a reset at the next step is modelled for reset 'subtract' only")
         if nrn.reset_at == "next_step":  # snnTorch: last step's spike subtracts after the leak
@@ -165,7 +169,7 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
         ss.append(s)
         pre, pre_trace = s, a
         k += 1
-    return (State(tuple(vs), tuple(as_), a_in, tuple(ss)),
+    return (State(tuple(vs), tuple(as_), a_in, tuple(ss), tuple(is_)),
             StepRecord(tuple(inputs), tuple(traces), tuple(us), tuple(spikes)))
 
 

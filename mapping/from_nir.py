@@ -43,7 +43,7 @@ The threshold is v_threshold. What differs:
     the exporter writes tau = dt/(1 - beta), r = tau/dt, v_leak = 0 and v_reset = 0 with its
     hard-coded dt = 1e-4, and its ``Leaky`` neuron computes mem = beta mem + input - threshold
     reset, reset = H(mem[t-1] - threshold), spike = H(mem - threshold) with H(x) = x > 0. So:
-    lam = beta: the exporter's beta is found back from tau (``_exported_beta``; it computes in
+    lam = beta: the exporter's beta is found back from tau (``_exported_leak``; it computes in
     float32 for a float32 model, so 1 - dt/tau alone misses beta by ~1e-9), else 1 - dt/tau;
     input scale 1 (r = tau/dt is checked to the file's precision: another r means the file is
     not such an export, or dt is wrong),
@@ -66,9 +66,10 @@ Approximations, stated: an ``LI`` / ``CubaLI`` read-out keeps its input scale (d
 drops its leak: chipsim's read-out is memoryless, o[t] = W s[t] + b, and its decision is the
 argmax of o summed over the steps. That equals the LI membrane exactly when tau = dt (lam = 0);
 otherwise the LI's v[t] = lam v[t-1] + o[t] weights late steps less than chipsim's sum does.
-``CubaLIF`` / ``CubaLI`` are read only when the synaptic filter is the identity in discrete
-time, i.e. its decay 1 - dt/tau_syn is 0 (|.| <= 1e-12; snnTorch's ``Synaptic`` with alpha = 0):
-chipsim's neurons have no synaptic current state.
+``CubaLIF`` becomes a CUBA neuron (``Neuron.tau_syn``): its synaptic current decays by
+lam_syn = 1 - dt/tau_syn per step (snnTorch: the exporter's alpha, found back as beta is), the
+input scale (dt/tau_syn) w_in dt r/tau_mem folded into the weights as above; a decay of 0
+(|.| <= 1e-12) is no synaptic current. A ``CubaLI`` read-out is read only with decay 0.
 """
 from __future__ import annotations
 
@@ -601,15 +602,23 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
         if v_leak != 0.0:
             raise DataError(f"{at}: v_leak = {v_leak!r}; chipsim's neurons rest at 0, so v_leak "
                             "must be 0")
+    tau_syn_steps = 1.0  # no synaptic current
     if kind.startswith("Cuba"):
         tau_syn, w_in = get("tau_syn"), get("w_in")
         alpha = 1.0 - dt / tau_syn if tau_syn > 0 else math.nan
-        if not abs(alpha) <= max(SYNAPSE_IDENTITY_TOLERANCE, tol):
+        if not 0.0 <= alpha < 1.0 and not abs(alpha) <= max(SYNAPSE_IDENTITY_TOLERANCE, tol):
             raise DataError(f"{at}: tau_syn = {tau_syn!r} with dt = {dt!r} gives a synaptic "
-                            f"current that decays by 1 - dt/tau_syn = {alpha!r} per step; "
-                            "chipsim's neurons have no synaptic current (the input goes "
-                            "straight into the membrane), so only tau_syn = dt (decay 0 to "
-                            f"{tol_text}; snnTorch's Synaptic with alpha = 0) is representable")
+                            f"decay 1 - dt/tau_syn = {alpha!r} per step; it must be in [0, 1) "
+                            "(tau_syn >= dt)")
+        if abs(alpha) > max(SYNAPSE_IDENTITY_TOLERANCE, tol):
+            if kind in READOUT_NODES:
+                raise DataError(f"{at}: a CubaLI read-out with tau_syn = {tau_syn!r} > dt = "
+                                f"{dt!r}; chipsim's read-out is memoryless, so only tau_syn = dt "
+                                f"(decay 0 to {tol_text}) is representable")
+            exported = (_exported_leak(node.tau_syn, tau_syn, dt) if conv.name == "snntorch"
+                        else None)
+            tau_syn_steps = (tau_from_leak(exported) if exported is not None
+                             else _tau_steps(tau_syn, dt))
         spec_scale *= (dt / tau_syn) * w_in
     if dt > tau:
         raise DataError(f"{at}: dt = {dt!r} exceeds tau = {tau!r}, so forward Euler's leak "
@@ -650,13 +659,15 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
                     raise DataError(f"{at}: metadata {key} = {value!r}; expected one of "
                                     f"{', '.join(repr(v) for v in valid)}")
                 options[option] = value
-    beta = _exported_beta(node, tau, dt) if conv.name == "snntorch" and kind == "LIF" else None
+    beta = (_exported_leak(node.tau_mem if kind == "CubaLIF" else node.tau, tau, dt)
+            if conv.name == "snntorch" and kind in ("LIF", "CubaLIF") else None)
     tau_steps = _tau_steps(tau, dt) if beta is None else tau_from_leak(beta)
-    return Neuron(tau_steps, threshold, **options), scale
+    return Neuron(tau_steps, threshold, tau_syn=tau_syn_steps, **options), scale
 
 
-def _exported_beta(node, tau: float, dt: float) -> float | None:
-    """The beta snnTorch's exporter started from, or None when no value reproduces the file.
+def _exported_leak(stored_tau, tau: float, dt: float) -> float | None:
+    """The beta (or a Synaptic's alpha) snnTorch's exporter started from, or None when no
+    value reproduces the file (``stored_tau``: the node's tau field, for its dtype).
 
     The exporter writes tau = dt / (1 - beta) computed in beta's dtype (float32 for a float32
     model), so 1 - dt/tau misses beta by a rounding (3e-9 for beta = 0.95 in float32) and the
@@ -664,7 +675,7 @@ def _exported_beta(node, tau: float, dt: float) -> float | None:
     put through the exporter's formula; those giving the file's tau back are beta's possible
     values, and the one nearest 1 - dt/tau is taken. None (the file's tau is not such an export,
     or dt differs from the exporter's) keeps forward Euler's 1 - dt/tau."""
-    dtype = np.asarray(node.tau).dtype
+    dtype = np.asarray(stored_tau).dtype
     if not (np.issubdtype(dtype, np.floating) and math.isfinite(tau)):
         return None
     target = 1.0 - dt / tau

@@ -17,7 +17,9 @@ Mapping (``docs/torch.md`` has the full table):
   snnTorch ``Leaky``: tau = 1 / (1 - beta), firing '>' (mem - threshold > 0);
   reset 'subtract' -> reset_at 'next_step' (snnTorch subtracts last step's spike after the
   leak: mem = beta mem + I - s[t-1] threshold); reset 'zero' -> reset 'zero', same step
-  (zeroing before the next leak equals zeroing at the end of the step);
+  (zeroing before the next leak equals zeroing at the end of the step); snnTorch
+  ``Synaptic`` (reset 'subtract'): the same, with a synaptic current, tau_syn = 1 / (1 - alpha);
+  ``RLeaky`` / ``RSynaptic``: the same, and the layer before becomes recurrent;
   SpikingJelly ``LIFNode`` / ``IFNode`` and the OTTT ``OnlineLIFNode`` / ``OnlineIFNode``:
   firing '>=' (heaviside(v - threshold), x >= 0), reset in the same step, v_reset None ->
   'subtract', 0.0 -> 'zero'; decay_input (v += (x - v) / tau) folds 1/tau into the
@@ -159,18 +161,21 @@ def _firing(fn, at: str) -> str:
     return _FIRES[got]
 
 
-def leaky_neuron(beta: float, threshold: float, mechanism: str, firing: str = ">") -> Neuron:
-    """chipsim's Neuron for an snnTorch Leaky (reset_delay=True, snnTorch's default).
+def leaky_neuron(beta: float, threshold: float, mechanism: str, firing: str = ">",
+                 alpha: float = 0.0) -> Neuron:
+    """chipsim's Neuron for an snnTorch Leaky (reset_delay=True, snnTorch's default), or a
+    Synaptic with ``alpha`` (its synaptic current's decay: a CUBA neuron, tau_syn).
 
-    lam = beta exactly (``tau_from_leak``), after Leaky's clamp of beta to [0, 1]. 'subtract':
-    snnTorch subtracts last step's spike after the leak, reset_at 'next_step'. 'zero': snnTorch
-    zeroes mem before the next leak, (1 - s) mem, the same as chipsim's v = u (1 - s) at the
-    end of the step (with or without reset_delay).
+    lam = beta exactly (``tau_from_leak``), after Leaky's clamp of beta to [0, 1]; lam_syn =
+    alpha likewise. 'subtract': snnTorch subtracts last step's spike after the leak, reset_at
+    'next_step'. 'zero': snnTorch zeroes mem before the next leak, (1 - s) mem, the same as
+    chipsim's v = u (1 - s) at the end of the step (with or without reset_delay).
     """
     tau = tau_from_leak(min(max(beta, 0.0), 1.0))
+    tau_syn = tau_from_leak(min(max(alpha, 0.0), 1.0))
     if mechanism == "zero":
-        return Neuron(tau, threshold, "zero", firing, "same_step")
-    return Neuron(tau, threshold, "subtract", firing, "next_step")
+        return Neuron(tau, threshold, "zero", firing, "same_step", tau_syn)
+    return Neuron(tau, threshold, "subtract", firing, "next_step", tau_syn)
 
 
 def _rleaky_recurrence(m, at: str, shape: tuple, nn) -> tuple[np.ndarray, np.ndarray | None]:
@@ -197,10 +202,16 @@ def neuron_of(m, where: str) -> tuple[Neuron, float]:
     are divided by it."""
     family, kind, at = _neuron_family(m), type(m).__name__, _label(where, m)
     if family == "snntorch":
-        if kind not in ("Leaky", "RLeaky"):
+        if kind not in ("Leaky", "RLeaky", "Synaptic", "RSynaptic"):
             raise DataError(f"{at}: snnTorch {kind} is not supported; chipsim maps snnTorch "
-                            "Leaky (first-order LIF) and RLeaky (its recurrent form)")
+                            "Leaky (first-order LIF), Synaptic (with a synaptic current) and "
+                            "their recurrent forms RLeaky and RSynaptic")
         mechanism = getattr(m, "reset_mechanism", "subtract")
+        synaptic = kind in ("Synaptic", "RSynaptic")
+        if synaptic and mechanism != "subtract":
+            raise DataError(f"{at}: snnTorch Synaptic with reset_mechanism {mechanism!r} also "
+                            "zeroes its synaptic current at a spike; chipsim's CUBA neuron "
+                            "keeps it, so only 'subtract' (snnTorch's default) maps")
         if mechanism not in ("subtract", "zero"):
             raise DataError(f"{at}: snnTorch Leaky reset_mechanism {mechanism!r} is not "
                             "supported; chipsim maps 'subtract' and 'zero'")
@@ -213,9 +224,10 @@ def neuron_of(m, where: str) -> tuple[Neuron, float]:
             raise DataError(f"{at}: snnTorch Leaky with reset_delay=False and subtract reset "
                             "subtracts again when the membrane stays above threshold; chipsim "
                             "has no such neuron. Use reset_delay=True (snnTorch's default)")
+        alpha = _scalar(m.alpha, f"{at}: alpha") if synaptic else 0.0
         return leaky_neuron(_scalar(m.beta, f"{at}: beta"),
                             _scalar(m.threshold, f"{at}: threshold"), mechanism,
-                            _firing(m.spike_grad, at)), 1.0
+                            _firing(m.spike_grad, at), alpha), 1.0
     if family in ("spikingjelly", "ottt"):
         name = f"SpikingJelly {kind}" if family == "spikingjelly" else kind
         if kind not in LIF_NODES + IF_NODES:
@@ -369,7 +381,7 @@ def from_torch(module, input_shape) -> Network:
                 if pending in biases:
                     biases[pending] = biases[pending] / divisor
             neurons[pending] = neuron
-            if kind == "RLeaky":  # its recurrence joins the layer before
+            if kind in ("RLeaky", "RSynaptic"):  # its recurrence joins the layer before
                 weights[pending], bias = with_recurrence(
                     weights[pending], biases.get(pending),
                     *_rleaky_recurrence(m, at, weights[pending].shape, nn))
@@ -503,6 +515,8 @@ def _load_state_dict(path: Path) -> dict:
 #: What snnTorch's Leaky puts in its state_dict (snnTorch 1.0.0; buffers, or parameters when
 #: learnable). A module whose keys include 'beta' is read as an snnTorch neuron module.
 LEAKY_KEYS = ("beta", "threshold", "graded_spikes_factor", "reset_mechanism_val")
+#: A Synaptic adds its synaptic current's decay.
+SYNAPTIC_KEYS = LEAKY_KEYS + ("alpha",)
 #: snnTorch's SpikingNeuron.reset_dict, inverted: reset_mechanism_val -> reset_mechanism.
 RESET_MECHANISMS = {0: "subtract", 1: "zero", 2: "none"}
 
@@ -580,12 +594,12 @@ def _snntorch_neuron(module: str, params: dict, layer, where: str) -> Neuron:
 
     A state_dict cannot show the spike function or reset_delay: snnTorch's defaults are
     assumed (spike on mem - threshold > 0, i.e. firing '>'; reset_delay=True)."""
-    extra = sorted(set(params) - set(LEAKY_KEYS))
+    extra = sorted(set(params) - set(SYNAPTIC_KEYS))
     if extra:
         raise DataError(f"{where}: neuron module '{module}' (of layer '{layer.name}') has "
                         f"{', '.join(repr(f'{module}.{k}') for k in extra)}; chipsim reads "
-                        f"snnTorch Leaky's {', '.join(LEAKY_KEYS)} (other snnTorch neurons, "
-                        "e.g. Synaptic with alpha, are not supported)")
+                        f"snnTorch Leaky's {', '.join(LEAKY_KEYS)} and Synaptic's alpha "
+                        "(other snnTorch neurons are not supported)")
     value = lambda k, default: (default if k not in params  # noqa: E731
                                 else _layer_value(params[k], f"{module}.{k}", layer, where))
     code = value("reset_mechanism_val", 0.0)
@@ -598,7 +612,12 @@ def _snntorch_neuron(module: str, params: dict, layer, where: str) -> Neuron:
     if factor != 1.0:
         raise DataError(f"{where}: '{module}.graded_spikes_factor' is {factor!r}; chipsim's "
                         "spikes are 0/1, so it must be 1 (snnTorch's default)")
-    return leaky_neuron(value("beta", None), value("threshold", 1.0), mechanism)
+    if "alpha" in params and mechanism != "subtract":
+        raise DataError(f"{where}: '{module}' is an snnTorch Synaptic with reset 'zero', which "
+                        "also zeroes its synaptic current at a spike; chipsim's CUBA neuron "
+                        "keeps it, so only 'subtract' (snnTorch's default) maps")
+    return leaky_neuron(value("beta", None), value("threshold", 1.0), mechanism,
+                        alpha=value("alpha", 0.0))
 
 
 def _with_file_neurons(network: Network, arch: dict, tensors: dict, modules: dict,

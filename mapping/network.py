@@ -34,6 +34,9 @@ class Neuron:
     does not fire), ``reset_at='next_step'`` (snnTorch: the subtraction joins the next step's
     charge after the leak, u[t] = lam u[t-1] + I[t] - threshold s[t-1]). ``tau = inf`` is an
     IF neuron (lam = 1). The presynaptic trace decays with the same lam: a = lam a + s.
+    ``tau_syn > 1`` adds a synaptic current with its own decay (a CUBA neuron: Loihi's, NIR's
+    CubaLIF, snnTorch's Synaptic): I[t] = lam_syn I[t-1] + W x[t] (+ b), lam_syn = 1 -
+    1/tau_syn, and the membrane integrates I[t]; tau_syn = 1 (lam_syn = 0) is no filter.
     """
 
     tau: float = 2.0
@@ -41,11 +44,17 @@ class Neuron:
     reset: str = "subtract"
     firing: str = ">="
     reset_at: str = "same_step"
+    tau_syn: float = 1.0
 
     @property
     def leak(self) -> float:
         """lam = 1 - 1/tau, the per-step decay of membrane and trace (dimensionless)."""
         return 1.0 - 1.0 / self.tau
+
+    @property
+    def syn_leak(self) -> float:
+        """lam_syn = 1 - 1/tau_syn, the per-step decay of the synaptic current (0: none)."""
+        return 1.0 - 1.0 / self.tau_syn
 
 
 def tau_from_leak(leak: float) -> float:

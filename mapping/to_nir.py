@@ -141,6 +141,13 @@ def _neuron_node(nir, network: Network, layer, dt: float):
     full = lambda value: np.full(shape, float(value))  # noqa: E731
     metadata = {"chipsim_reset": nrn.reset, "chipsim_firing": nrn.firing,
                 "chipsim_reset_at": nrn.reset_at}
+    if nrn.tau_syn > 1.0:  # CUBA: w_in = tau_syn/dt makes its input scale dt/tau_syn w_in 1
+        if math.isinf(nrn.tau):
+            raise DataError(f"write_nir: layer '{layer.name}' is an IF neuron with a synaptic "
+                            "current; NIR's CubaLIF has a finite tau_mem")
+        return nir.CubaLIF(tau_syn=full(nrn.tau_syn * dt), tau_mem=full(nrn.tau * dt),
+                           r=full(nrn.tau), v_leak=full(0.0), v_threshold=full(nrn.threshold),
+                           v_reset=full(0.0), w_in=full(nrn.tau_syn), metadata=metadata)
     if math.isinf(nrn.tau):
         return nir.IF(r=full(1.0 / dt), v_threshold=full(nrn.threshold), v_reset=full(0.0),
                       metadata=metadata)

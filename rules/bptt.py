@@ -14,7 +14,9 @@ neuron, u[t] = lam v[t-1] + I[t], v[t] = u[t] - threshold s[t]:
 Spikes feed the next layer at the same step; weights learn from the instantaneous
 presynaptic activity (no traces), so the gradient is the exact one of the forward pass.
 A recurrent hidden layer (weights [W | W_rec], u[t] = lam v[t-1] + W x[t] + W_rec s[t-1])
-also carries its error back through its own spikes: dL/ds[t] += dL/du[t+1] W_rec.
+also carries its error back through its own spikes: dL/ds[t] += dL/dI[t+1] W_rec. A CUBA
+neuron's synaptic current I[t] = lam_syn I[t-1] + W x[t] carries it back in time too:
+dL/dI[t] = dL/du[t] + lam_syn dL/dI[t+1] (without one, dL/dI = dL/du).
 """
 from __future__ import annotations
 
@@ -80,13 +82,15 @@ class BPTT:
             carry = self._du_next_du(neuron, u, s, sg)
             below = chain[l - 1][0]
             w_rec = weights[l - 1][:, below.n_in:] if below.recurrent else None
-            g_u = np.empty_like(g_spikes)
+            syn = neuron.syn_leak
+            g_current = np.empty_like(g_spikes)  # dL/dI[t]
             g_next = np.zeros_like(g_spikes[0])  # dL/du[t+1]
+            g_i_next = np.zeros_like(g_spikes[0])  # dL/dI[t+1]
             for t in range(len(records) - 1, -1, -1):
-                g_s = g_spikes[t] if w_rec is None else g_spikes[t] + g_next @ w_rec
-                g_u[t] = g_s * sg[t] + g_next * carry[t]
-                g_next = g_u[t]
-            g_current = g_u
+                g_s = g_spikes[t] if w_rec is None else g_spikes[t] + g_i_next @ w_rec
+                g_u = g_s * sg[t] + g_next * carry[t]
+                g_current[t] = g_u + syn * g_i_next if syn else g_u
+                g_next, g_i_next = g_u, g_current[t]
         return grad_w, grad_b
 
     def _du_next_du(self, neuron, u, s, sg):

@@ -77,14 +77,16 @@ def chip_config(**bits):
 
 @st.composite
 def neurons(draw, default=False):
-    """A random neuron: leak (IF included), threshold, firing, reset; or None (the network's)."""
+    """A random neuron: leak (IF included), threshold, firing, reset, synaptic current (CUBA);
+    or None (the network's)."""
     if not default and draw(st.booleans()):
         return None
     reset_at = draw(st.sampled_from(["same_step", "next_step"]))
     reset = "subtract" if reset_at == "next_step" else draw(st.sampled_from(["subtract", "zero"]))
     return Neuron(draw(st.sampled_from([1.5, 2.0, 4.0, 20.0, math.inf])),
                   draw(st.sampled_from([0.5, 1.0, 1.7])), reset,
-                  draw(st.sampled_from([">=", ">"])), reset_at)
+                  draw(st.sampled_from([">=", ">"])), reset_at,
+                  draw(st.sampled_from([1.0, 1.0, 2.0, 5.0])))
 
 
 @st.composite
@@ -178,7 +180,7 @@ def widened(r: Registers) -> Registers:
                        for k, v in r._asdict().items()])
 
 
-NARROW = ("v", "u", "s", "a", "a_prev", "a_in", "x_pre", "pooled_pre")
+NARROW = ("v", "u", "s", "a", "a_prev", "i_syn", "a_in", "x_pre", "pooled_pre")
 
 
 def assert_same_state(a: Chip, b: Chip):

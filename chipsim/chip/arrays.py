@@ -103,6 +103,7 @@ class Memories(NamedTuple):
     b_lo: np.ndarray
     b_hi: np.ndarray
     recurrent: np.ndarray        # 1: the layer's last n_out rows are read by its own spikes
+    syn_lam: np.ndarray          # a CUBA layer's synaptic-current decay x 2^LAMBDA_FRAC (0: none)
     # memories
     weights: np.ndarray          # synapse memory: int8 / int16 / int32 by the widest weight
     accum: np.ndarray            # OTTT_A accumulators (same layout) or empty: int32 / int64
@@ -146,6 +147,7 @@ class Registers(NamedTuple):
     s: np.ndarray                # spikes of this step
     a: np.ndarray                # presynaptic traces (of each layer's output)
     a_prev: np.ndarray           # a recurrent layer's traces of the previous step (learning)
+    i_syn: np.ndarray            # CUBA neurons' synaptic current (membrane LSB; else empty)
     e: np.ndarray                # error / modulator registers, int64
     a_in: np.ndarray             # input trace (input_trace: true)
     x_pre: np.ndarray            # input payload of this step
@@ -300,6 +302,7 @@ def new_registers(m, learning: bool = True, wide: bool = False):
             pre_rows, delta_rows = pre_rows + m.n_map[l], delta_rows + m.n_out[l]
     return Registers(np.zeros(n, reg), np.zeros(n, reg), np.zeros(n, reg), np.zeros(n, reg),
                      np.zeros(n if learning and m.recurrent.any() else 0, reg),
+                     np.zeros(n if m.syn_lam.any() else 0, reg),
                      np.zeros(n, np.int64), np.zeros(m.n_pre[0], reg), np.zeros(m.n_pre[0], reg),
                      np.zeros(m.n_out.max(), m.dendrite_like.dtype),
                      np.zeros(m.n_out.max(), np.int64),
@@ -441,6 +444,7 @@ def build_memories(formats: ChipFormats, weights: list[np.ndarray], *, rounding:
         np.array([(lf.bias or no_bias).lo for lf in layers], np.int64),
         np.array([(lf.bias or no_bias).hi for lf in layers], np.int64),
         recurrent,
+        np.array([lf.syn_lam for lf in layers], np.int64),
         synapse_memory,
         np.zeros(synapse_memory.shape, acc_type) if accumulators else np.zeros(0, acc_type),
         np.concatenate(fb_flat).astype(np.int64) if fb_flat else np.zeros(0, np.int64),

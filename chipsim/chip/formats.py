@@ -77,6 +77,7 @@ class LayerFormat:
     reset_mode: int = 0     # RESET_SUBTRACT, RESET_ZERO or RESET_NEXT_STEP
     bias: Format | None = None   # the neurons' bias, when the layer has one
     bias_update_shift: int = 0   # bias change (LSB) = round((m * delta) >> bias_update_shift)
+    syn_lam: int = 0        # a CUBA neuron's synaptic-current decay x 2^LAMBDA_FRAC (0: none)
 
     @property
     def bias_shift(self) -> int:
@@ -274,7 +275,9 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
                                   delivery_shift, pool_shift, pre, update_shift,
                                   surrogate_shift, acc, round(neuron.leak * 2 ** LAMBDA_FRAC),
                                   neuron.firing == ">", reset_mode(neuron), bias,
-                                  bias_update_shift))
+                                  bias_update_shift,
+                                  round(neuron.syn_leak * 2 ** LAMBDA_FRAC) if layer.spiking
+                                  else 0))
         fan_in_bits = max(1, layer.n_in).bit_length()
         payload_bits = 1 if not first or binary_input else inp.bits
         if bits.weight + payload_bits + fan_in_bits > MAX_PRODUCT_BITS:

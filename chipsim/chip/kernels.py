@@ -7,7 +7,9 @@ active row or per layer, never per synapse, so counters cost nothing in the inne
 
 Forward arithmetic (all integers; see ``chip.formats`` for units):
   delivery   d_i = sum over axons j with payload p_j != 0 of W[j, i] p_j   (event driven)
-  charge     u_i = sat_v(leak(v_i) + round_nearest(d_i / 2^delivery_shift))
+  current    c_i = round_nearest(d_i / 2^delivery_shift) (+ bias); a CUBA neuron's synaptic
+             current instead, c_i = i_i = sat_v(leak_syn(i_i) + c_i)
+  charge     u_i = sat_v(leak(v_i) + c_i)
              leak(v) = (v lam + 2^15) >> 16      (lambda = 0.5: a 1-bit shift, half up)
              (+ the neuron's bias in membrane LSB; per layer lambda; reset 'next step':
              - threshold s_i[t-1] after the leak)
@@ -214,10 +216,18 @@ def neuron_update(m, r, l):
         s_reg, v_reg = r.s[off:off + n], r.v[off:off + n]
         n_act, n_spk = nc[ev.N_ACTIVE, off:off + n], nc[ev.N_SPIKES, off:off + n]
         first = r.clock[1] == 0
+        syn_lam = m.syn_lam[l]
+        cuba = syn_lam != 0  # (loop-invariant: LLVM versions the loop on it)
+        i_syn = r.i_syn[off:off + n] if cuba else r.i_syn[:0]
         for i in range(n):  # charge
             cur = shift_round(np.int64(d[i]), shift, NEAREST, np.uint64(0), 0)
             if bias_on:
                 cur += bias_current(bias[i // plane], bias_sh)
+            if cuba:  # the synaptic current decays and integrates; its register saturates
+                c = leak(np.int64(i_syn[i]), syn_lam) + cur
+                over += (c < lo) | (c > hi)
+                cur = min(max(c, lo), hi)
+                i_syn[i] = cur
             v = v_reg[i]
             pending = next_step & (s_reg[i] != 0)
             is_active = (cur != 0) | (v != 0) | pending
@@ -296,6 +306,7 @@ def reset_state(r):
     r.u[:] = 0
     r.s[:] = 0
     r.a[:] = 0
+    r.i_syn[:] = 0
     r.e[:] = 0
     r.a_in[:] = 0
 

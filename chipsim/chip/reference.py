@@ -144,6 +144,13 @@ def neuron_update(m, r, l):
         active = np.count_nonzero(cur)
         neuron_counts(m, r, l, ev.N_ACTIVE)[:] += cur != 0
     else:
+        if m.syn_lam[l]:  # a CUBA neuron charges with its synaptic current (saturating)
+            c = leak(neurons(m, l, r.i_syn), m.syn_lam[l]) + cur
+            syn_over = int(np.count_nonzero((c < lo) | (c > hi)))
+            cur = np.clip(c, lo, hi)
+            neurons(m, l, r.i_syn)[:] = cur
+        else:
+            syn_over = 0
         v, thr, mode = neurons(m, l, r.v), int(m.threshold[l]), int(m.reset_mode[l])
         s_prev = neurons(m, l, r.s)
         pending = (s_prev != 0) if mode == RESET_NEXT_STEP else np.zeros(n, bool)
@@ -151,6 +158,7 @@ def neuron_update(m, r, l):
         active = np.count_nonzero(is_active)
         neuron_counts(m, r, l, ev.N_ACTIVE)[:] += is_active
         u, over = limit_np(m, r, leak(v, m.lam[l]) + cur - thr * pending, lo, hi, MEMBRANE, l)
+        over += syn_over
         s = ((u > thr) if m.firing_gt[l] else (u >= thr)).astype(np.int64)
         changed = (u != neurons(m, l, r.u)) | (r.clock[1] == 0)
         r.counters[l, ev.MEMBRANE_CHANGES] += int(changed.sum())
@@ -197,7 +205,7 @@ def forward_step(m, r, train):
 
 
 def reset_state(r):
-    for reg in (r.v, r.u, r.s, r.a, r.e, r.a_in):
+    for reg in (r.v, r.u, r.s, r.a, r.e, r.a_in, r.i_syn):
         reg[:] = 0
 
 

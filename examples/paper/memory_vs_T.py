@@ -116,7 +116,10 @@ def plot(steps, measured, rows, path, samples, net):
     for label, per_t in measured.items():
         a.plot(steps, [per_t[t]["traced_peak_bytes"] / 1024 for t in steps], "o-", label=label)
     a.set_title("measured: peak allocated while learning (tracemalloc)", fontsize=9)
-    a.set_ylabel("memory (KiB)")
+    a.set_ylabel("memory (KiB, log scale)")
+    a.set_yscale("log")  # OTTT's flat lines sit 2-3 decades below BPTT's
+    top = max(per_t[t]["traced_peak_bytes"] / 1024 for per_t in measured.values() for t in steps)
+    a.set_ylim(top=top * 30)  # room for the legend above the lines
     b = axes[0, 1]
     b.plot(steps, [rows[t]["ottt_state_bits"] / 8192 for t in steps], "o-", label="OTTT_A")
     b.plot(steps, [rows[t]["bptt_state_bits"] / 8192 for t in steps], "s-", label="BPTT")
@@ -129,12 +132,12 @@ def plot(steps, measured, rows, path, samples, net):
     for t in steps[1:]:
         if t - ticks[-1] >= (steps[-1] - steps[0]) / 12:
             ticks.append(t)
+    b.set_ylim(0, max(rows[t]["bptt_state_bits"] for t in steps) / 8192 * 1.25)
     for ax in axes[0]:
-        ax.set_ylim(bottom=0)
         ax.set_xticks(ticks)
         ax.set_xlabel("time steps T")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
     write_figure(path, fig)
 
 
