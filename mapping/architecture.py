@@ -1,7 +1,8 @@
 """A small YAML architecture for weight files that carry no structure (npz, torch state_dict).
 
     input: [1, 28, 28]          # (C, H, W), or [n] for vectors
-    neuron: {tau: 2.0, threshold: 1.0, reset: subtract, firing: ">=", reset_at: same_step}
+    neuron: {tau: 2.0, threshold: 1.0, reset: subtract, firing: ">=", reset_at: same_step,
+             tau_syn: 1.0}
     layers:
       - {name: conv1, type: conv2d, channels: 16, kernel: 3, stride: 1, padding: 1}
       - {name: pool1, type: avgpool2d, kernel: 2}           # or sumpool2d; stride = kernel
@@ -63,6 +64,8 @@ class NeuronSpec(_Spec):
     reset: Union[Literal["subtract", "zero"], None] = None
     firing: Union[Literal[">=", ">"], None] = None
     reset_at: Union[Literal["same_step", "next_step"], None] = None
+    tau_syn: Union[float, None] = Field(None, ge=1.0, lt=math.inf, description="synaptic "
+                                        "current time constant in steps (1: none)")
 
 
 # a layer spikes with the default neuron ('lif'), its own, or is a read-out
@@ -149,7 +152,8 @@ def _neuron(spec: dict, where: str, default: Neuron) -> Neuron:
     if (values["reset"], values["reset_at"]) == ("zero", "next_step"):
         raise DataError(f"{where}: reset 'zero' only in the same step (reset_at: same_step)")
     return Neuron(**{**values, "tau": float(values["tau"]),
-                     "threshold": float(values["threshold"])})
+                     "threshold": float(values["threshold"]),
+                     "tau_syn": float(values["tau_syn"])})
 
 
 def layers_from_specs(input_shape, specs: list[dict], default: Neuron, where: str) -> list:

@@ -200,16 +200,26 @@ def test_nir_convention_discretises_by_forward_euler(tmp_path):
     assert out[:, 0, 0].tolist() == [0.0, 6.0, 0.0]
 
 
-def test_cuba_lif_only_with_an_identity_synapse(tmp_path):
-    def cuba(tau_syn):
+def test_cuba_lif_is_a_cuba_neuron_and_its_input_scale_is_folded(tmp_path):
+    """tau_syn = dt: no synaptic current; tau_syn = 2 dt: lam_syn = 0.5, and the spec's input
+    scale (dt/tau_syn) w_in dt r/tau_mem = 0.5 goes into the weights; tau_syn < dt (a negative
+    decay) and a CubaLI read-out with a decaying current are refused."""
+    def cuba(tau_syn, kind=nir.CubaLIF):
         one = np.ones(1)
-        return nir.CubaLIF(tau_syn=one * tau_syn, tau_mem=one * 4.0, r=one * 4.0,
-                           v_leak=0 * one, v_threshold=one, v_reset=0 * one, w_in=one)
+        extra = {} if kind is nir.CubaLI else {"v_threshold": one, "v_reset": 0 * one}
+        return kind(tau_syn=one * tau_syn, tau_mem=one * 4.0, r=one * 4.0, v_leak=0 * one,
+                    w_in=one, **extra)
     ok = read_nir(chain(tmp_path / "ok.nir", nir.Linear(weight=np.ones((1, 2))), cuba(1.0)))
-    assert ok.neuron.leak == 0.75 and np.array_equal(ok.weights["n0"], np.ones((1, 2)))
-    with pytest.raises(DataError, match=r"node 'n1' \(CubaLIF\): tau_syn = 2.0.*decays by "
-                                        r"1 - dt/tau_syn = 0.5.*only tau_syn = dt"):
-        read_nir(chain(tmp_path / "bad.nir", nir.Linear(weight=np.ones((1, 2))), cuba(2.0)))
+    assert ok.neuron.leak == 0.75 and ok.neuron.tau_syn == 1.0
+    assert np.array_equal(ok.weights["n0"], np.ones((1, 2)))
+    slow = read_nir(chain(tmp_path / "slow.nir", nir.Linear(weight=np.ones((1, 2))), cuba(2.0)))
+    assert slow.neuron.syn_leak == 0.5 and np.array_equal(slow.weights["n0"], np.full((1, 2), 0.5))
+    with pytest.raises(DataError, match=r"node 'n1' \(CubaLIF\): tau_syn = 0.5 with dt = 1.0 "
+                                        r"gives a synaptic decay .* must be in \[0, 1\)"):
+        read_nir(chain(tmp_path / "bad.nir", nir.Linear(weight=np.ones((1, 2))), cuba(0.5)))
+    with pytest.raises(DataError, match=r"a CubaLI read-out with tau_syn = 2.0 > dt"):
+        read_nir(chain(tmp_path / "li.nir", nir.Linear(weight=np.ones((1, 2))),
+                       cuba(2.0, nir.CubaLI)))
 
 
 @pytest.mark.parametrize("neuron, message", [

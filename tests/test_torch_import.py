@@ -603,7 +603,9 @@ def test_from_torch_refuses_unsupported_neuron_options():
          r"module '1' \(Leaky\): beta: chipsim has one value per layer"),
         (snn.Leaky(beta=0.9, init_hidden=True, graded_spikes_factor=2.0),
          r"graded_spikes_factor must be 1"),
-        (snn.Synaptic(alpha=0.9, beta=0.8, init_hidden=True), r"snnTorch Synaptic is not"),
+        (snn.Synaptic(alpha=0.9, beta=0.8, init_hidden=True, reset_mechanism="zero"),
+         r"Synaptic with reset_mechanism 'zero' also zeroes its synaptic current"),
+        (snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True), r"snnTorch Alpha is not supported"),
     ]:
         with pytest.raises(DataError, match=match):
             from_torch(nn.Sequential(nn.Linear(4, 3), neuron), 4)
