@@ -15,6 +15,7 @@ from chipsim.mapping.network import Dense, Network, Neuron
 from chipsim.rules.bptt import BPTT
 from chipsim.rules.loss import step_loss_grad
 from test_float64 import run_records
+from test_recurrent import snntorch_spikes, torch_spike
 
 N_IN, HIDDEN, CLASSES, STEPS = 6, 9, 3, 12
 
@@ -54,19 +55,7 @@ def test_bptt_through_the_synaptic_current_is_torch_autograds_gradient():
     detached): torch.autograd's gradients of [W | W_rec], the bias and the read-out equal
     chipsim's BPTT."""
     torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
-
-    class Spike(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, z):
-            ctx.save_for_backward(z)
-            return (z >= 0).to(z.dtype)
-
-        @staticmethod
-        def backward(ctx, g):
-            z, = ctx.saved_tensors
-            sig = torch.sigmoid(4.0 * z)
-            return g * 4.0 * sig * (1 - sig)
-
+    Spike = torch_spike(torch)
     rng = np.random.default_rng(5)
     net = cuba_net(rng, recurrent=True)
     x = (rng.random((3, STEPS, N_IN)) < 0.5).astype(float)
@@ -115,23 +104,6 @@ def synaptic_net(torch, snn, rng, hidden=HIDDEN, classes=4):
             m.weight.copy_(dyadic(*m.weight.shape))
             m.bias.copy_(dyadic(*m.bias.shape))
     return net
-
-
-def snntorch_spikes(torch, net, x):
-    """snnTorch's own forward (float32: exact on the dyadic values at these T): spikes per
-    neuron layer, (N, T, units) each."""
-    from snntorch import utils
-
-    utils.reset(net)
-    spikes = [[], []]
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            out = torch.from_numpy(x[:, t]).float()
-            for k, m in enumerate(net):
-                out = m(out)
-                if k in (1, 3):
-                    spikes[k // 2].append(out.numpy().copy())
-    return [np.stack(s, axis=1).astype(np.uint8) for s in spikes]
 
 
 @pytest.mark.filterwarnings("ignore:nirtorch")

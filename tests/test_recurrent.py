@@ -66,12 +66,9 @@ def test_the_forward_pass_is_the_recurrence_written_as_a_loop(reset):
     assert sum(r.spikes[0].sum() for r in recs) > 10  # the recurrence carries spikes
 
 
-def test_bptt_through_the_recurrence_is_torch_autograds_gradient():
-    """The same network in torch (heaviside forward, chipsim's sigmoid surrogate backward,
-    the reset detached as the paper), the same dL/do[t] per step: torch.autograd's
-    gradients of W, W_rec and the read-out equal chipsim's BPTT."""
-    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
-
+def torch_spike(torch):
+    """torch's spike function as chipsim's BPTT differentiates it: heaviside forward (a tie
+    fires), the sigmoid surrogate (alpha 4) backward."""
     class Spike(torch.autograd.Function):
         @staticmethod
         def forward(ctx, z):
@@ -83,7 +80,15 @@ def test_bptt_through_the_recurrence_is_torch_autograds_gradient():
             z, = ctx.saved_tensors
             sig = torch.sigmoid(4.0 * z)
             return g * 4.0 * sig * (1 - sig)
+    return Spike
 
+
+def test_bptt_through_the_recurrence_is_torch_autograds_gradient():
+    """The same network in torch (heaviside forward, chipsim's sigmoid surrogate backward,
+    the reset detached as the paper), the same dL/do[t] per step: torch.autograd's
+    gradients of W, W_rec and the read-out equal chipsim's BPTT."""
+    torch = pytest.importorskip("torch", reason="needs torch (pip install 'chipsim[torch]')")
+    Spike = torch_spike(torch)
     steps, batch = 8, 3
     net, x, y, params, recs = recorded_batch(5, steps, batch)
     grads = gradients(BPTT(timesteps=steps, chain=net.chain), recs, params, y)
