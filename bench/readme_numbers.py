@@ -13,7 +13,7 @@ so that its numbers cannot drift from what those commands give.
   bench/results/*.json; this script only renders them.
 
 ``--write-readme`` rewrites the table between the markers in README.md, and the temporal
-task's accuracy table between its own markers.
+tasks' accuracy tables between their own markers.
 tests/test_readme_numbers.py fails when the README differs from what the stored results render
 and when the main job's numbers differ from what the code gives today.
 
@@ -41,11 +41,14 @@ RESULTS = STORED / "readme_numbers.json"
 SOURCES = {"main": RESULTS, "measured": STORED / "measured.json",
            "quantization": STORED / "quantization.json", "speed": STORED / "chip_speed.json",
            "memory": STORED / "training_memory.json", "startup": STORED / "compile_time.json",
-           "sanafe": STORED / "sanafe_crosscheck.json", "temporal": STORED / "temporal.json"}
+           "sanafe": STORED / "sanafe_crosscheck.json", "temporal": STORED / "temporal.json",
+           "spoken_digits": STORED / "temporal_spoken_digits.json"}
 BEGIN = "<!-- rows from bench/readme_numbers.py (do not edit by hand): begin -->"
 END = "<!-- rows from bench/readme_numbers.py: end -->"
 TEMPORAL_BEGIN = "<!-- temporal table from bench/readme_numbers.py (do not edit by hand): begin -->"
 TEMPORAL_END = "<!-- temporal table from bench/readme_numbers.py: end -->"
+SPOKEN_BEGIN = "<!-- spoken digits table from bench/readme_numbers.py (do not edit by hand): begin -->"
+SPOKEN_END = "<!-- spoken digits table from bench/readme_numbers.py: end -->"
 JOBS = {"main": [], "variant_O": ["learning.variant=O", "learning.batch_size=1"]}
 # the tests that measure the fidelity rows' numbers (conftest.measured)
 MEASURING_TESTS = [["tests/test_golden.py", "tests/test_ottt_vgg_golden.py",
@@ -310,14 +313,15 @@ def temporal_rows(temporal: dict) -> list[str]:
 
 
 def temporal_table(temporal: dict) -> str:
-    """The README's accuracy table of the temporal task (bench/temporal.py), a row per
-    network, a column per rule and arithmetic."""
+    """The README's accuracy table of a temporal task (bench/temporal.py), a row per network,
+    a column per rule and arithmetic."""
     runs = {r["run"]: r for r in temporal["rows"]}
     columns = [("float64 OTTT_A", ", OTTT_A"), ("float64 OTTT_O", ", OTTT_O"),
                ("float64 BPTT", ", BPTT"), ("8-bit chip OTTT_A", ", OTTT_A, 8-bit chip"),
                ("8-bit chip OTTT_O", ", OTTT_O, 8-bit chip")]
     seeds = runs["recurrent, OTTT_A"]["seeds"]
-    lines = [f"| delayed XOR, seeds {seeds[0]}-{seeds[-1]} (chance 50 %) | "
+    task = temporal.get("task", "delayed_xor").replace("_", " ")
+    lines = [f"| {task}, seeds {seeds[0]}-{seeds[-1]} (chance {100 * temporal['chance']:.0f} %) | "
              + " | ".join(name for name, _ in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for kind in ("recurrent", "feed-forward"):
@@ -404,8 +408,10 @@ def main():
     if args.write_readme:
         readme = ROOT / "README.md"
         text = readme_with(readme.read_text(), rows)
-        text = readme_with(text, temporal_table(load_stored()["temporal"]), TEMPORAL_BEGIN,
-                           TEMPORAL_END)
+        stored = load_stored()
+        text = readme_with(text, temporal_table(stored["temporal"]), TEMPORAL_BEGIN, TEMPORAL_END)
+        text = readme_with(text, temporal_table(stored["spoken_digits"]), SPOKEN_BEGIN,
+                           SPOKEN_END)
         write_text(readme, text)
         print(f"-> {readme}")
 

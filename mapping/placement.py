@@ -3,8 +3,9 @@
 A layer is split over cores by its output neurons: every core of the layer holds all of the
 layer's input axons (with their trace registers) and the synapse rows of its own slice of
 neurons. A recurrent dense layer's input axons include one per neuron of its own, fed by the
-layer's spikes of the last step (every core of the layer receives them). Layers go to cores in a snake order over the mesh (row 0 left to right, row 1 right
-to left, ...), so consecutive layers sit on neighbouring cores.
+layer's spikes of the last step (every core of the layer receives them). Layers go to cores
+in a snake order over the mesh (row 0 left to right, row 1 right to left, ...), so
+consecutive layers sit on neighbouring cores.
 
 Synapse SRAM of a core holds, in words of ``word_bits``, each row padded to whole words:
 weights (n_in rows of k weights), OTTT_A accumulators (same shape), broadcast feedback

@@ -21,10 +21,12 @@ def test_the_readme_table_is_the_stored_numbers(script):
     assert script.readme_with(readme, script.table(stored)) == readme, (
         "README.md's Measured table differs from what bench/results/*.json render: run "
         "python bench/readme_numbers.py --write-readme")
-    assert script.readme_with(readme, script.temporal_table(stored["temporal"]),
-                              script.TEMPORAL_BEGIN, script.TEMPORAL_END) == readme, (
-        "README.md's temporal accuracy table differs from bench/results/temporal.json: run "
-        "python bench/readme_numbers.py --render --write-readme")
+    for key, begin, end in (("temporal", script.TEMPORAL_BEGIN, script.TEMPORAL_END),
+                            ("spoken_digits", script.SPOKEN_BEGIN, script.SPOKEN_END)):
+        assert script.readme_with(readme, script.temporal_table(stored[key]), begin,
+                                  end) == readme, (
+            f"README.md's {key} accuracy table differs from {script.SOURCES[key]}: run "
+            "python bench/readme_numbers.py --render --write-readme")
 
 
 def test_the_stored_numbers_are_what_the_code_gives_today(script):
