@@ -320,7 +320,8 @@ def temporal_table(temporal: dict) -> str:
                ("float64 BPTT", ", BPTT"), ("8-bit chip OTTT_A", ", OTTT_A, 8-bit chip"),
                ("8-bit chip OTTT_O", ", OTTT_O, 8-bit chip")]
     seeds = runs["recurrent, OTTT_A"]["seeds"]
-    task = temporal.get("task", "delayed_xor").replace("_", " ")
+    task = {"delayed_xor": "delayed XOR", "spoken_digits": "spoken digits (SHD-like)"}[
+        temporal.get("task", "delayed_xor")]
     lines = [f"| {task}, seeds {seeds[0]}-{seeds[-1]} (chance {100 * temporal['chance']:.0f} %) | "
              + " | ".join(name for name, _ in columns) + " |",
              "|---|" + "---:|" * len(columns)]
