@@ -279,10 +279,8 @@ def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed:
     Seeded init: W ~ U(-b, b) with b = gain * sqrt(3 / fan_in), i.e. variance gain^2 / fan_in
     (fan_in = inputs of a dense neuron, in_channels x kh x kw of a conv one); biases start at
     0. A recurrent layer's W and W_rec each take their own fan-in (inputs, units), as two
-    separate linear layers would (snnTorch's RLeaky, torch's RNN): drawn as one fan-in of
-    inputs + units, its input weights started sqrt(1 + units/inputs) times smaller than a
-    feed-forward layer's. Each synaptic layer draws from its own stream, so layers do not shift
-    each other.
+    separate linear layers do (snnTorch's RLeaky, torch's RNN). Each synaptic layer draws from
+    its own stream, so layers do not shift each other.
     """
     synaptic = [layer for layer in layers if layer.kind in SYNAPTIC]
     raw, gains = {}, {}  # a standardized run's raw weights and gains (``gain`` is the init's)
@@ -295,10 +293,10 @@ def build_network(n_inputs: int, layers: list, neuron: Neuron, bias: bool, seed:
                 w = stream(seed, "init", i).uniform(-1.0, 1.0, param_shape(layer))
                 w[:, :layer.n_in] *= gain * math.sqrt(3.0 / layer.n_in)
                 w[:, layer.n_in:] *= gain * math.sqrt(3.0 / layer.n_out)
-                weights[layer.name] = w
-                continue
-            bound = gain * math.sqrt(3.0 / fan_in(layer))
-            weights[layer.name] = stream(seed, "init", i).uniform(-bound, bound, param_shape(layer))
+            else:
+                bound = gain * math.sqrt(3.0 / fan_in(layer))
+                w = stream(seed, "init", i).uniform(-bound, bound, param_shape(layer))
+            weights[layer.name] = w
             if bias:
                 biases[layer.name] = np.zeros(param_shape(layer)[0])
     return Network(n_inputs, tuple(layers), neuron, weights, biases, raw, gains)

@@ -437,3 +437,17 @@ def test_the_cost_model_routes_a_split_recurrent_layers_spikes_to_its_other_core
     trace_bits = sim.config.chip.bits.trace
     assert memory[0]["trace_registers"] == 24 * trace_bits  # its recurrent axons only
     assert memory[0]["axons"] == 24 + 24
+
+
+def test_a_seeded_recurrent_layer_draws_w_and_w_rec_by_their_own_fan_ins_and_keeps_its_bias():
+    """As two linear layers (snnTorch's RLeaky): |W| <= sqrt(3 / inputs), |W_rec| <=
+    sqrt(3 / units), each reaching near its bound; network.bias gives it a bias like any layer."""
+    from chipsim.mapping.network import build_network
+
+    layers = [Dense("h", 4, 100, recurrent=True), Dense("out", 100, 2, spiking=False)]
+    net = build_network(4, layers, Neuron(), True, seed=3)
+    w = net.weights["h"]
+    assert w.shape == (100, 104)
+    for part, fan in ((w[:, :4], 4), (w[:, 4:], 100)):
+        assert 0.95 * np.sqrt(3 / fan) < np.abs(part).max() <= np.sqrt(3 / fan)
+    assert set(net.biases) == {"h", "out"} and not net.biases["h"].any()
