@@ -12,11 +12,12 @@ that shape is read the same) becomes a recurrent dense layer, weights [W | W_rec
 biases summed (they add to the same current every step). Other branches, merges, cycles and
 every other node type are refused with a ``DataError`` naming the node. NIR parameters are
 per neuron; chipsim's neuron is per layer, so each parameter must be uniform within a layer
-(else ``DataError`` naming the node, the parameter and its spread). An ``Affine`` / ``Conv2d`` bias that is all
-zeros is dropped (adding 0.0 changes no result); others are kept, and the chip runs them. A
-``Conv2d`` bias is kept per output channel (out_channels,), as the torch state_dict importer
-does. Parameters that must agree (snnTorch's r = tau/dt, a CubaLIF's tau_syn = dt) are
-compared to ``ULPS`` units in the last place of their dtype: snnTorch's exporter ships float32.
+(else ``DataError`` naming the node, the parameter and its spread). An ``Affine`` /
+``Conv2d`` bias that is all zeros is dropped (adding 0.0 changes no result); others are kept,
+and the chip runs them. A ``Conv2d`` bias is kept per output channel (out_channels,), as the
+torch state_dict importer does. Parameters compared for agreement (snnTorch's r = tau/dt; a
+CubaLIF's tau_syn = dt, which means no synaptic current) are compared to ``ULPS`` units in
+the last place of their dtype: snnTorch's exporter ships float32.
 
 The NIR specification gives continuous-time equations (``nir/ir/neuron.py``):
 
@@ -606,19 +607,17 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
     if kind.startswith("Cuba"):
         tau_syn, w_in = get("tau_syn"), get("w_in")
         alpha = 1.0 - dt / tau_syn if tau_syn > 0 else math.nan
-        if not 0.0 <= alpha < 1.0 and not abs(alpha) <= max(SYNAPSE_IDENTITY_TOLERANCE, tol):
+        identity = abs(alpha) <= max(SYNAPSE_IDENTITY_TOLERANCE, tol)
+        if not identity and not 0.0 <= alpha < 1.0:
             raise DataError(f"{at}: tau_syn = {tau_syn!r} with dt = {dt!r} gives a synaptic "
                             f"decay 1 - dt/tau_syn = {alpha!r} per step; it must be in [0, 1) "
                             "(tau_syn >= dt)")
-        if abs(alpha) > max(SYNAPSE_IDENTITY_TOLERANCE, tol):
-            if kind in READOUT_NODES:
-                raise DataError(f"{at}: a CubaLI read-out with tau_syn = {tau_syn!r} > dt = "
-                                f"{dt!r}; chipsim's read-out is memoryless, so only tau_syn = dt "
-                                f"(decay 0 to {tol_text}) is representable")
-            exported = (_exported_leak(node.tau_syn, tau_syn, dt) if conv.name == "snntorch"
-                        else None)
-            tau_syn_steps = (tau_from_leak(exported) if exported is not None
-                             else _tau_steps(tau_syn, dt))
+        if not identity and kind in READOUT_NODES:
+            raise DataError(f"{at}: a CubaLI read-out with tau_syn = {tau_syn!r} > dt = "
+                            f"{dt!r}; chipsim's read-out is memoryless, so only tau_syn = dt "
+                            f"(decay 0 to {tol_text}) is representable")
+        if not identity:
+            tau_syn_steps = _steps(node.tau_syn, tau_syn, dt, conv.name == "snntorch")
         spec_scale *= (dt / tau_syn) * w_in
     if dt > tau:
         raise DataError(f"{at}: dt = {dt!r} exceeds tau = {tau!r}, so forward Euler's leak "
@@ -659,10 +658,16 @@ def _neuron(node, out_shape, conv: Convention, dt: float, at: str) -> tuple[Neur
                     raise DataError(f"{at}: metadata {key} = {value!r}; expected one of "
                                     f"{', '.join(repr(v) for v in valid)}")
                 options[option] = value
-    beta = (_exported_leak(node.tau_mem if kind == "CubaLIF" else node.tau, tau, dt)
-            if conv.name == "snntorch" and kind in ("LIF", "CubaLIF") else None)
-    tau_steps = _tau_steps(tau, dt) if beta is None else tau_from_leak(beta)
+    tau_steps = _steps(getattr(node, "tau_mem" if kind == "CubaLIF" else "tau", None), tau, dt,
+                       conv.name == "snntorch" and kind in ("LIF", "CubaLIF"))  # (IF: no tau)
     return Neuron(tau_steps, threshold, tau_syn=tau_syn_steps, **options), scale
+
+
+def _steps(stored_tau, tau: float, dt: float, exported: bool) -> float:
+    """A time constant in steps: the exporter's leak found back (``exported``: a file from
+    snnTorch's exporter, see ``_exported_leak``), else forward Euler's (``_tau_steps``)."""
+    leak = _exported_leak(stored_tau, tau, dt) if exported else None
+    return _tau_steps(tau, dt) if leak is None else tau_from_leak(leak)
 
 
 def _exported_leak(stored_tau, tau: float, dt: float) -> float | None:
