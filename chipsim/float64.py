@@ -148,7 +148,8 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
             continue
         nrn = network.neuron_of(layer)
         lam, vth = nrn.leak, nrn.threshold
-        current = nrn.syn_leak * state.i[k] + current  # (no synaptic current: 0 x 0 + current)
+        if nrn.tau_syn > 1.0:  # a CUBA neuron charges with its synaptic current
+            current = nrn.syn_leak * state.i[k] + current
         is_.append(current)
         if nrn.reset_at == "next_step" and nrn.reset != "subtract":
             raise ValueError("a reset at the next step is modelled for reset 'subtract' only")

@@ -7,7 +7,7 @@ gradient (reset detached, as the paper), and their cosine similarity per layer a
 
 Run:  python examples/paper/gradient_alignment.py [--config NET.yaml] [--every 20]
 Writes runs/paper/gradient_alignment/{alignment.csv, gradient_alignment.png, summary.md}.
-About 5 s for the digits net (the default); 8 s for the recurrent delayed XOR net
+About 5 s for the digits net (the default); 14 s for the recurrent delayed XOR net
 (--config examples/delayed_xor.yaml --every 10), where BPTT also carries the error back
 through the recurrence and OTTT does not.
 """
