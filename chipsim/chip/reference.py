@@ -115,8 +115,10 @@ def deliver(m, r, l, pre, effective):
             words += int(nonzero[own].sum())
             r.counters[l, ev.RECURRENT_ROWS_READ] += len(own)
     r.dendrite[:n] = d
-    if l == 0:  # the inputs' events, in the neuron-count columns after the last neuron
-        r.neuron_counts[ev.N_SPIKES, -int(m.n_pre[0]):] += np.asarray(pre) != 0
+    # the senders' events (layer 0: the inputs', in the columns after the last neuron),
+    # counted where they are delivered, as the kernel does
+    first = int(m.n_off[l - 1]) if l > 0 else r.neuron_counts.shape[1] - int(m.n_pre[0])
+    r.neuron_counts[ev.N_SPIKES, first:first + int(m.n_pre[l])] += np.asarray(pre) != 0
     r.counters[l, ev.SYNAPSE_ROWS_READ] += rows_read
     r.counters[l, ev.SYNAPTIC_OPS] += rows_read * width
     if effective:
@@ -167,7 +169,8 @@ def neuron_update(m, r, l):
         after = {RESET_SUBTRACT: u - thr, RESET_ZERO: 0, RESET_NEXT_STEP: u}[mode]
         v[:] = np.where(s == 1, after, u)
         r.counters[l, ev.SPIKES] += int(s.sum())
-        neuron_counts(m, r, l, ev.N_SPIKES)[:] += s
+        if l == len(m.n_in) - 1:  # delivered nowhere: counted here
+            neuron_counts(m, r, l, ev.N_SPIKES)[:] += s
     r.counters[l, ev.NEURON_UPDATES] += n
     r.counters[l, ev.ACTIVE_NEURON_UPDATES] += active
     r.counters[l, ev.OVERFLOW_MEMBRANE] += over
