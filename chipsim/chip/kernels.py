@@ -221,8 +221,9 @@ def neuron_update(m, r, l):
         sub = thr if reset == RESET_SUBTRACT else 0
         zero = 1 if reset == RESET_ZERO else 0
         next_step = reset == RESET_NEXT_STEP
-        # three passes, so that the two over every neuron have no call and no data-dependent
-        # branch (LLVM vectorizes them; one loop with the policy's branch runs 1.6x slower)
+        # charge, policy, fire: separate passes, so that the two over every neuron have no
+        # call and no data-dependent branch (LLVM vectorizes them; one loop with the policy's
+        # branch runs 1.6x slower)
         # u before the policy goes to the int64 charge scratch: the registers are narrower
         s_reg, v_reg = r.s[off:off + n], r.v[off:off + n]
         n_act = nc[ev.N_ACTIVE, off:off + n]
