@@ -448,8 +448,9 @@ def infer_kernel(conv: bool):
     return infer_range
 
 
-INFER_CHUNK = 8  # samples a thread takes at a time, at least (a chunk of 784-1024-10 at T = 100
-#                 is then about 6 ms, against 0.1 ms of Python per chunk): still many chunks a thread
+# samples a thread takes at a time, at least: still many chunks a thread, and each chunk's
+# Python (about 0.1 ms, under the GIL) small beside its kernel (784-1024-10, T = 100: 6 ms)
+INFER_CHUNK = 8
 CHUNK_WORK = 2_000_000  # synapse words x steps a chunk should hold, when samples are small
 
 
