@@ -151,7 +151,6 @@ def output_error_ref(m, r, label):
     z = o.max() - o
     k = z >> sh if sh >= 0 else np.where(z < entries, np.minimum(z, entries) << -sh, entries)
     ex = np.where(k < entries, m.exp_lut[np.clip(k, 0, entries - 1)], 0)
-    r.scratch[:len(ex)] = ex  # the kernel keeps the exp values in the scratch too
     p = (ex << fe) // ex.sum()
     y = np.where(np.arange(len(o)) == label, 1 << fe, 0)
     o_lim = 1 << (fo + O_LIMIT_EXTRA)

@@ -193,8 +193,8 @@ def assert_same_state(a: Chip, b: Chip):
     for field in Registers._fields:
         # scratch, not state (the accumulation log's contents: its counts in log_at must
         # be back to 0, as the twin's, once a batch is done)
-        if field in ("pooled", "pooled_pre", "charge", "kgrad", "active", "log_pre", "log_delta",
-                     "w_t"):
+        if field in ("scratch", "pooled", "pooled_pre", "charge", "kgrad", "active", "log_pre",
+                     "log_delta", "w_t"):
             continue
         x, y = getattr(a.registers, field), getattr(b.registers, field)
         assert np.array_equal(x, y), (f"register {field} differs: {x} vs {y}; chip: "

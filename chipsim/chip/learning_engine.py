@@ -255,14 +255,20 @@ def update_weights(m, r, l, pre):
     lr, shift, rounding, key = m.lr_mantissa, m.update_shift[l], m.rounding, m.rng_key[l]
     count_per_neuron(r, eoff, delta, pre, ev.N_WEIGHT_UPDATES)
     updates = over = 0
+    # the neurons with a nonzero delta, listed once (branch free; the learning engine's
+    # scratch is free once the errors are deltas): the pair loop has no branch, and the
+    # stochastic draws keep their order (row by row, neuron by neuron)
+    listed, nonzero = r.scratch, 0
+    for i in range(n):
+        listed[nonzero] = i
+        nonzero += delta[i] != 0
     for j in range(m.n_in[l]):
         pj = pre[j]
         if pj == 0:
             continue
-        for i in range(n):
+        for q in range(nonzero):
+            i = listed[q]
             d = delta[i]
-            if d == 0:
-                continue
             # the weight minus round(m_lr delta pre / 2^shift), before saturation
             w = weights[base + j * n + i] - shift_round(lr * d * pj, shift, rounding, key, ctr)
             wc = bound(w, lo, hi, mode)
