@@ -206,8 +206,9 @@ def make_float_model(config: Config, network: Network, feedback) -> Float64Model
     ws = config.network.weight_standardization
     standardization = (Standardization.authors(len(network.synaptic), ws.eps, ws.scale,
                                                ws.readout) if ws.enabled else None)
-    return Float64Model(network, rule, SGD(opt.lr, opt.momentum, opt.weight_decay),
-                        standardization, predict_spikes=predicts_by_spikes(config, network))
+    optimizer = SGD(opt.lr, opt.momentum, opt.weight_decay, opt.max_grad_norm)
+    return Float64Model(network, rule, optimizer, standardization,
+                        predict_spikes=predicts_by_spikes(config, network))
 
 
 def run_name(config) -> str:

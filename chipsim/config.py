@@ -225,6 +225,9 @@ class OptimizerConfig(_Section):
     lr: float = _f(0.1, "learning rate", gt=0.0, le=1e3)
     momentum: float = _f(0.0, "momentum (no dampening, no Nesterov)", ge=0.0, lt=1.0)
     weight_decay: float = _f(0.0, "L2 weight decay added to the gradient", ge=0.0, le=1e3)
+    max_grad_norm: Union[float, None] = _f(
+        None, "clip the L2 norm of all gradients together to this before each step "
+        "(torch.nn.utils.clip_grad_norm_; float64 only)", gt=0.0, le=1e6)
 
 
 class LearningConfig(_Section):
@@ -650,6 +653,11 @@ def _cross_checks(c: Config) -> list[str]:
             out.append("learning.optimizer: the chip's learning engine keeps no momentum buffer "
                        "and applies no weight decay; with chip.arithmetic: fixed use momentum: 0 "
                        "and weight_decay: 0 (or chip.arithmetic: float64)")
+        if opt.max_grad_norm is not None:
+            out.append("learning.optimizer.max_grad_norm: the chip's learning engine updates "
+                       "each synapse from its own pre, post and error values and never sees the "
+                       "norm of all gradients together; with chip.arithmetic: fixed leave it "
+                       "unset (or use chip.arithmetic: float64)")
         if c.network.weight_standardization.enabled:
             out.append("network.weight_standardization.enabled: standardization is a training-"
                        "time reparameterization of the float64 reference; train in float64 and "

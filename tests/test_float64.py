@@ -1,5 +1,6 @@
 """Float64 reference: neuron semantics, loss gradient, optimizer and the OTTT/BPTT relations."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from chipsim.float64 import Params, initial_state, step, train_batch
@@ -7,7 +8,7 @@ from chipsim.mapping.network import Dense, Network, Neuron
 from chipsim.rules.bptt import BPTT
 from chipsim.rules.loss import step_loss, step_loss_grad
 from chipsim.rules.ottt import OTTT, feedback_matrices
-from chipsim.rules.sgd import SGD
+from chipsim.rules.sgd import SGD, clip_grad_norm
 from chipsim.rules.surrogate import sigmoid_surrogate
 
 
@@ -85,6 +86,60 @@ def test_sgd_follows_torch_semantics():
     opt.step([p], [g2])
     buf = 0.9 * d1 + (g2 + 0.01 * p1)
     assert np.allclose(p, p1 - 0.1 * buf)
+
+
+def test_gradient_clipping_follows_torch():
+    """SGD with max_grad_norm against torch's clip_grad_norm_ + optim.SGD, step by step, with
+    gradients above and below the limit (a step that is not clipped must be left exact)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    shapes = [(5, 4), (4,), (3, 5)]
+    ours = [rng.normal(size=s) for s in shapes]
+    theirs = [torch.tensor(p.copy(), requires_grad=True) for p in ours]
+    opt = SGD(lr=0.1, momentum=0.9, weight_decay=0.01, max_grad_norm=1.5)
+    torch_opt = torch.optim.SGD(theirs, lr=0.1, momentum=0.9, weight_decay=0.01)
+    for scale in (10.0, 0.01, 3.0):
+        grads = [rng.normal(size=s) * scale for s in shapes]
+        opt.step(ours, grads)
+        for p, g in zip(theirs, grads):
+            p.grad = torch.tensor(g)
+        torch.nn.utils.clip_grad_norm_(theirs, 1.5)
+        torch_opt.step()
+        for p, q in zip(ours, theirs):
+            assert np.allclose(p, q.detach().numpy(), rtol=1e-13, atol=1e-15)
+    small = [np.full(3, 0.1)]
+    assert clip_grad_norm(small, 1.0)[0].tolist() == small[0].tolist()  # under: untouched
+
+
+def test_max_grad_norm_reaches_bptt_and_is_refused_on_chip():
+    from chipsim.build import make_model, network_from_config
+    from chipsim.config import validate_config
+    from chipsim.errors import ConfigError
+    from chipsim.data import Dataset
+
+    raw = {"data": {"source": "npz", "path": "x.npz", "timesteps": 3},
+           "network": {"layers": [{"name": "h", "units": 4},
+                                  {"name": "out", "units": 2, "neuron": "readout"}]},
+           "learning": {"rule": "bptt", "optimizer": {"lr": 0.5}},
+           "chip": {"arithmetic": "float64"}}
+    x = np.ones((2, 3, 3))
+    data = Dataset("t", x, np.array([0, 1]), x, np.array([0, 1]), 2)
+
+
+    def step_size(max_grad_norm):  # the norm of one batch's change of every parameter
+        raw["learning"]["optimizer"]["max_grad_norm"] = max_grad_norm
+        cfg = validate_config(raw)
+        model = make_model(cfg, network_from_config(cfg, data), data)
+        before = [p.copy() for p in model.params.flat()]
+        model.train_batch(x, np.array([0, 1]))
+        return np.sqrt(sum(((p - q) ** 2).sum() for p, q in zip(model.params.flat(), before)))
+
+    assert step_size(None) > 0.5 * 0.01 * 2      # unclipped: well over the limit
+    assert abs(step_size(0.01) - 0.5 * 0.01) < 1e-6  # lr x the clipped norm
+    raw["learning"] = {"rule": "ottt", "optimizer": {"max_grad_norm": 1.0}}
+    raw["chip"] = {"arithmetic": "fixed"}
+    with pytest.raises(ConfigError, match="max_grad_norm"):
+        validate_config(raw)
 
 
 def random_net(rng, sizes, bias=False):
