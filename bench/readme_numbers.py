@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,9 @@ def speed_rows(speed: dict) -> list[str]:
 
     def scale(path):  # 2 threads over 1
         return rate[(2, path)]["events_per_s"] / rate[(1, path)]["events_per_s"]
+    # the CLI row's path says "(large - small samples)"
+    large, small = map(int, re.search(r"\((\d+) - (\d+) samples\)",
+                                      rate[(1, cli)]["path"]).groups())
 
     learner = {r["learner"].split(",")[0]: r["samples_per_s"] for r in speed["training"]}
     chip_a, chip_o = learner["chip OTTT_A"], learner["chip OTTT_O"]
@@ -190,8 +194,9 @@ def speed_rows(speed: dict) -> list[str]:
               "run, the rates more")
     return [
         "| inference through the whole CLI (`chipsim run`, learning.rule none), 784-1024-10 LIF, "
-        "T = 100, rate-0.1 spikes from a uint8 npz, 16-bit weights: marginal rate over 16 and "
-        "2,064 test samples, against a bare numba kernel (int16 weights, int32 dendrites and "
+        "T = 100, rate-0.1 spikes from a uint8 npz, 16-bit weights: marginal rate over "
+        f"{small:,} and {large:,} test samples, against a bare numba kernel (int16 weights, "
+        "int32 dendrites and "
         "membranes, the chip's arithmetic, no counters) in the same run | "
         "`python bench/chip_speed.py` (table: `bench/results/chip_speed.md`) | last run: "
         f"1 thread: CLI {sci(rate[(1, cli)]['events_per_s'])} synaptic events/s, "
