@@ -354,3 +354,32 @@ def test_a_finished_point_appends_one_line_not_the_whole_file(tmp_path):
     assert [r["point"] for r in read_csv(tmp_path / "results.csv")] == ["2", "0"]
     write_results(tmp_path, spec, points, outcomes)
     assert [r["point"] for r in read_csv(tmp_path / "results.csv")] == ["0", "2"]
+
+
+def test_costs_figure_gives_every_legend_entry_its_own_colour(tmp_path, monkeypatch):
+    """A panel whose lines coincide draws them as one line of its own label ("... (identical)"):
+    its colour must not be another entry's, as the first colour of that panel's cycle was."""
+    from pathlib import Path
+
+    import numpy as np
+    from matplotlib.colors import to_hex
+
+    from chipsim.report import sweep_plots as sp
+
+    rows = tuple({"status": "ok", "chip.bits.weight": b, "chip.rounding": r,
+                  "energy_per_inference_pJ": 1000.0 * b * (i + 1), "sram_used_bits": 8192.0 * b,
+                  "latency_cycles_per_step": 10.0 * b * (i + 1), "energy_table": "loihi2018"}
+                 for b in (4, 8) for i, r in enumerate(("floor", "nearest")))
+    results = sp.Results(Path(tmp_path / "results.csv"), "t", (), ("chip.bits.weight",
+                                                                  "chip.rounding"), rows)
+    drawn = []
+    monkeypatch.setattr(sp, "_save", lambda fig, stem: drawn.append(fig) or [])
+    sp.costs_vs(results, "chip.bits.weight", tmp_path / "costs")
+    legend = drawn[0].legends[0]
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["floor rounding", "nearest rounding",
+                      "floor, nearest rounding (identical)"]
+    # a legend handle is a line or, for a line with error bars, a line collection
+    colours = {to_hex(np.asarray(h.get_color()).reshape(-1)[:4]) for h in legend.legend_handles}
+    assert len(colours) == 3
+

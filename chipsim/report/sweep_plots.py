@@ -235,9 +235,13 @@ def costs_vs(results: Results, x: str, stem: Path) -> list[Path]:
     fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 3.4 * rows_n + 0.6),
                              squeeze=False, layout="constrained")
     categories = _categories(fixed, x)
-    for ax, column in zip(axes.flat, columns):
-        for label, rows in _merged(fixed, others, x, column):
-            _line(ax, rows, x, column, label, categories)
+    lines = [_merged(fixed, others, x, column) for column in columns]
+    # a colour per legend entry across the panels: a panel whose lines coincide draws them
+    # as one line of its own label, which must not take another entry's colour
+    colors = _colors([label for panel in lines for label, _ in panel])
+    for ax, column, panel in zip(axes.flat, columns, lines):
+        for label, rows in panel:
+            _line(ax, rows, x, column, label, categories, colors[label])
         _x_axis(ax, fixed, x)
         ax.set_ylim(0, 1.08 * ax.dataLim.y1)  # from zero, with room above the highest line
         ax.set_ylabel(SHOWN[column][1], fontsize=8)
@@ -308,9 +312,10 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
-def _line(ax, rows: list[dict], x: str, y: str, label, categories: list | None) -> None:
+def _line(ax, rows: list[dict], x: str, y: str, label, categories: list | None,
+          color=None) -> None:
     """Mean of y per x value, with min-max bars where several rows share an x; a text x is
-    placed at its index in ``categories``."""
+    placed at its index in ``categories``; ``color``: the axes' next colour when None."""
     factor = SHOWN.get(y, (1.0, y))[0]
     by_x: dict = {}
     for r in rows:
@@ -324,7 +329,7 @@ def _line(ax, rows: list[dict], x: str, y: str, label, categories: list | None) 
     spread = [[m - min(by_x[v]) for m, v in zip(means, xs)],
               [max(by_x[v]) - m for m, v in zip(means, xs)]]
     ax.errorbar(positions, means, yerr=spread if any(len(by_x[v]) > 1 for v in xs) else None,
-                marker="o", ms=4, capsize=3, lw=1.2, label=label)
+                marker="o", ms=4, capsize=3, lw=1.2, label=label, color=color)
 
 
 def _categories(rows: list[dict], x: str) -> list | None:
