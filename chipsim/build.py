@@ -100,12 +100,20 @@ def make_model(config: Config, network: Network, data: Dataset):
     learn = config.learning
     cuba = [layer for layer in network.synaptic
             if layer.spiking and network.neuron_of(layer).tau_syn > 1.0]
-    if cuba and learn.rule == "ottt":
+    if cuba and learn.rule == "ottt" and config.chip.arithmetic == "fixed":
         raise ConfigError(
             f"layer '{cuba[0].name}' has a synaptic current (tau_syn "
-            f"{network.neuron_of(cuba[0]).tau_syn:g}): OTTT's presynaptic traces "
-            "for a CUBA neuron (a second, cascaded trace per axon) are not built; use "
-            "learning.rule: bptt (chip.arithmetic: float64) or none, or tau_syn: 1")
+            f"{network.neuron_of(cuba[0]).tau_syn:g}): on the chip, OTTT's presynaptic "
+            "traces for a CUBA neuron (a second, cascaded trace register per axon) are not "
+            "built; train it with chip.arithmetic: float64 (OTTT or BPTT) and run the trained "
+            "weights on the chip with learning.rule: none, or use tau_syn: 1")
+    if (cuba and learn.rule == "ottt" and cuba[0] is network.synaptic[0]
+            and not config.network.input_trace):
+        raise ConfigError(
+            f"layer '{cuba[0].name}' is a first layer with a synaptic current: OTTT learns "
+            "its weights from the trace of the inputs filtered by the current (the raw input "
+            "that a LIF first layer may use would leave the current's filter out); set "
+            "network.input_trace: true")
     hidden = [layer.n_out for layer in network.synaptic if layer.spiking]
     feedback = (feedback_matrices(hidden, network.n_outputs, config.seed)
                 if learn.rule == "ottt" and learn.error == "broadcast" else None)

@@ -93,13 +93,16 @@ class Params:
 @dataclass(frozen=True)
 class State:
     """Per spiking layer: membrane v (B, n), trace a (B, n), last spikes s (B, n) and
-    synaptic current i (B, n; CUBA neurons); the input trace (B, n_in)."""
+    synaptic current i (B, n; CUBA neurons), and a CUBA layer's eligibility c of its inputs
+    (the shape of its presynaptic trace; None before the first step and for other layers);
+    the input trace (B, n_in)."""
 
     v: tuple
     a: tuple
     a_in: np.ndarray
     s: tuple = ()
     i: tuple = ()
+    c: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ class StepRecord:
 def initial_state(network: Network, batch: int) -> State:
     spiking = [layer for layer in network.synaptic if layer.spiking]
     zeros = lambda: tuple(np.zeros((batch, l.n_out)) for l in spiking)  # noqa: E731
-    return State(zeros(), zeros(), np.zeros((batch, network.n_inputs)), zeros(), zeros())
+    return State(zeros(), zeros(), np.zeros((batch, network.n_inputs)), zeros(), zeros(),
+                 (None,) * len(spiking))
 
 
 def step(network: Network, params: Params, state: State, x_t: np.ndarray):
@@ -126,10 +130,13 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
     neuron charges with its synaptic current i = lam_syn i + W pre (+ b) instead).
     Read-out: o = W pre (+ b), no state. W pre is ``ops.forward`` (dense or conv). A recurrent
     layer's pre is [pre, s[t-1]] (its trace [trace, a[t-1]]), its weights [W | W_rec].
+    A CUBA layer's trace in the record is its eligibility c = lam_syn c + trace: u depends on
+    W through the current's filter and then the membrane's, so OTTT's presynaptic trace is
+    the cascade of the two (exact, as the plain trace is for LIF, with the reset detached).
     """
     a_in = network.neuron.leak * state.a_in + x_t
     pre, pre_trace = x_t, a_in
-    inputs, traces, us, spikes, vs, as_, ss, is_ = [], [], [], [], [], [], [], []
+    inputs, traces, us, spikes, vs, as_, ss, is_, cs = [], [], [], [], [], [], [], [], []
     k = 0  # index among spiking layers
     for i, (layer, prefix) in enumerate(network.chain):
         for op in prefix:  # pooling and flatten are linear: the trace follows the spikes
@@ -148,9 +155,13 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
             continue
         nrn = network.neuron_of(layer)
         lam, vth = nrn.leak, nrn.threshold
+        c = None
         if nrn.tau_syn > 1.0:  # a CUBA neuron charges with its synaptic current
             current = nrn.syn_leak * state.i[k] + current
+            c = pre_trace if state.c[k] is None else nrn.syn_leak * state.c[k] + pre_trace
+            traces[-1] = c
         is_.append(current)
+        cs.append(c)
         if nrn.reset_at == "next_step" and nrn.reset != "subtract":
             raise ValueError("a reset at the next step is modelled for reset 'subtract' only")
         if nrn.reset_at == "next_step":  # snnTorch: last step's spike subtracts after the leak
@@ -170,7 +181,7 @@ def step(network: Network, params: Params, state: State, x_t: np.ndarray):
         ss.append(s)
         pre, pre_trace = s, a
         k += 1
-    return (State(tuple(vs), tuple(as_), a_in, tuple(ss), tuple(is_)),
+    return (State(tuple(vs), tuple(as_), a_in, tuple(ss), tuple(is_), tuple(cs)),
             StepRecord(tuple(inputs), tuple(traces), tuple(us), tuple(spikes)))
 
 

@@ -2,7 +2,8 @@
 I[t] = lam_syn I[t-1] + W x[t] (+ b), and the membrane u[t] = lam v[t-1] + I[t]. In float64
 against a plain loop, BPTT through the current against torch's autograd, snnTorch's Synaptic
 (module, state_dict and its own NIR export as CubaLIF) spike for spike, the chip against
-float64 and the NIR round trip, and OTTT's refusal."""
+float64 and the NIR round trip; OTTT in float64 (exact against BPTT where it should be) and
+its refusal on the chip."""
 from __future__ import annotations
 
 import numpy as np
@@ -181,25 +182,62 @@ def test_a_cuba_network_writes_to_nir_and_reads_back_bit_for_bit(tmp_path):
         assert np.array_equal(back.weights[name], net.weights[name])
 
 
-def test_ottt_refuses_a_cuba_network_and_bptt_trains_it(tmp_path, capsys):
+@pytest.mark.parametrize("seed", range(6))
+def test_ottt_on_a_cuba_layer_is_exact_bptt_for_the_last_spiking_layer(seed):
+    """With the reset detached and an input trace, OTTT's gradient of the CUBA layer's weights
+    equals BPTT's: its presynaptic trace is the membrane's trace of the current's trace of the
+    inputs, the eligibility that BPTT's dL/dI sums up. A recurrent layer's error is
+    instantaneous in OTTT, so its W_rec starts at 0 here (no error flows through the
+    recurrence), and the [W | W_rec] gradient must still be exact."""
+    from chipsim.rules.ottt import OTTT
+
+    rng = np.random.default_rng(seed)
+    net = cuba_net(rng, recurrent=seed % 2 == 1)
+    if seed % 2:
+        net.weights["h"][:, N_IN:] = 0.0
+    x = (rng.random((3, STEPS, N_IN)) < 0.5).astype(float)
+    y = rng.integers(0, CLASSES, 3)
+    params, recs = run_records(net, x)
+    assert sum(float(r.spikes[0].sum()) for r in recs) > 0  # the layer fires
+    grads = []
+    for rule in (OTTT(variant="A", input_trace=True, timesteps=STEPS, chain=net.chain),
+                 BPTT(timesteps=STEPS, neurons=[net.neuron] * 2, chain=net.chain)):
+        rule.begin(y)
+        for t, rec in enumerate(recs):
+            rule.step(t, rec, params.weights)
+        grads.append(rule.end(params.weights)[0][0])
+    assert np.abs(grads[1]).max() > 1e-3
+    assert np.allclose(grads[0], grads[1], rtol=1e-10, atol=1e-13)
+
+
+def test_ottt_trains_a_cuba_network_in_float64_and_the_chip_refuses(tmp_path, capsys):
     config = {"seed": 0, "data": {"source": "digits", "timesteps": 4},
-              "network": {"neuron": {"tau_syn": 2.0},
+              "network": {"neuron": {"tau_syn": 2.0}, "input_trace": True,
                           "layers": [{"name": "h", "units": 32},
                                      {"name": "out", "units": 10, "neuron": "readout"}]},
               "learning": {"epochs": 1, "batch_size": 16, "optimizer": {"lr": 0.1}},
               "chip": {"arithmetic": "float64"}, "output": {"plots": False}}
     path = tmp_path / "cuba.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["run", str(path), "--out", str(tmp_path / "ottt")]) == 2
+    for rule in ("ottt", "bptt"):
+        assert main(["run", str(path), "--out", str(tmp_path / rule),
+                     "--set", f"learning.rule={rule}"]) == 0
+        report = yaml.safe_load((tmp_path / rule / "report.json").read_text())
+        assert report["final"]["test_accuracy"] > 0.5, rule
+    capsys.readouterr()
+    assert main(["run", str(path), "--out", str(tmp_path / "chip_ottt"),
+                 "--set", "chip.arithmetic=fixed"]) == 2
     err = capsys.readouterr().err
     assert "layer 'h' has a synaptic current (tau_syn 2)" in err and "Traceback" not in err
-    assert main(["run", str(path), "--out", str(tmp_path / "bptt"),
-                 "--set", "learning.rule=bptt"]) == 0
-    report = yaml.safe_load((tmp_path / "bptt" / "report.json").read_text())
-    assert report["final"]["test_accuracy"] > 0.5
-    # inference on the chip (no learning rule) runs the same CUBA neurons
+    assert "chip.arithmetic: float64" in err
+    assert main(["run", str(path), "--out", str(tmp_path / "raw"),
+                 "--set", "network.input_trace=false"]) == 2
+    assert "set network.input_trace: true" in capsys.readouterr().err
+    # inference on the chip (no learning rule) runs the same CUBA neurons, with the weights
+    # OTTT learnt in float64
     assert main(["run", str(path), "--out", str(tmp_path / "chip"), "--set",
-                 "learning.rule=none", "--set", "chip.arithmetic=fixed"]) == 0
+                 "learning.rule=none", "--set", "chip.arithmetic=fixed", "--set",
+                 f"network.init.weights={tmp_path / 'ottt' / 'weights.npz'}"]) == 0
 
 
 @pytest.mark.filterwarnings("ignore:nirtorch")
