@@ -139,8 +139,8 @@ def digits_simulation(folder: Path, samples: int, steps: int):
     config = {"data": {"source": "npz", "path": str(folder / "digits_data.npz")},
               "network": {"model": str(folder / "digits_run")},
               "learning": {"rule": "none"},
-              # (traces are not used without learning, but their format must hold a run of
-              # this length)
+              # (16-bit traces: an inference run never updates them, and this width would
+              # hold them for a run of this length)
               "chip": {"preset": "sanafe_loihi", "bits": {"weight": 8, "membrane": 24,
                                                           "trace": 16}},
               "output": {"plots": False}}

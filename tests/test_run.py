@@ -60,6 +60,17 @@ def test_rule_none_evaluates_only(tmp_path):
     assert len(report["epochs"]) == 1 and report["epochs"][0]["train_accuracy"] is None
 
 
+def test_trace_width_limits_learning_runs_only(tmp_path, capsys):
+    """IF neurons over 300 steps: a trace can reach 300, more than 8-bit traces hold beside a
+    single spike. Learning is refused, naming the key; inference never uses the traces."""
+    sets = ["--set", "network.neuron.model=if", "--set", "data.timesteps=300"]
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "learn"), *sets]) == 2
+    err = capsys.readouterr().err
+    assert "chip.bits.trace: traces reach 300" in err and "use chip.bits.trace >= 9" in err
+    assert main(["run", EXAMPLE, "--out", str(tmp_path / "infer"), *sets,
+                 "--set", "learning.rule=none"]) == 0
+
+
 def test_runs_from_another_directory_with_default_output_dir(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "mine.yaml")
     proc = run_cli(["run", "mine.yaml", "--set", "learning.epochs=1"], cwd=tmp_path)

@@ -185,7 +185,10 @@ def derive_formats(chip, learning, network, *, input_max: float, binary_input: b
     trace_max = max([1.0] + [max(1.0, input_max) * trace_bound(lam, timesteps) for lam in leaks])
     trace = Format(bits.trace, bits.trace - max(1, power_of_two_exponent(trace_max)),
                    signed=False)
-    if trace.frac < 0:
+    if trace.frac < 0 and learning.rule == "none":
+        # only learning reads and updates the traces: an inference run never fills them
+        trace = Format(bits.trace, 0, signed=False)
+    elif trace.frac < 0:
         problems.append(f"chip.bits.trace: traces reach {trace_max:.4g} (a spike every step for "
                         f"T = {timesteps} steps at the layers' leaks); {bits.trace}-bit traces "
                         f"cannot hold that and a single spike (1.0); use chip.bits.trace >= "
