@@ -178,3 +178,42 @@ def test_fine_tuning_an_imported_network_at_4_bits_raises_accuracy(tmp_path):
     before, after = epochs[0]["test_accuracy"], epochs[-1]["test_accuracy"]
     assert before < float_acc                 # quantizing to 4 bits costs accuracy
     assert after >= before + 0.01             # fine-tuning on chip recovers most of it
+
+
+def test_the_map_estimate_agrees_with_a_simulated_run_at_its_rates(tmp_path):
+    """`chipsim map` prices stated spike rates without simulating. Given the rates a simulated
+    inference measured (Bernoulli inputs at 0.2, the hidden layer's own rate), its expected
+    events, energy under every table and latency must agree with the run's counted ones per
+    sample: the two share the cost model, so this checks the estimate's event model."""
+    assert main(["run", str(ROOT / "examples" / "digits_ottt.yaml"), "--out",
+                 str(tmp_path / "trained"), "--set", "learning.epochs=1",
+                 "--set", "output.plots=false"]) == 0
+    rng = np.random.default_rng(0)
+    x = (rng.random((400, 6, 64)) < 0.2).astype(np.uint8)
+    y = rng.integers(0, 10, 400)
+    np.savez(tmp_path / "spikes.npz", x=x[:16], y=y[:16], x_test=x, y_test=y)
+    (tmp_path / "infer.yaml").write_text(yaml.safe_dump({
+        "data": {"source": "npz", "path": str(tmp_path / "spikes.npz"), "timesteps": 6},
+        "network": {"model": str(tmp_path / "trained")}, "learning": {"rule": "none"},
+        "chip": {"arithmetic": "fixed"}, "output": {"plots": False}}))
+    assert main(["run", str(tmp_path / "infer.yaml"), "--out", str(tmp_path / "run")]) == 0
+    run = json.loads((tmp_path / "run" / "report.json").read_text())["costs"]["inference"]
+    rate = run["spike_rates"]["fc1"]
+    assert main(["map", str(tmp_path / "trained"), "--rate", str(rate), "--input-rate", "0.2",
+                 "--set", "data.timesteps=6", "--out", str(tmp_path / "map")]) == 0
+    est = json.loads((tmp_path / "map" / "mapping.json").read_text())["inference"]
+    n = run["samples"]
+    counted = {k: v / n for k, v in run["events_total"].items()}
+    for event in ("synaptic_ops", "synapse_rows_read", "neuron_spikes", "input_packets",
+                  "spike_packets", "hops_ew", "static_core_steps"):
+        assert est["events_total"][event] == pytest.approx(counted[event], rel=0.01), event
+    updates = ("active_neuron_updates", "inactive_neuron_updates")  # (active: a model)
+    assert sum(est["events_total"][k] for k in updates) == pytest.approx(
+        sum(counted[k] for k in updates), rel=1e-12)
+    assert est["events_total"]["active_neuron_updates"] == pytest.approx(
+        counted["active_neuron_updates"], rel=0.01)
+    for table, energy in est["energy"].items():
+        assert energy["per_sample_pJ"] == pytest.approx(
+            run["energy"][table]["per_sample_pJ"], rel=0.01), table
+    assert est["cycles"]["per_step"]["latency_cycles"] == pytest.approx(
+        run["cycles"]["per_step"]["latency_cycles"], rel=0.01)
