@@ -217,3 +217,21 @@ def test_a_user_energy_table_needs_finite_non_negative_pj():
                           for name in PRICED_NAMES)
         with pytest.raises(ConfigError, match="chip.energy"):
             load_config(EXAMPLE, [f"chip.energy={{{table}}}"])
+
+
+def test_the_loihi_presets_keep_the_default_learning_event_times():
+    """Loihi has no published learning-event latencies: its presets keep chip.cycles' default
+    times, written out in ns at their 1 GHz clock (presets.py cannot import the config to
+    derive them, so this test ties the two)."""
+    from chipsim.chip.presets import LOIHI_CYCLES, _LEARNING_NS
+    from chipsim.config import CyclesConfig
+
+    default = CyclesConfig()
+    ns_per_cycle = 1e3 / default.clock_mhz
+    assert LOIHI_CYCLES["clock_mhz"] == 1000.0  # 1 cycle = 1 ns
+    for event, ns in _LEARNING_NS.items():
+        assert ns == pytest.approx(getattr(default, event) * ns_per_cycle), event
+        assert LOIHI_CYCLES[event] == ns
+    learning = {"error_packets", "trace_updates", "error_reads", "modulator_ops",
+                "weight_updates", "accumulator_updates", "gradient_macs", "accumulator_reads"}
+    assert set(_LEARNING_NS) == learning & set(CyclesConfig.model_fields)
