@@ -6,7 +6,8 @@ now: a pair of lists (dW per layer, db per layer or None), in the network's laye
 
 A step record has, per layer l (input side first), arrays for the batch:
 ``inputs[l]`` (B, n_in) what layer l received at step t (x[t] for l = 0, else the spikes of
-l-1); ``traces[l]`` (B, n_in) the presynaptic trace after step t (for l = 0 the input trace);
+l-1); ``traces[l]`` (B, n_in) the presynaptic trace after step t (for l = 0 the input trace;
+for a CUBA layer the trace filtered once more by its synaptic current's decay);
 ``u[l]`` (B, n_out) the membrane after charging and before reset (for the read-out: o[t]);
 ``spikes[l]`` (B, n_out) or None for the read-out.
 """

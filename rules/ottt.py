@@ -11,7 +11,9 @@ At every time step t, with no backpropagation through time (memory constant in T
         grad W_l += delta_l^T pre_l[t]
 
 pre_l is the presynaptic trace a_{l-1}[t] = lam a_{l-1}[t-1] + s_{l-1}[t]; for the first layer
-the raw input x[t] (the authors' wiring) or, with ``input_trace``, the input's own trace.
+the raw input x[t] (the authors' wiring) or, with ``input_trace``, the input's own trace. A
+CUBA layer's is that trace filtered by its current's decay, c[t] = lam_syn c[t-1] + a[t]
+(``chipsim.float64.step``).
 A recurrent layer (weights [W | W_rec]) adds the trace of its own spikes up to the last step,
 a_l[t-1], for W_rec; its error stays instantaneous (the paper's recurrent case): what reaches
 it from the layer above at step t, nothing through its own recurrence.
