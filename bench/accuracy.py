@@ -101,6 +101,8 @@ Notes
   50.6 % vs 60.9 %); the example uses 2.
 - Randman: the chip (76.8 %) is not below float64 (74.7 %) here; the difference is within
   about one seed-to-seed spread and there is no published number for these sizes.
+- Temporal tasks (delayed XOR, spoken digits), recurrent against feed-forward: their own
+  tables, bench/results/temporal.md and temporal_spoken_digits.md (python bench/temporal.py).
 """
 
 
